@@ -1,0 +1,1 @@
+"""Adapters between the pure domain and the outside world (git, Kubernetes)."""

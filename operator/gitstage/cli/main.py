@@ -1,0 +1,18 @@
+"""The `gitstage` command: a root click group and the subcommands hung on it."""
+
+from __future__ import annotations
+
+import click
+
+from gitstage import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gitstage")
+def cli() -> None:
+    """Serve a GTO git model registry on Kubernetes."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
