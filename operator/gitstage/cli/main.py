@@ -16,3 +16,18 @@ def cli() -> None:
 def main() -> None:
     """Console-script entry point."""
     cli()
+
+
+def _register_commands() -> None:
+    from gitstage.cli.show import (
+        check_ref_command,
+        describe_command,
+        history_command,
+        show_command,
+    )
+
+    for command in (show_command, history_command, check_ref_command, describe_command):
+        cli.add_command(command)
+
+
+_register_commands()

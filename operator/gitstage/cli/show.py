@@ -1,0 +1,267 @@
+"""`gitstage show`, `history`, `check-ref` and `describe`: the read side of `gto`, GTO-exact."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from gitstage.adapters.git.reader import Registry, read_registry
+from gitstage.adapters.git.refs import events_of_ref
+from gitstage.api import describe as describe_artifact
+from gitstage.api import show_versions
+from gitstage.cli.errors import CommandError, one_line_errors
+from gitstage.cli.table import render_table
+from gitstage.domain.gto_json import (
+    history_document,
+    plain,
+    registry_document,
+    versions_document,
+)
+from gitstage.domain.names import is_hexsha
+from gitstage.domain.state import RegistryState
+from gitstage.domain.tags import parse_shortcut
+from gitstage.domain.views import ListedVersion, Sort, ViewOptions, registry_stages
+
+EMPTY = "Nothing found in the current workspace"
+
+repo_option = click.option(
+    "-r",
+    "--repo",
+    default=".",
+    show_default=True,
+    help="Repository path (any directory inside it).",
+)
+
+
+def print_json(document: Any) -> None:
+    """Byte-compatible with gto: `json.dumps(..., indent=4)`."""
+    click.echo(json.dumps(document, indent=4))
+
+
+@click.command("show")
+@click.argument("name", required=False)
+@repo_option
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON as `gto show --json`.")
+@click.option("--plain", is_flag=True, help="Print a table without borders.")
+@click.option("--name", "select", flag_value="name", help="Print artifact names only.")
+@click.option("--version", "select", flag_value="version", help="Print versions only.")
+@click.option("--stage", "select", flag_value="stage", help="Print stages only.")
+@click.option("--ref", "select", flag_value="ref", help="Print registration tags only.")
+@click.option(
+    "--ro",
+    "--registered-only",
+    "registered_only",
+    is_flag=True,
+    help="Ignore versions named by a commit SHA (not registered).",
+)
+@click.option("-d", "--deprecated", is_flag=True, help="Include deprecated artifacts and versions.")
+@click.option(
+    "--av",
+    "--assignments-per-version",
+    "assignments_per_version",
+    type=int,
+    default=-1,
+    show_default=True,
+    help="Keep each version's N oldest active stages (-1: all), as GTO does.",
+)
+@click.option(
+    "--vs",
+    "--versions-per-stage",
+    "versions_per_stage",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Versions to show per stage (-1: all).",
+)
+@click.option(
+    "--sort",
+    type=click.Choice([s.value for s in Sort]),
+    default="timestamp",
+    show_default=True,
+    help="Order stage candidates by assignment time or semver.",
+)
+@one_line_errors
+def show_command(
+    name: str | None,
+    repo: str,
+    as_json: bool,
+    plain: bool,
+    select: str | None,
+    registered_only: bool,
+    deprecated: bool,
+    assignments_per_version: int,
+    versions_per_stage: int,
+    sort: str,
+) -> None:
+    """Show the registry, an artifact's versions, or a stage: NAME, NAME#STAGE, NAME@latest,
+    NAME@greatest or NAME@vX.Y.Z."""
+    options = ViewOptions(
+        registered_only=registered_only,
+        deprecated=deprecated,
+        assignments_per_version=assignments_per_version,
+        versions_per_stage=versions_per_stage,
+        sort=Sort(sort),
+    )
+    registry = read_registry(repo)
+    if name is None:
+        document = registry_document(registry.state, options, registry.config.stages)
+        if as_json:
+            print_json(document)
+            return
+        headers, rows = _registry_table(registry, document)
+    else:
+        listed = show_versions(registry, name, options)
+        if as_json:
+            print_json(versions_document(listed))
+            return
+        headers, rows = _versions_table(registry.state, listed)
+    _print_table(headers, rows, select=select, plain=plain)
+
+
+def _short(value: str) -> str:
+    return value[:7] if is_hexsha(value) else value
+
+
+def _registry_table(
+    registry: Registry, document: dict[str, Any]
+) -> tuple[list[str], list[list[str]]]:
+    stages = registry_stages(registry.state, registry.config.stages)
+    rows = []
+    for name, entry in sorted(document.items()):
+        label = name if entry["registered"] else f"*{name}"
+        cells = [entry["stage"][s] for s in stages]
+        shown = [", ".join(_short(v) for v in c.split(", ")) if c else "-" for c in cells]
+        rows.append([label, _short(entry["version"]) if entry["version"] else "-", *shown])
+    return ["name", "latest", *(f"#{s}" for s in stages)], rows
+
+
+def _versions_table(
+    state: RegistryState, listed: list[ListedVersion]
+) -> tuple[list[str], list[list[str]]]:
+    rows = []
+    for row in listed:
+        version = row.version
+        registered = state.artifacts[version.artifact].is_registered
+        stages = ", ".join(dict.fromkeys(s.stage for s in row.stages))
+        rows.append(
+            [
+                version.artifact if registered else f"*{version.artifact}",
+                _short(version.name),
+                stages,
+                str(version.authoring_event.time.to_datetime()),
+                _short(version.authoring_event.ref),
+            ]
+        )
+    return ["artifact", "version", "stage", "created_at", "ref"], rows
+
+
+def _print_table(
+    headers: list[str], rows: list[list[str]], *, select: str | None, plain: bool
+) -> None:
+    if select is not None:
+        if not rows:
+            return
+        if select not in headers:
+            raise CommandError(f"Cannot apply --{select}")
+        column = headers.index(select)
+        for row in rows:
+            click.echo(row[column])
+        return
+    click.echo(render_table(headers, rows, plain=plain) if rows else EMPTY)
+
+
+@click.command("history")
+@click.argument("name", required=False)
+@repo_option
+@click.option("--json", "as_json", is_flag=True, help="Print gto's history JSON.")
+@click.option("--asc", "--ascending", "ascending", is_flag=True, help="Oldest first.")
+@click.option("--plain", is_flag=True, help="Print a table without borders.")
+@one_line_errors
+def history_command(
+    name: str | None, repo: str, as_json: bool, ascending: bool, plain: bool
+) -> None:
+    """Every registration, assignment and deprecation, newest first."""
+    document = history_document(read_registry(repo).state, name, ascending)
+    if as_json:
+        print_json(document)
+        return
+    headers = ["timestamp", "artifact", "event", "version", "stage", "commit", "ref"]
+    rows = [
+        [
+            str(r["timestamp"]).replace("T", " "),
+            r["artifact"],
+            r["event"],
+            _short(r["version"] or "") or "-",
+            r["stage"] or "-",
+            r["commit"][:7],
+            _short(r["ref"]),
+        ]
+        for r in document
+    ]
+    click.echo(render_table(headers, rows, plain=plain) if rows else EMPTY)
+
+
+@click.command("check-ref")
+@click.argument("ref")
+@repo_option
+@click.option("--json", "as_json", is_flag=True, help="Print the event as JSON.")
+@click.option("--name", "select", flag_value="artifact", help="Print the artifact name.")
+@click.option("--version", "select", flag_value="version", help="Print the version.")
+@click.option("--stage", "select", flag_value="stage", help="Print the stage.")
+@click.option("--event", "select", flag_value="event", help="Print the event type.")
+@one_line_errors
+def check_ref_command(ref: str, repo: str, as_json: bool, select: str | None) -> None:
+    """What a GTO tag did (for CI triggered by a tag push). Prints nothing for other refs."""
+    events = events_of_ref(repo, ref)
+    if len(events) > 1:
+        raise CommandError(f"ref {ref} created {len(events)} events; expected one")
+    if not events:
+        return
+    event = events[0]
+    if as_json:
+        print_json(event)
+    elif select is not None:
+        value = event.get(select)
+        if value is not None:
+            click.echo(value)
+    else:
+        click.echo(_describe_event(event))
+
+
+def _describe_event(event: dict[str, Any]) -> str:
+    kind, artifact = event["event"], event["artifact"]
+    if kind in ("assignment", "unassignment"):
+        verb = "assigned to" if kind == "assignment" else "unassigned from"
+        return (
+            f'Stage "{event["stage"]}" was {verb} version "{event["version"]}" '
+            f'of artifact "{artifact}"'
+        )
+    if kind in ("registration", "deregistration"):
+        return f'Version "{event["version"]}" of artifact "{artifact}" was {kind[:-3]}ed'
+    return f'Artifact "{artifact}" was deprecated'
+
+
+@click.command("describe")
+@click.argument("name")
+@repo_option
+@click.option("--rev", default=None, help="Revision to read artifacts.yaml at (default HEAD).")
+@click.option("--path", "field", flag_value="path", help="Print the path only.")
+@click.option("--type", "field", flag_value="type", help="Print the type only.")
+@click.option("--description", "field", flag_value="description", help="Print the description.")
+@one_line_errors
+def describe_command(name: str, repo: str, rev: str | None, field: str | None) -> None:
+    """An artifact's artifacts.yaml entry: NAME[@REV], or a shortcut like NAME#prod."""
+    if rev is None and "@" in name and not parse_shortcut(name).is_shortcut:
+        name, rev = name.split("@", 1)
+    try:
+        annotation = describe_artifact(repo, name, rev)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    if annotation is None:
+        return
+    if field is None:
+        print_json(plain(annotation.model_dump()))
+    elif getattr(annotation, field) is not None:
+        click.echo(getattr(annotation, field))
