@@ -13,7 +13,7 @@ from enum import Enum
 from gitstage.domain.index import ArtifactAnnotation
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Instant:
     """A git timestamp: epoch seconds and the writer's UTC offset in seconds."""
 
@@ -27,7 +27,7 @@ class Instant:
         return self.to_datetime().isoformat()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TagRecord:
     """An annotated tag object as read from git: `target` is the immediate object, not peeled."""
 
@@ -81,9 +81,12 @@ _ADDITIONS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
-    """One GTO event. `tag` is None only for commit (enrichment) events."""
+    """One GTO event. `tag` is None only for commit (enrichment) events.
+
+    Never mutated once built; not frozen only because frozen dataclasses are slow to build.
+    """
 
     kind: EventKind
     artifact: str

@@ -6,6 +6,7 @@ ordering ignores build metadata, exactly as in gto/versions.py.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from functools import total_ordering
@@ -104,5 +105,6 @@ def is_valid_version(text: str) -> bool:
     return _VERSION_RE.match(text) is not None
 
 
+@functools.cache
 def precedence_of(text: str) -> Precedence:
     return parse_version(text).precedence

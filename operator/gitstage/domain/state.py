@@ -9,8 +9,8 @@ tag on an unregistered commit creates two versions named by the commit SHA).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol, TypeVar, cast
 
 from gitstage.domain.events import (
     CommitRecord,
@@ -22,6 +22,8 @@ from gitstage.domain.events import (
 )
 from gitstage.domain.index import ArtifactAnnotation
 from gitstage.domain.tags import Action, ParsedTag
+
+T = TypeVar("T")
 
 
 class RegistryError(ValueError):
@@ -39,7 +41,10 @@ def _seconds(event: Event) -> int:
 
 def _insert_sorted(events: list[Event], event: Event) -> None:
     """Append then stable-sort by time, as GTO does after every event."""
-    bisect.insort_right(events, event, key=_seconds)
+    if not events or events[-1].time.seconds <= event.time.seconds:
+        events.append(event)
+    else:
+        bisect.insort_right(events, event, key=_seconds)
 
 
 class VStage:
@@ -52,14 +57,18 @@ class VStage:
         self.stage = stage
         self.assignments: list[Event] = []
         self.unassignments: list[Event] = []
+        self._events: list[Event] | None = None
 
     def add(self, event: Event) -> None:
         target = self.assignments if event.kind is EventKind.ASSIGNMENT else self.unassignments
         _insert_sorted(target, event)
+        self._events = None
 
     def events(self) -> list[Event]:
         """Newest first; an unassignment wins a same-second tie with an assignment."""
-        return newest_first(self.assignments + self.unassignments)
+        if self._events is None:
+            self._events = newest_first(self.assignments + self.unassignments)
+        return self._events
 
     @property
     def is_active(self) -> bool:
@@ -85,8 +94,18 @@ class Version:
         self.registrations: list[Event] = []
         self.deregistrations: list[Event] = []
         self.stages: dict[str, VStage] = {}
+        # Derived views are cached until the next event: the state is read far more than built.
+        self._memo: dict[str, Any] = {}
+
+    def _memoized(self, key: str, compute: Callable[[], T]) -> T:
+        try:
+            return cast(T, self._memo[key])
+        except KeyError:
+            value = self._memo[key] = compute()
+            return value
 
     def add(self, event: Event) -> None:
+        self._memo.clear()
         if event.kind is EventKind.REGISTRATION:
             _insert_sorted(self.registrations, event)
         elif event.kind is EventKind.DEREGISTRATION:
@@ -101,16 +120,27 @@ class Version:
             self.stages[stage].add(event)
 
     def direct_events(self) -> list[Event]:
-        return newest_first(self.registrations + self.deregistrations)
+        return self._memoized(
+            "direct", lambda: newest_first(self.registrations + self.deregistrations)
+        )
+
+    def _stage_events(self) -> list[Event]:
+        return [e for s in self.stages.values() for e in s.events()]
 
     def indirect_events(self) -> list[Event]:
-        stage_events = [e for s in self.stages.values() for e in s.events()]
-        return newest_first(self.commit_events + stage_events)
+        return self._memoized(
+            "indirect", lambda: newest_first(self.commit_events + self._stage_events())
+        )
 
     def events(self) -> list[Event]:
-        stage_events = [e for s in self.stages.values() for e in s.events()]
-        return newest_first(
-            self.registrations + self.deregistrations + self.commit_events + stage_events
+        return self._memoized(
+            "all",
+            lambda: newest_first(
+                self.registrations
+                + self.deregistrations
+                + self.commit_events
+                + self._stage_events()
+            ),
         )
 
     @property
@@ -124,6 +154,9 @@ class Version:
 
     @property
     def is_active(self) -> bool:
+        return self._memoized("active", self._compute_active)
+
+    def _compute_active(self) -> bool:
         direct = self.direct_events()
         if direct:
             return direct[0].kind is EventKind.REGISTRATION
@@ -133,17 +166,24 @@ class Version:
     def activated_event(self) -> Event:
         if self.registrations:
             return self.registrations[0]
-        stage_events = [e for s in self.stages.values() for e in s.events()]
-        everything = self.registrations + self.deregistrations + self.commit_events + stage_events
+        everything = (
+            self.registrations + self.deregistrations + self.commit_events + self._stage_events()
+        )
         return sorted(everything, key=_seconds)[0]
 
     @property
     def authoring_event(self) -> Event:
+        return self._memoized("authoring", self._compute_authoring)
+
+    def _compute_authoring(self) -> Event:
         additions = [e for e in self.direct_events() if e.kind.addition]
         return additions[0] if additions else self.indirect_events()[0]
 
     def active_stages(self) -> list[VStage]:
         """Active stages, oldest activation first (GTO `get_vstages(ascending=True)`)."""
+        return self._memoized("stages", self._compute_active_stages)
+
+    def _compute_active_stages(self) -> list[VStage]:
         active = [s for s in self.stages.values() if s.is_active]
         return sorted(active, key=lambda s: s.activated_seconds)
 
@@ -157,13 +197,20 @@ class Artifact:
         self._explicit_by_commit: dict[str, list[Version]] = {}
 
     def events(self) -> list[Event]:
+        """Computed on each call: versions change under the artifact while the state is built."""
         version_events = [e for v in self.versions for e in v.events()]
         return newest_first(self.deprecations + version_events)
 
     @property
     def is_active(self) -> bool:
-        events = self.events()
-        return bool(events) and events[0].kind is not EventKind.DEPRECATION
+        """Not deprecated: the newest event (a version's event wins a same-second tie)."""
+        newest_deprecation = max((e.time.seconds for e in self.deprecations), default=None)
+        if newest_deprecation is None:
+            return any(v.events() for v in self.versions)
+        newest_version_event = max(
+            (v.events()[0].time.seconds for v in self.versions if v.events()), default=None
+        )
+        return newest_version_event is not None and newest_version_event >= newest_deprecation
 
     @property
     def is_registered(self) -> bool:
@@ -177,7 +224,9 @@ class Artifact:
 
     def find_or_create(self, commit: str, name: str | None = None) -> Version:
         """GTO's `find_version(name, commit_hexsha, create_new=True)` over explicit versions."""
-        found = [v for v in self.explicit_versions_at(commit) if name is None or v.name == name]
+        found = self._explicit_by_commit.get(commit, [])
+        if name is not None and found:
+            found = [v for v in found if v.name == name]
         if len(found) > 1:
             raise _many_versions(self.name, commit, found)
         if found:

@@ -39,7 +39,7 @@ class Action(Enum):
     UNASSIGN = "unassign"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ParsedTag:
     """A GTO tag name, parsed. `action` is CREATE for the reserved `@created` form."""
 

@@ -120,7 +120,15 @@ def options_stage_view(artifact: Artifact, options: ViewOptions) -> dict[str, li
 
 def used_stages(state: RegistryState) -> list[str]:
     """Stages with an active assignment on an active version, deprecated artifacts included."""
-    return sorted({stage for a in state.artifacts.values() for stage in stage_view(a)})
+    # Every active stage of a candidate version gets a key in `stage_view`: no need to rank.
+    return sorted(
+        {
+            s.stage
+            for artifact in state.artifacts.values()
+            for version in get_versions(artifact, include_non_explicit=True)
+            for s in version.active_stages()
+        }
+    )
 
 
 def registry_stages(state: RegistryState, configured: list[str] | None) -> list[str]:

@@ -46,7 +46,8 @@ class TagScan:
 
 def scan_tags(repo: pygit2.Repository) -> TagScan:
     scan = TagScan()
-    for ref_name in repo.listall_references():
+    for ref in repo.listall_reference_objects():
+        ref_name = ref.name
         if not ref_name.startswith(TAGS_PREFIX):
             continue
         parsed = parse_tag(ref_name[len(TAGS_PREFIX) :])
@@ -55,15 +56,15 @@ def scan_tags(repo: pygit2.Repository) -> TagScan:
         if parsed.action is Action.CREATE:
             scan.reserved.append(parsed.name)
             continue
-        record = _tag_record(repo, ref_name, parsed.name)
+        target = ref.target
+        record = _tag_record(repo, target, parsed.name) if isinstance(target, pygit2.Oid) else None
         if record is not None:
             scan.annotated.append((parsed, record))
     return scan
 
 
-def _tag_record(repo: pygit2.Repository, ref_name: str, name: str) -> TagRecord | None:
-    target = repo.references[ref_name].target
-    obj = repo.get(target) if isinstance(target, pygit2.Oid) else None
+def _tag_record(repo: pygit2.Repository, target: pygit2.Oid, name: str) -> TagRecord | None:
+    obj = repo.get(target)
     if not isinstance(obj, pygit2.Tag) or obj.tagger is None:
         return None
     tagger = obj.tagger
