@@ -1,0 +1,1 @@
+"""The kopf operator: thin handlers over the adapters and the pure workload logic."""
