@@ -1,6 +1,6 @@
 """What each Deployment binding should serve, from the registry state (GTO's stage view).
 
-A binding resolves to a Target (roll to this version), or to a Hold (keep what runs, say why):
+A binding resolves to a Serving (roll to this version), or to a Hold (keep what runs, say why):
 GTO semantics never delete a serving workload when a stage empties or an artifact is deprecated.
 """
 
@@ -12,18 +12,7 @@ from enum import Enum
 from gitstage.domain.state import Artifact, RegistryState, Version
 from gitstage.domain.views import Sort, get_versions, stage_view
 from gitstage.resources.v1alpha1 import DeploymentBinding, Resolution
-
-
-@dataclass(frozen=True)
-class Target:
-    """A version to serve: `commit` is the peeled commit the fetcher checks out."""
-
-    artifact: str
-    version: str
-    commit: str
-    stage: str | None
-    tag: str | None
-    assigned_at: str | None
+from gitstage.workloads.render import Serving
 
 
 class HoldReason(Enum):
@@ -39,7 +28,7 @@ class Hold:
     message: str
 
 
-Decision = Target | Hold
+Decision = Serving | Hold
 
 
 def decide(state: RegistryState, binding: DeploymentBinding, resolution: Resolution) -> Decision:
@@ -69,7 +58,7 @@ def _staged(artifact: Artifact, stage: str, resolution: Resolution) -> Decision:
     vstage = holders[0]
     version = next(v for v in artifact.versions if v.stages.get(stage) is vstage)
     assignment = vstage.authoring_event
-    return Target(
+    return Serving(
         artifact=artifact.name,
         version=version.name,
         commit=peeled_commit(version),
@@ -87,7 +76,7 @@ def _pinned(artifact: Artifact, name: str) -> Decision:
         )
     version = matches[0]
     registration = version.authoring_event
-    return Target(
+    return Serving(
         artifact=artifact.name,
         version=version.name,
         commit=peeled_commit(version),

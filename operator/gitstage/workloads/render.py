@@ -7,6 +7,8 @@ or upgrading the operator never restarts pods. Pods are pinned to the commit SHA
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,8 @@ ANNOTATION_STAGE = f"{v1.GROUP}/stage"
 ANNOTATION_VERSION = f"{v1.GROUP}/version"
 ANNOTATION_COMMIT = f"{v1.GROUP}/commit"
 ANNOTATION_TAG = f"{v1.GROUP}/tag"
+ANNOTATION_ASSIGNED_AT = f"{v1.GROUP}/assigned-at"
+ANNOTATION_DIGEST = f"{v1.GROUP}/rendered-digest"
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,22 @@ class Serving:
     commit: str
     stage: str | None
     tag: str | None
+    assigned_at: str | None
+
+    @classmethod
+    def from_annotations(cls, annotations: dict[str, str]) -> Serving | None:
+        """What a Deployment rendered by gitstage serves, read back from its annotations."""
+        try:
+            return cls(
+                artifact=annotations[ANNOTATION_ARTIFACT],
+                version=annotations[ANNOTATION_VERSION],
+                commit=annotations[ANNOTATION_COMMIT],
+                stage=annotations.get(ANNOTATION_STAGE),
+                tag=annotations.get(ANNOTATION_TAG),
+                assigned_at=annotations.get(ANNOTATION_ASSIGNED_AT),
+            )
+        except KeyError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -75,7 +95,7 @@ def render_deployment(
         "name": binding.name,
         "namespace": owner.namespace,
         "labels": {"app.kubernetes.io/managed-by": MANAGED_BY, **identity},
-        "annotations": _serving_annotations(serving),
+        "annotations": _deployment_annotations(serving),
         "ownerReferences": [
             {
                 "apiVersion": f"{v1.GROUP}/{v1.VERSION}",
@@ -93,7 +113,15 @@ def render_deployment(
     elif binding.replicas is not None:
         spec["replicas"] = binding.replicas
     spec["template"] = _pod_template(binding, serving, source, identity, default_fetcher_image)
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
+    manifest = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
+    metadata["annotations"][ANNOTATION_DIGEST] = manifest_digest(manifest)
+    return manifest
+
+
+def manifest_digest(manifest: Manifest) -> str:
+    """A digest of what gitstage applies: equal digests mean there is nothing to apply."""
+    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def _serving_labels(serving: Serving) -> dict[str, str]:
@@ -107,6 +135,7 @@ def _serving_labels(serving: Serving) -> dict[str, str]:
 
 
 def _serving_annotations(serving: Serving) -> dict[str, str]:
+    """On pods: what runs. Tags stay off pods so re-assigning a version restarts nothing."""
     annotations = {
         ANNOTATION_ARTIFACT: serving.artifact,
         ANNOTATION_VERSION: serving.version,
@@ -114,8 +143,15 @@ def _serving_annotations(serving: Serving) -> dict[str, str]:
     }
     if serving.stage is not None:
         annotations[ANNOTATION_STAGE] = serving.stage
+    return annotations
+
+
+def _deployment_annotations(serving: Serving) -> dict[str, str]:
+    annotations = _serving_annotations(serving)
     if serving.tag is not None:
         annotations[ANNOTATION_TAG] = serving.tag
+    if serving.assigned_at is not None:
+        annotations[ANNOTATION_ASSIGNED_AT] = serving.assigned_at
     return annotations
 
 

@@ -1,0 +1,50 @@
+"""ModelRegistry objects: status patches and the Secrets they reference."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, cast
+
+from kubernetes.client.exceptions import ApiException
+
+from gitstage.adapters.kube.client import core, custom
+from gitstage.resources import v1alpha1 as v1
+
+
+class SecretNotFoundError(LookupError):
+    def __init__(self, namespace: str, name: str) -> None:
+        super().__init__(f"secret {namespace}/{name} not found")
+
+
+def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
+    custom().patch_namespaced_custom_object_status(
+        group=v1.GROUP,
+        version=v1.VERSION,
+        namespace=namespace,
+        plural=v1.PLURAL,
+        name=name,
+        body={"status": status},
+    )
+
+
+def read_registry(namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        body = custom().get_namespaced_custom_object(
+            group=v1.GROUP, version=v1.VERSION, namespace=namespace, plural=v1.PLURAL, name=name
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    return cast(dict[str, Any], body)
+
+
+def read_secret(namespace: str, name: str) -> dict[str, str]:
+    """Decoded string values; the caller must never log them."""
+    try:
+        secret = core().read_namespaced_secret(name=name, namespace=namespace)
+    except ApiException as error:
+        if error.status == 404:
+            raise SecretNotFoundError(namespace, name) from None
+        raise
+    return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}

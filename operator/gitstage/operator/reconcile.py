@@ -1,0 +1,329 @@
+"""One reconcile of one ModelRegistry: decide, render, apply what differs, and write status.
+
+Runs in a worker thread (the `kubernetes` client blocks). Idempotent: with nothing new in git
+and nothing changed in the cluster it makes no API write at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gitstage.adapters.git.reader import Registry
+from gitstage.adapters.kube import deployments
+from gitstage.adapters.kube.deployments import ObservedDeployment
+from gitstage.adapters.kube.registries import patch_status
+from gitstage.resources import v1alpha1 as v1
+from gitstage.workloads.plan import Hold, decide
+from gitstage.workloads.render import (
+    ANNOTATION_DIGEST,
+    Owner,
+    Serving,
+    SourceAccess,
+    render_deployment,
+)
+from gitstage.workloads.status import ConditionUpdate, merge_conditions, registry_table, summarize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """What the poller knows of the repository: a readable registry, an error, or both."""
+
+    registry: Registry | None
+    digest: str | None
+    head: str | None
+    changed_at: str | None
+    error: str | None = None
+    error_reason: str | None = None
+    permanent: bool = False
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A Kubernetes Event to post on the ModelRegistry."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass
+class Outcome:
+    notices: list[Notice] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+    status_written: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    body: dict[str, Any]
+    fetcher_image: str
+
+    @property
+    def name(self) -> str:
+        return str(self.body["metadata"]["name"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.body["metadata"]["namespace"])
+
+    @property
+    def generation(self) -> int | None:
+        value = self.body["metadata"].get("generation")
+        return int(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class BindingRun:
+    """Everything one binding's reconcile needs, gathered once."""
+
+    ctx: Context
+    owner: Owner
+    access: SourceAccess
+    binding: v1.DeploymentBinding
+    observed: ObservedDeployment | None
+    before: v1.DeploymentState | None
+    outcome: Outcome
+
+
+def reconcile(ctx: Context, spec: v1.ModelRegistrySpec, source: SourceView | None) -> Outcome:
+    outcome = Outcome()
+    previous = _previous_status(ctx.body)
+    owner = Owner(ctx.name, ctx.namespace, str(ctx.body["metadata"]["uid"]))
+    access = SourceAccess(
+        spec.source.url, spec.source.secret_ref.name if spec.source.secret_ref else None
+    )
+    registry = source.registry if source else None
+    states: list[v1.DeploymentState] = []
+    for binding in spec.deployments:
+        observed = deployments.observe(ctx.namespace, binding.name)
+        if registry is None or spec.suspend:
+            states.append(_observed_only(binding, observed, spec.suspend))
+            continue
+        before = next((d for d in previous.deployments if d.name == binding.name), None)
+        run = BindingRun(ctx, owner, access, binding, observed, before, outcome)
+        states.append(_reconcile_binding(run, spec.resolution, registry))
+    status = _status(ctx, spec, source, previous, states)
+    if status != _current_status(ctx.body):
+        patch_status(ctx.namespace, ctx.name, status)
+        outcome.status_written = True
+    return outcome
+
+
+def _current_status(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in (body.get("status") or {}).items() if k in _STATUS_FIELDS}
+
+
+def _previous_status(body: dict[str, Any]) -> v1.ModelRegistryStatus:
+    try:
+        return v1.ModelRegistryStatus.model_validate(_current_status(body))
+    except ValueError:
+        return v1.ModelRegistryStatus()
+
+
+_STATUS_FIELDS = {f.alias or n for n, f in v1.ModelRegistryStatus.model_fields.items()}
+
+
+def _reconcile_binding(
+    run: BindingRun, resolution: v1.Resolution, registry: Registry
+) -> v1.DeploymentState:
+    decision = decide(registry.state, run.binding, resolution)
+    observed = run.observed
+    running = Serving.from_annotations(observed.annotations) if observed else None
+    if isinstance(decision, Hold):
+        return _hold(run, decision, running)
+    manifest = render_deployment(
+        run.owner, run.binding, decision, run.access, run.ctx.fetcher_image
+    )
+    if observed is None or observed.annotations.get(ANNOTATION_DIGEST) != _digest(manifest):
+        deployments.apply(manifest)
+        run.outcome.applied.append(run.binding.name)
+        run.outcome.notices.append(_rollout_notice(run.binding, running, decision))
+        observed = deployments.observe(run.ctx.namespace, run.binding.name)
+    return _deployment_state(run.binding, decision, observed, None)
+
+
+def _hold(run: BindingRun, hold: Hold, running: Serving | None) -> v1.DeploymentState:
+    """Keep the last version serving (or scale it to zero when asked); warn once per reason."""
+    binding, observed = run.binding, run.observed
+    scale_down = binding.on_empty_stage is v1.EmptyStagePolicy.SCALE_TO_ZERO
+    if running is not None and observed is not None and scale_down and observed.replicas != 0:
+        manifest = render_deployment(
+            run.owner, binding, running, run.access, run.ctx.fetcher_image, scale_to_zero=True
+        )
+        deployments.apply(manifest)
+        run.outcome.applied.append(binding.name)
+        observed = deployments.observe(run.ctx.namespace, binding.name)
+    if run.before is None or run.before.message != hold.message:
+        action = "scaled to zero" if scale_down else "keeps serving the last version"
+        run.outcome.notices.append(
+            Notice("Warning", hold.reason.value, f"{binding.name}: {hold.message}; {action}")
+        )
+    return _deployment_state(binding, running, observed, hold)
+
+
+def _digest(manifest: dict[str, Any]) -> str:
+    return str(manifest["metadata"]["annotations"][ANNOTATION_DIGEST])
+
+
+def _rollout_notice(
+    binding: v1.DeploymentBinding, running: Serving | None, target: Serving
+) -> Notice:
+    where = f"{target.artifact}#{target.stage}" if target.stage else target.artifact
+    if running is None:
+        return Notice("Normal", "Created", f"{binding.name}: serving {where} {target.version}")
+    if (running.version, running.commit) == (target.version, target.commit):
+        return Notice("Normal", "Updated", f"{binding.name}: updated {where} {target.version}")
+    back = (
+        running.assigned_at is not None
+        and target.assigned_at is not None
+        and _instant(target.assigned_at) < _instant(running.assigned_at)
+    )
+    reason, verb = ("RolledBack", "rolling back") if back else ("RollingOut", "rolling out")
+    return Notice(
+        "Normal",
+        reason,
+        f"{binding.name}: {verb} {where} from {running.version} to {target.version} "
+        f"(commit {target.commit[:7]}, tag {target.tag})",
+    )
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _deployment_state(
+    binding: v1.DeploymentBinding,
+    desired: Serving | None,
+    observed: ObservedDeployment | None,
+    hold: Hold | None,
+) -> v1.DeploymentState:
+    running = Serving.from_annotations(observed.template_annotations) if observed else None
+    return v1.DeploymentState(
+        name=binding.name,
+        artifact=binding.artifact,
+        stage=binding.stage,
+        desired_version=desired.version if desired else None,
+        desired_commit=desired.commit if desired else None,
+        observed_version=running.version if running else None,
+        observed_commit=running.commit if running else None,
+        replicas=observed.replicas if observed else None,
+        updated_replicas=observed.updated_replicas if observed else 0,
+        ready_replicas=observed.ready_replicas if observed else 0,
+        rollout=_rollout_state(desired, observed, running, hold),
+        message=hold.message if hold else "",
+    )
+
+
+def _rollout_state(
+    desired: Serving | None,
+    observed: ObservedDeployment | None,
+    running: Serving | None,
+    hold: Hold | None,
+) -> str:
+    if observed is None:
+        return "Held" if hold else "Pending"
+    if observed.progressing_reason == "ProgressDeadlineExceeded":
+        return "Failed"
+    settled = observed.observed_generation >= observed.generation
+    wanted = observed.replicas if observed.replicas is not None else 1
+    complete = (
+        settled
+        and observed.updated_replicas == wanted
+        and observed.ready_replicas >= wanted
+        and (desired is None or (running is not None and running.commit == desired.commit))
+    )
+    if hold:
+        return "Held"
+    return "Complete" if complete else "Progressing"
+
+
+def _observed_only(
+    binding: v1.DeploymentBinding, observed: ObservedDeployment | None, suspended: bool
+) -> v1.DeploymentState:
+    running = Serving.from_annotations(observed.annotations) if observed else None
+    state = _deployment_state(binding, running, observed, None)
+    return state.model_copy(update={"message": "suspended" if suspended else "waiting for source"})
+
+
+def _status(
+    ctx: Context,
+    spec: v1.ModelRegistrySpec,
+    source: SourceView | None,
+    previous: v1.ModelRegistryStatus,
+    states: list[v1.DeploymentState],
+) -> dict[str, Any]:
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    conditions = merge_conditions(
+        previous.conditions, _conditions(spec, source, states), ctx.generation, now
+    )
+    registry = source.registry if source else None
+    status = v1.ModelRegistryStatus(
+        observed_generation=ctx.generation,
+        conditions=conditions,
+        source=v1.SourceState(
+            url=spec.source.url,
+            branch=spec.source.branch,
+            head=source.head if source else None,
+            refs_digest=source.digest if source else None,
+            last_change_time=source.changed_at if source else None,
+        ),
+        registry=registry_table(registry.state, spec.resolution) if registry else previous.registry,
+        deployments=states,
+        last_handled_reconcile_at=previous.last_handled_reconcile_at,
+        summary=summarize(states),
+    )
+    return status.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def _conditions(
+    spec: v1.ModelRegistrySpec, source: SourceView | None, states: list[v1.DeploymentState]
+) -> list[ConditionUpdate]:
+    if spec.suspend:
+        return [
+            ConditionUpdate("Ready", False, "Suspended", "reconciliation is suspended"),
+            ConditionUpdate("Reconciling", False, "Suspended", ""),
+            ConditionUpdate("Stalled", False, "Suspended", ""),
+        ]
+    if source is None or (source.registry is None and source.error is None):
+        return [
+            ConditionUpdate("Ready", False, "Progressing", "waiting for the first poll"),
+            ConditionUpdate("Reconciling", True, "Progressing", "waiting for the first poll"),
+            ConditionUpdate("Stalled", False, "Progressing", ""),
+        ]
+    if source.error is not None:
+        reason = source.error_reason or "SourceUnavailable"
+        return [
+            ConditionUpdate("Ready", False, reason, source.error),
+            ConditionUpdate("Reconciling", not source.permanent, reason, source.error),
+            ConditionUpdate("Stalled", source.permanent, reason, source.error),
+        ]
+    progressing = [d for d in states if d.rollout in ("Progressing", "Pending")]
+    failed = [d for d in states if d.rollout == "Failed"]
+    held = [d for d in states if d.rollout == "Held" or d.message]
+    if failed:
+        message = "; ".join(f"{d.name}: rollout exceeded its progress deadline" for d in failed)
+        ready = ConditionUpdate("Ready", False, "RolloutFailed", message)
+    elif held:
+        ready = ConditionUpdate(
+            "Ready", False, "Held", "; ".join(f"{d.name}: {d.message}" for d in held)
+        )
+    elif progressing:
+        names = ", ".join(d.name for d in progressing)
+        ready = ConditionUpdate("Ready", False, "Progressing", f"rolling out {names}")
+    else:
+        ready = ConditionUpdate("Ready", True, "Serving", summarize(states))
+    return [
+        ready,
+        ConditionUpdate(
+            "Reconciling",
+            bool(progressing),
+            "Progressing" if progressing else "Settled",
+            ", ".join(d.name for d in progressing),
+        ),
+        ConditionUpdate("Stalled", False, "Settled", ""),
+    ]
