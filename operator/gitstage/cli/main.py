@@ -26,8 +26,12 @@ def _register_commands() -> None:
         show_command,
     )
 
+    from gitstage.cli.operator_cmd import crds_command, operator_command
+
     for command in (show_command, history_command, check_ref_command, describe_command):
         cli.add_command(command)
+    cli.add_command(operator_command)
+    cli.add_command(crds_command)
 
 
 _register_commands()

@@ -62,6 +62,7 @@ class Outcome:
 class Context:
     body: dict[str, Any]
     fetcher_image: str
+    requested_at: str | None = None
 
     @property
     def name(self) -> str:
@@ -274,7 +275,7 @@ def _status(
         ),
         registry=registry_table(registry.state, spec.resolution) if registry else previous.registry,
         deployments=states,
-        last_handled_reconcile_at=previous.last_handled_reconcile_at,
+        last_handled_reconcile_at=ctx.requested_at or previous.last_handled_reconcile_at,
         summary=summarize(states),
     )
     return status.model_dump(by_alias=True, exclude_none=True, mode="json")

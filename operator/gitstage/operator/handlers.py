@@ -1,0 +1,101 @@
+"""kopf handlers: thin. Each ModelRegistry gets a daemon running its worker; other handlers wake it.
+
+Run with `gitstage operator` (or `kopf run -m gitstage.operator.handlers`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from gitstage.operator.feed import PollingFeed
+from gitstage.operator.settings import OperatorSettings
+from gitstage.operator.worker import (
+    FLUX_REQUESTED_AT,
+    REQUESTED_AT,
+    RegistryWorker,
+)
+from gitstage.resources import v1alpha1 as v1
+from gitstage.workloads.render import LABEL_BINDING, LABEL_REGISTRY, MANAGED_BY
+
+WORKERS: dict[str, RegistryWorker] = {}
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # kopf's bookkeeping under our own API group, not kopf.zalando.org.
+    settings.persistence.finalizer = f"{v1.GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=v1.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=v1.GROUP, key="last-handled-configuration"
+    )
+    # Explicit watch timeouts: silent, stalled watch streams are a known kopf failure mode.
+    settings.watching.server_timeout = 120
+    settings.watching.client_timeout = 150
+    settings.watching.connect_timeout = 10
+    settings.watching.reconnect_backoff = 1.0
+    settings.posting.level = logging.INFO
+    operator_settings = OperatorSettings.from_env()
+    memo["settings"] = operator_settings
+    memo["feed"] = PollingFeed(operator_settings.cache_dir)
+
+
+@kopf.on.cleanup()
+async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    feed: PollingFeed = memo["feed"]
+    await feed.close()
+
+
+@kopf.daemon(v1.GROUP, v1.VERSION, v1.PLURAL, cancellation_timeout=10.0)
+async def serve(
+    name: str, namespace: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
+) -> None:
+    """The registry's worker, for as long as the object exists."""
+    worker = RegistryWorker(namespace, name, memo["feed"], memo["settings"])
+    WORKERS[worker.key] = worker
+    try:
+        await worker.run(stopped)
+    finally:
+        WORKERS.pop(worker.key, None)
+
+
+@kopf.on.update(v1.GROUP, v1.VERSION, v1.PLURAL, field="spec")
+async def spec_changed(name: str, namespace: str, **_: Any) -> None:
+    _wake(f"{namespace}/{name}")
+
+
+@kopf.on.field(v1.GROUP, v1.VERSION, v1.PLURAL, field="metadata.annotations")
+async def annotations_changed(
+    name: str, namespace: str, old: Any, new: Any, **_: Any
+) -> None:
+    """`gitstage.dev/requestedAt` (or Flux's) changed: poll the repository now."""
+    before, after = old or {}, new or {}
+    for key in (REQUESTED_AT, FLUX_REQUESTED_AT):
+        if after.get(key) is not None and after.get(key) != before.get(key):
+            worker = WORKERS.get(f"{namespace}/{name}")
+            if worker is not None:
+                worker.request()
+            return
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
+async def deployment_changed(labels: kopf.Labels, namespace: str, **_: Any) -> None:
+    """Rollout progress of a Deployment we render: refresh its registry's status."""
+    if LABEL_BINDING in labels and LABEL_REGISTRY in labels:
+        for worker in WORKERS.values():
+            if worker.namespace == namespace and _label_matches(worker.name, labels):
+                worker.wake()
+
+
+def _label_matches(registry: str, labels: kopf.Labels) -> bool:
+    from gitstage.workloads.labels import label_value
+
+    return labels.get(LABEL_REGISTRY) == label_value(registry)
+
+
+def _wake(key: str) -> None:
+    worker = WORKERS.get(key)
+    if worker is not None:
+        worker.wake()

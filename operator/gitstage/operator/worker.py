@@ -1,0 +1,212 @@
+"""One asyncio worker per ModelRegistry: it waits for news (git, spec, Deployments), reconciles.
+
+All wake-ups coalesce: a burst of Deployment events or pushes ends in one reconcile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol, cast
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from gitstage.adapters.kube import registries
+from gitstage.operator.reconcile import Context, Outcome, SourceView, reconcile
+from gitstage.operator.settings import OperatorSettings
+from gitstage.resources import v1alpha1 as v1
+
+log = logging.getLogger(__name__)
+
+REQUESTED_AT = f"{v1.GROUP}/requestedAt"
+FLUX_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """HTTPS credentials from the source Secret; never logged (repr hides them)."""
+
+    username: str | None = None
+    password: str | None = None
+    bearer_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password=***, bearer_token=***)"
+
+
+@dataclass(frozen=True)
+class Follow:
+    """What a worker follows: changing any of it means a new subscription."""
+
+    url: str
+    branch: str
+    interval: str
+    timeout: str
+    credentials: Credentials | None
+
+
+class Feed(Protocol):
+    """Shared pollers: one per repository and credentials, fanned out to every follower."""
+
+    def follow(
+        self, key: str, follow: Follow, on_update: Callable[[SourceView], Awaitable[None]]
+    ) -> None: ...
+
+    def unfollow(self, key: str) -> None: ...
+
+    def request(self, key: str) -> None: ...
+
+
+def requested_at(body: dict[str, Any]) -> str | None:
+    annotations = body.get("metadata", {}).get("annotations") or {}
+    value = annotations.get(REQUESTED_AT) or annotations.get(FLUX_REQUESTED_AT)
+    return str(value) if value is not None else None
+
+
+class RegistryWorker:
+    def __init__(self, namespace: str, name: str, feed: Feed, settings: OperatorSettings) -> None:
+        self.namespace = namespace
+        self.name = name
+        self.key = f"{namespace}/{name}"
+        self._feed = feed
+        self._settings = settings
+        self._wakeup = asyncio.Event()
+        self._source: SourceView | None = None
+        self._follow: Follow | None = None
+        self._failures = 0
+        self.reconciles = 0
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def request(self) -> None:
+        """`requestedAt`: poll the repository now, then reconcile."""
+        if self._follow is not None:
+            self._feed.request(self.key)
+        self.wake()
+
+    async def on_update(self, view: SourceView) -> None:
+        self._source = view
+        self.wake()
+
+    async def run(self, stopped: kopf.DaemonStopped) -> None:
+        try:
+            while not stopped:
+                self._wakeup.clear()
+                delay = await self._reconcile_safely()
+                await self._sleep(stopped, delay)
+        finally:
+            self._feed.unfollow(self.key)
+
+    async def _sleep(self, stopped: kopf.DaemonStopped, delay: float | None) -> None:
+        """Wait for a wake-up (or the retry delay); check `stopped` every few seconds."""
+        waited = 0.0
+        while not stopped and not self._wakeup.is_set():
+            step = 2.0 if delay is None else min(2.0, delay - waited)
+            if step <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=step)
+            except TimeoutError:
+                waited += step
+
+    async def _reconcile_safely(self) -> float | None:
+        try:
+            await self._reconcile()
+        except ApiException as error:
+            delay = RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS) - 1)]
+            self._failures += 1
+            log.warning(
+                "%s: API error %s %s; retrying in %.0fs",
+                self.key,
+                error.status,
+                error.reason,
+                delay,
+            )
+            return delay
+        self._failures = 0
+        return None
+
+    async def _reconcile(self) -> None:
+        body = await asyncio.to_thread(registries.read_registry, self.namespace, self.name)
+        if body is None:
+            return
+        try:
+            spec = v1.ModelRegistrySpec.model_validate(body.get("spec") or {})
+        except ValidationError as error:
+            await self._invalid_spec(body, error)
+            return
+        await self._follow_source(spec)
+        ctx = Context(
+            body=body, fetcher_image=self._settings.fetcher_image, requested_at=requested_at(body)
+        )
+        outcome = await asyncio.to_thread(reconcile, ctx, spec, self._source)
+        self.reconciles += 1
+        self._post(body, outcome)
+
+    async def _follow_source(self, spec: v1.ModelRegistrySpec) -> None:
+        if spec.suspend:
+            self._feed.unfollow(self.key)
+            self._follow = None
+            return
+        source = spec.source
+        credentials = await self._credentials(source)
+        follow = Follow(source.url, source.branch, source.interval, source.timeout, credentials)
+        if follow != self._follow:
+            self._follow = follow
+            self._feed.follow(self.key, follow, self.on_update)
+
+    async def _credentials(self, source: v1.GitSource) -> Credentials | None:
+        if source.secret_ref is None:
+            return None
+        try:
+            data = await asyncio.to_thread(
+                registries.read_secret, self.namespace, source.secret_ref.name
+            )
+        except registries.SecretNotFoundError as error:
+            self._source = SourceView(None, None, None, None, str(error), "SecretNotFound", True)
+            return None
+        return Credentials(data.get("username"), data.get("password"), data.get("bearerToken"))
+
+    async def _invalid_spec(self, body: dict[str, Any], error: ValidationError) -> None:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = f"invalid spec at {where}: {first['msg']}"
+        kopf.event(
+            kopf.Body(cast(kopf.RawBody, body)),
+            type="Warning",
+            reason="InvalidSpec",
+            message=message,
+        )
+        status = {
+            "observedGeneration": body["metadata"].get("generation"),
+            "conditions": [
+                {
+                    "type": "Stalled",
+                    "status": "True",
+                    "reason": "InvalidSpec",
+                    "message": message,
+                    "lastTransitionTime": kopf_now(),
+                },
+            ],
+        }
+        await asyncio.to_thread(registries.patch_status, self.namespace, self.name, status)
+
+    def _post(self, body: dict[str, Any], outcome: Outcome) -> None:
+        for notice in outcome.notices:
+            kopf.event(
+                kopf.Body(cast(kopf.RawBody, body)),
+                type=notice.type,
+                reason=notice.reason,
+                message=notice.message,
+            )
+
+
+def kopf_now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
