@@ -19,14 +19,13 @@ def main() -> None:
 
 
 def _register_commands() -> None:
+    from gitstage.cli.operator_cmd import crds_command, operator_command
     from gitstage.cli.show import (
         check_ref_command,
         describe_command,
         history_command,
         show_command,
     )
-
-    from gitstage.cli.operator_cmd import crds_command, operator_command
 
     for command in (show_command, history_command, check_ref_command, describe_command):
         cli.add_command(command)

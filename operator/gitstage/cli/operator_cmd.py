@@ -12,15 +12,29 @@ CRD_FILE = "modelregistries.gitstage.dev.yaml"
 
 
 @click.command("operator")
-@click.option("-n", "--namespace", "namespaces", multiple=True,
-              help="Watch only this namespace (repeatable). Default: all namespaces.")
-@click.option("--liveness", default="http://0.0.0.0:8080/healthz", show_default=True,
-              help="Liveness endpoint URL (empty to disable).")
-@click.option("--peering/--standalone", default=False, show_default=True,
-              help="Use kopf peering (several replicas) or run standalone.")
+@click.option(
+    "-n",
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    help="Watch only this namespace (repeatable). Default: all namespaces.",
+)
+@click.option(
+    "--liveness",
+    default="http://0.0.0.0:8080/healthz",
+    show_default=True,
+    help="Liveness endpoint URL (empty to disable).",
+)
+@click.option(
+    "--peering/--standalone",
+    default=False,
+    show_default=True,
+    help="Use kopf peering (several replicas) or run standalone.",
+)
 @click.option("--verbose", is_flag=True, help="Debug logging.")
-@click.option("--log-format", type=click.Choice(["plain", "full", "json"]), default="plain",
-              show_default=True)
+@click.option(
+    "--log-format", type=click.Choice(["plain", "full", "json"]), default="plain", show_default=True
+)
 def operator_command(
     namespaces: tuple[str, ...], liveness: str, peering: bool, verbose: bool, log_format: str
 ) -> None:
@@ -39,8 +53,13 @@ def operator_command(
 
 
 @click.command("crds")
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help=f"Write {CRD_FILE} there instead of printing it.")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=f"Write {CRD_FILE} there instead of printing it.",
+)
 def crds_command(output_dir: Path | None) -> None:
     """The ModelRegistry CRD, generated from the pydantic models."""
     text = render_crd_yaml()

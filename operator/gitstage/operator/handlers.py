@@ -50,10 +50,10 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.daemon(v1.GROUP, v1.VERSION, v1.PLURAL, cancellation_timeout=10.0)
 async def serve(
-    name: str, namespace: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
+    name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
 ) -> None:
     """The registry's worker, for as long as the object exists."""
-    worker = RegistryWorker(namespace, name, memo["feed"], memo["settings"])
+    worker = RegistryWorker(str(namespace), name, memo["feed"], memo["settings"])
     WORKERS[worker.key] = worker
     try:
         await worker.run(stopped)
@@ -62,13 +62,13 @@ async def serve(
 
 
 @kopf.on.update(v1.GROUP, v1.VERSION, v1.PLURAL, field="spec")
-async def spec_changed(name: str, namespace: str, **_: Any) -> None:
+async def spec_changed(name: str, namespace: str | None, **_: Any) -> None:
     _wake(f"{namespace}/{name}")
 
 
 @kopf.on.field(v1.GROUP, v1.VERSION, v1.PLURAL, field="metadata.annotations")
 async def annotations_changed(
-    name: str, namespace: str, old: Any, new: Any, **_: Any
+    name: str, namespace: str | None, old: Any, new: Any, **_: Any
 ) -> None:
     """`gitstage.dev/requestedAt` (or Flux's) changed: poll the repository now."""
     before, after = old or {}, new or {}
@@ -81,7 +81,7 @@ async def annotations_changed(
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
-async def deployment_changed(labels: kopf.Labels, namespace: str, **_: Any) -> None:
+async def deployment_changed(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
     """Rollout progress of a Deployment we render: refresh its registry's status."""
     if LABEL_BINDING in labels and LABEL_REGISTRY in labels:
         for worker in WORKERS.values():
