@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gitstage import __version__
+from gitstage.cli.fetch import fetch_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,3 +32,4 @@ def _register_commands() -> None:
 
 
 _register_commands()
+cli.add_command(fetch_command)
