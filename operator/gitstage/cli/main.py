@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gitstage import __version__
+from gitstage.cli.check import check_command
 from gitstage.cli.fetch import fetch_command
 
 
@@ -33,3 +34,4 @@ def _register_commands() -> None:
 
 _register_commands()
 cli.add_command(fetch_command)
+cli.add_command(check_command)

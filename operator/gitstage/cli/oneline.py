@@ -14,14 +14,6 @@ class UsageLine(click.ClickException):
         click.echo(f"gitstage: error: {self.format_message()}", err=True)
 
 
-class Failure(UsageLine):
-    """A one-line failure with an explicit exit code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message.splitlines()[0] if message else "failed")
-        self.exit_code = exit_code
-
-
 class OneLineCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
@@ -32,4 +24,7 @@ class OneLineCommand(click.Command):
 
 
 def fail(message: str, exit_code: int) -> NoReturn:
-    raise Failure(message, exit_code)
+    """Print `gitstage: error: <first line>` on stderr and exit with `exit_code`."""
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    click.echo(f"gitstage: error: {first}", err=True)
+    raise click.exceptions.Exit(exit_code)
