@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from gitstage.domain.fetch_errors import BadInputError
+from gitstage.domain.fetch_errors import BadInputError, FetchError
 from gitstage.domain.index import ArtifactAnnotation
 from gitstage.domain.names import is_valid_fullname
 from gitstage.domain.repo_paths import safe_relative
@@ -54,13 +54,6 @@ class ArtifactLink(BaseModel):
             raise ValueError("'rev' must be a commit SHA or a tag/branch name")
         return value
 
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str | None) -> str | None:
-        if value is not None:
-            safe_relative(value, "link path")
-        return value
-
     @field_validator("artifact")
     @classmethod
     def _artifact(cls, value: str | None) -> str | None:
@@ -83,12 +76,18 @@ def link_of(name: str, annotation: ArtifactAnnotation) -> ArtifactLink | None:
     if not isinstance(section, dict):
         raise BadInputError(f"{where} must be a mapping with 'repo' and 'rev'")
     try:
-        return ArtifactLink.model_validate(section)
+        link = ArtifactLink.model_validate(section)
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "link"
         message = "required" if first["type"] == "missing" else first["msg"]
         raise BadInputError(f"{where}: {field}: {message.removeprefix('Value error, ')}") from None
+    if link.path is not None:
+        try:
+            safe_relative(link.path, "path")
+        except FetchError as error:  # keeps its class: an escaping path is unsafe, exit 4
+            raise type(error)(f"{where}: {error}") from None
+    return link
 
 
 def _section(custom: Any) -> Any:
