@@ -122,7 +122,11 @@ class _GitHandler(BaseHTTPRequestHandler):
         return env
 
     def _relay(self, output: IO[bytes]) -> None:
-        """Turn the CGI response (headers, blank line, body) into an HTTP/1.0 response."""
+        """Turn the CGI response (headers, blank line, body) into an HTTP response.
+
+        The body is buffered to send a Content-Length: libgit2 (pygit2, hence DVC) does not
+        read close-delimited bodies.
+        """
         status = 200
         headers: list[tuple[str, str]] = []
         while line := output.readline().rstrip(b"\r\n"):
@@ -131,13 +135,15 @@ class _GitHandler(BaseHTTPRequestHandler):
                 status = int(value.strip().split()[0])
             else:
                 headers.append((key, value.strip()))
+        body = output.read()
         self.send_response(status)
         for key, value in headers:
             self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        while chunk := output.read(CHUNK):
-            self.wfile.write(chunk)
-            self.owner.stats.add(sent=len(chunk))
+        for start in range(0, len(body), CHUNK):
+            self.wfile.write(body[start : start + CHUNK])
+        self.owner.stats.add(sent=len(body))
 
 
 def _read_chunked(stream: IO[bytes]) -> bytes:

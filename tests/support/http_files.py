@@ -44,7 +44,10 @@ class _FileHandler(SimpleHTTPRequestHandler):
             if budget is not None:
                 chunk = chunk[:budget]
                 budget -= len(chunk)
-            outputfile.write(chunk)
+            try:
+                outputfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client stopped reading; nothing more was sent
             self.owner.stats.add(sent=len(chunk))
             if budget == 0:
                 self.close_connection = True
