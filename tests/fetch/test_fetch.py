@@ -515,3 +515,20 @@ class TestEnvironmentAndApi:
         assert registry.git.stats.requests == requests
         directory = fetch_artifact(registry.url, registry.http_commit, "bundle")
         assert (directory / "weights.bin").read_bytes() == registry.content["weights"]
+
+
+def test_a_gto_tag_as_revision_resolves_to_its_commit(registry: Registry, tmp_path: Path) -> None:
+    registry.project.git("tag", "-a", "model@v1.0.0", "-m", "register", registry.local_commit)
+    result = fetch_cli(
+        "--repo",
+        str(registry.project.path),
+        "--rev",
+        "model@v1.0.0",
+        "--artifact",
+        "model",
+        "--dest",
+        str(tmp_path / "d"),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert manifest_of(tmp_path / "d")["commit"] == registry.local_commit
+    assert (tmp_path / "d" / "model.bin").read_bytes() == registry.content["model"]

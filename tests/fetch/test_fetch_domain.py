@@ -21,8 +21,9 @@ from gitstage.domain.fetch_errors import (
     UnsafePathError,
     UnsupportedError,
 )
+from gitstage.domain.fetch_plan import artifact_entry
 from gitstage.domain.index import ArtifactAnnotation
-from gitstage.domain.links import link_of
+from gitstage.domain.links import is_valid_rev, link_of
 from gitstage.domain.repo_paths import Node, NodeKind, resolve, safe_relative
 
 P = PurePosixPath
@@ -183,3 +184,63 @@ def test_url_credentials_are_split_and_redacted() -> None:
     assert same_origin("https://h:1/a", "https://h:1/b")
     assert not same_origin("https://h:1/a", "https://h:2/a")
     assert not same_origin("https://h/a", "https://evil/a")
+
+
+class DictTree:
+    """A TreeReader over {path: content}; directories are implied by the paths."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files
+
+    def node(self, path: PurePosixPath) -> Node | None:
+        key = str(path)
+        if key in self.files:
+            return Node(NodeKind.FILE)
+        if any(name.startswith(key + "/") for name in self.files):
+            return Node(NodeKind.DIR)
+        return None
+
+    def read(self, path: PurePosixPath) -> bytes:
+        return self.files[str(path)].encode()
+
+    def children(self, path: PurePosixPath) -> list[tuple[str, Node]]:
+        prefix = "" if str(path) == "." else f"{path}/"
+        names = {
+            name[len(prefix) :].split("/")[0] for name in self.files if name.startswith(prefix)
+        }
+        found = (self.node(path / name) for name in sorted(names))
+        return [(name, node) for name, node in zip(sorted(names), found, strict=True) if node]
+
+
+def test_dvc_yaml_artifacts_section_names_artifacts() -> None:
+    tree = DictTree(
+        {
+            "artifacts.yaml": "m:\n  path: m.bin\n",
+            "dvc.yaml": "artifacts:\n  root-model:\n    path: models/r.pt\n",
+            "cv/dvc.yaml": "artifacts:\n  seg:\n    path: models/seg.pt\n    type: model\n",
+        }
+    )
+    assert artifact_entry(tree, "m", "c").path == P("m.bin")
+    assert artifact_entry(tree, "root-model", "c").path == P("models/r.pt")
+    assert artifact_entry(tree, "cv:seg", "c").path == P("cv/models/seg.pt")
+    with pytest.raises(NotFoundError, match="'cv:nope' is not registered"):
+        artifact_entry(tree, "cv:nope", "c")
+
+
+@pytest.mark.parametrize(
+    ("rev", "valid"),
+    [
+        ("a" * 40, True),
+        ("v1.0.0", True),
+        ("churn@v1.2.0+b.1", True),
+        ("m#prod#3", True),
+        ("--upload-pack=x", False),
+        ("a..b", False),
+        ("HEAD@{1}", False),
+        ("x:y", False),
+        ("ref.lock", False),
+        ("", False),
+    ],
+)
+def test_revisions(rev: str, valid: bool) -> None:
+    assert is_valid_rev(rev) is valid

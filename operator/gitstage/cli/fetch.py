@@ -20,11 +20,13 @@ Every option can come from the environment (the operator's init container sets t
 
 \b
 Credentials, read from the environment only (never from argv, never printed):
-  GITSTAGE_GIT_USERNAME + GITSTAGE_GIT_PASSWORD  HTTP basic auth for git
-  GITSTAGE_GIT_TOKEN       a token used as the basic-auth password (user: x-access-token)
+  GITSTAGE_GIT_USERNAME, GITSTAGE_GIT_PASSWORD  HTTP basic auth for git
+  GITSTAGE_GIT_TOKEN         a token, sent as the basic-auth password (user x-access-token
+                             unless GITSTAGE_GIT_USERNAME is set)
   GITSTAGE_GIT_BEARER_TOKEN  sent as 'Authorization: Bearer' to the git server
-  GITSTAGE_DVC_USERNAME + GITSTAGE_DVC_PASSWORD  basic auth for an HTTP DVC remote
-  AWS_* / AWS_ENDPOINT_URL   for S3 DVC remotes (needs boto3 installed)
+  GITSTAGE_DVC_USERNAME, GITSTAGE_DVC_PASSWORD  basic auth for an HTTP DVC remote
+  AWS_*, AWS_ENDPOINT_URL    S3 DVC remotes (only when boto3 is installed)
+  GITSTAGE_CACHE_DIR         cache of the Python API (default ~/.cache/gitstage/artifacts)
 Git credentials go only to the requested repository's host, never to linked hosts.
 
 \b
@@ -49,17 +51,24 @@ def _option(name: str, help_text: str, **kwargs: object) -> click.Option:
     epilog=EPILOG,
     params=[
         _option("repo", "Git URL or local path of the registry repository.", required=True),
-        _option("rev", "The commit SHA to fetch (a tag name works too).", required=True),
+        _option(
+            "rev", "The commit SHA to fetch (a tag name, even a GTO one, works too).", required=True
+        ),
         _option("artifact", "Artifact name, as in artifacts.yaml or GTO tags.", required=True),
         _option("path", "Path in the repository; skips the artifacts.yaml lookup and links."),
-        _option("dest", "Directory to materialize into.", required=True,
-                type=click.Path(path_type=Path)),
+        _option(
+            "dest", "Directory to materialize into.", required=True, type=click.Path(path_type=Path)
+        ),
         _option("version", "Version recorded in the manifest (e.g. v1.2.0)."),
         _option("stage", "Stage recorded in the manifest (e.g. prod)."),
-        _option("max-bytes", "Refuse artifacts larger than this many bytes.",
-                type=click.IntRange(min=0)),
-        click.Option(["--progress/--no-progress"], default=None,
-                     help="Progress meter on stderr (default: when stderr is a terminal)."),
+        _option(
+            "max-bytes", "Refuse artifacts larger than this many bytes.", type=click.IntRange(min=0)
+        ),
+        click.Option(
+            ["--progress/--no-progress"],
+            default=None,
+            help="Progress meter on stderr (default: when stderr is a terminal).",
+        ),
     ],
 )
 def fetch_command(

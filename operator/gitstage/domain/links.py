@@ -29,7 +29,7 @@ from gitstage.domain.repo_paths import safe_relative
 CUSTOM_KEY = "gitstage"
 LINK_KEY = "link"
 MAX_LINK_DEPTH = 8
-_REV_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$")
+_REV_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/@#=+-]*$")  # GTO tag names too
 
 
 class ArtifactLink(BaseModel):
@@ -64,7 +64,12 @@ class ArtifactLink(BaseModel):
 
 def is_valid_rev(value: str) -> bool:
     """A full commit SHA or a ref name that git accepts and that cannot be read as an option."""
-    return bool(_REV_RE.match(value)) and ".." not in value and not value.endswith((".lock", "/"))
+    return (
+        bool(_REV_RE.match(value))
+        and ".." not in value
+        and "@{" not in value
+        and not value.endswith((".lock", "/"))
+    )
 
 
 def link_of(name: str, annotation: ArtifactAnnotation) -> ArtifactLink | None:
