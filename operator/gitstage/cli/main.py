@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from gitstage import __version__
+from gitstage.cli.check import check_command
+from gitstage.cli.fetch import fetch_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,3 +36,5 @@ def _register_commands() -> None:
 
 
 _register_commands()
+cli.add_command(fetch_command)
+cli.add_command(check_command)

@@ -1,0 +1,1 @@
+"""Fetching artifacts: shallow git fetches, DVC remotes, and atomic installation into DEST."""

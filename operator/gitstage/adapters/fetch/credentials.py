@@ -1,0 +1,120 @@
+"""Git credentials from the environment, handed to git without ever reaching argv or logs.
+
+Basic credentials go through GIT_ASKPASS: a helper script that prints variables set only in the
+child's environment. A bearer token goes in `http.extraHeader` through GIT_CONFIG_* variables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ENV_USERNAME = "GITSTAGE_GIT_USERNAME"
+ENV_PASSWORD = "GITSTAGE_GIT_PASSWORD"  # noqa: S105 - a variable name, not a secret
+ENV_TOKEN = "GITSTAGE_GIT_TOKEN"  # noqa: S105 - variable names, not secrets
+ENV_BEARER = "GITSTAGE_GIT_BEARER_TOKEN"
+DEFAULT_TOKEN_USER = "x-access-token"  # noqa: S105 - accepted by GitHub; GitLab and Gitea take any name
+
+_ASKPASS_USER = "GITSTAGE_ASKPASS_USERNAME"
+_ASKPASS_SECRET = "GITSTAGE_ASKPASS_PASSWORD"  # noqa: S105
+_ASKPASS_SCRIPT = f"""#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "${_ASKPASS_USER}" ;;
+  *) printf '%s\\n' "${_ASKPASS_SECRET}" ;;
+esac
+"""
+_CONFIG_VAR_RE = re.compile(r"^GIT_CONFIG_(COUNT|KEY_\d+|VALUE_\d+)$")
+_USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+
+
+@dataclass(frozen=True)
+class GitCredentials:
+    """`repr` never shows the secrets, so they cannot leak through logs of this object."""
+
+    username: str | None = None
+    password: str | None = None
+    bearer: str | None = None
+
+    def __repr__(self) -> str:
+        return f"GitCredentials(username={self.username!r}, password=***, bearer=***)"
+
+    @property
+    def empty(self) -> bool:
+        return self.password is None and self.bearer is None
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str], url_user: str | None = None, url_password: str | None = None
+    ) -> GitCredentials:
+        secret = url_password or env.get(ENV_PASSWORD) or env.get(ENV_TOKEN) or None
+        user = url_user or env.get(ENV_USERNAME) or (DEFAULT_TOKEN_USER if secret else None)
+        return cls(user, secret, env.get(ENV_BEARER) or None)
+
+
+def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """`https://user:pw@host/x` -> (`https://host/x`, user, pw); other URLs are returned as is."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return url, None, None
+    host = parts.netloc.rpartition("@")[2]
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return clean, parts.username or None, parts.password or None
+
+
+def redact(text: str) -> str:
+    """Drop userinfo from every URL in `text`."""
+    return _USERINFO_RE.sub(lambda match: f"{match['scheme']}***@", text)
+
+
+def same_origin(left: str, right: str) -> bool:
+    a, b = urlsplit(left), urlsplit(right)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+
+
+def git_environment(
+    base: Mapping[str, str], credentials: GitCredentials | None, workdir: Path
+) -> dict[str, str]:
+    """The environment for a git child process; never prompts, never calls our caller's TTY."""
+    env = {key: value for key, value in base.items() if not _CONFIG_VAR_RE.match(key)}
+    env.update(
+        GIT_TERMINAL_PROMPT="0", GIT_ALLOW_PROTOCOL="http:https:file:ssh", GCM_INTERACTIVE="never"
+    )
+    config: list[tuple[str, str]] = []
+    if credentials is not None and not credentials.empty:
+        config.append(("credential.helper", ""))  # our credentials, not a stored helper's
+        if credentials.password is not None:
+            env.update(
+                {
+                    "GIT_ASKPASS": str(_askpass_script(workdir)),
+                    _ASKPASS_USER: credentials.username or DEFAULT_TOKEN_USER,
+                    _ASKPASS_SECRET: credentials.password,
+                }
+            )
+        if credentials.bearer is not None:
+            config.append(("http.extraHeader", f"Authorization: Bearer {credentials.bearer}"))
+    env["GIT_CONFIG_COUNT"] = str(len(config))
+    for number, (key, value) in enumerate(config):
+        env[f"GIT_CONFIG_KEY_{number}"] = key
+        env[f"GIT_CONFIG_VALUE_{number}"] = value
+    return env
+
+
+def _askpass_script(workdir: Path) -> Path:
+    script = workdir / "askpass.sh"
+    if not script.exists():
+        script.write_text(_ASKPASS_SCRIPT)
+        script.chmod(stat.S_IRWXU)
+    return script
+
+
+def is_local_path(url: str) -> bool:
+    """A filesystem path rather than a URL or scp-like `host:path`."""
+    if "://" in url:
+        return False
+    head = url.split("/", 1)[0]
+    return ":" not in head or os.path.exists(url)

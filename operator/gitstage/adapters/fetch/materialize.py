@@ -1,0 +1,121 @@
+"""Write a located artifact into a staging directory: git blobs, or DVC objects from a remote."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+from typing import Literal
+
+from gitstage.adapters.fetch.remotes import ObjectStore, open_store
+from gitstage.adapters.fetch.resolve import Chain
+from gitstage.adapters.fetch.staging import Staging, read_chunks
+from gitstage.domain.dvc_files import (
+    DIR_SUFFIX,
+    DirEntry,
+    DvcOut,
+    check_supported,
+    object_key,
+    parse_dir_listing,
+)
+from gitstage.domain.fetch_errors import IntegrityError, NotFoundError
+from gitstage.domain.fetch_plan import (
+    DvcSource,
+    GitSource,
+    Source,
+    check_not_lfs,
+    walk_files,
+)
+from gitstage.domain.repo_paths import ROOT, NodeKind
+
+Kind = Literal["git", "dvc"]
+WHOLE = "."
+MAX_LISTING = 64 * 1024 * 1024
+
+
+def materialize(
+    source: Source, chain: Chain, staging: Staging, environ: Mapping[str, str]
+) -> tuple[Kind, str]:
+    """Returns the kind of source and the artifact's location inside DEST."""
+    if isinstance(source, GitSource):
+        return "git", _from_git(source, chain, staging)
+    return "dvc", _from_dvc(source, chain, staging, environ)
+
+
+def _from_git(source: GitSource, chain: Chain, staging: Staging) -> str:
+    tree = chain.fetched.tree
+    if source.node.kind is NodeKind.FILE:
+        data = tree.read(source.path)
+        check_not_lfs(data, source.path)
+        name = PurePosixPath(chain.path.name)
+        staging.write(name, iter([data]), executable=source.node.executable)
+        return name.as_posix()
+    for item in walk_files(tree, source.path):
+        data = tree.read(item.path)
+        check_not_lfs(data, item.path)
+        staging.write(item.relpath, iter([data]), executable=item.node.executable)
+    return WHOLE
+
+
+def _from_dvc(source: DvcSource, chain: Chain, staging: Staging, environ: Mapping[str, str]) -> str:
+    out = source.out
+    check_supported(out)
+    remote = source.config.remote(out.remote, source.config_where)
+    store = open_store(
+        remote,
+        repo_dir=chain.fetched.local_path,
+        dvc_root=source.dvc_root.as_posix(),
+        environ=environ,
+    )
+    name = PurePosixPath(chain.path.name)
+    if source.is_whole_out and out.size is not None:
+        staging.budget.check(out.size, f"{out.path}")
+        staging.progress.total = out.size
+    if not out.is_dir:
+        _download(store, out.object_key, name, out.md5, staging)
+        return name.as_posix()
+    entries = _listing(store, out)
+    selected, target = _select(entries, source.inner, name, out)
+    for relpath, md5 in selected:
+        _download(store, object_key(md5), relpath, md5, staging)
+    return target
+
+
+def _download(
+    store: ObjectStore, key: str, relpath: PurePosixPath, md5: str, staging: Staging
+) -> None:
+    with store.open(key) as download:
+        staging.write(relpath, read_chunks(download.stream), md5=md5, length=download.length)
+
+
+def _listing(store: ObjectStore, out: DvcOut) -> list[DirEntry]:
+    parts: list[bytes] = []
+    with store.open(out.object_key) as download:
+        for chunk in read_chunks(download.stream):
+            parts.append(chunk)
+            if sum(len(part) for part in parts) > MAX_LISTING:
+                raise IntegrityError(f"the DVC listing of {out.path} is over {MAX_LISTING} bytes")
+    data = b"".join(parts)
+    expected = out.md5.removesuffix(DIR_SUFFIX)
+    if hashlib.md5(data, usedforsecurity=False).hexdigest() != expected:
+        raise IntegrityError(f"checksum mismatch for the DVC listing of {out.path}")
+    return parse_dir_listing(data, f"the DVC listing of {out.path}")
+
+
+def _select(
+    entries: list[DirEntry], inner: PurePosixPath, name: PurePosixPath, out: DvcOut
+) -> tuple[list[tuple[PurePosixPath, str]], str]:
+    """All entries, the one file `inner`, or the entries under the directory `inner`."""
+    if inner == ROOT:
+        return [(entry.relpath, entry.md5) for entry in entries], WHOLE
+    for entry in entries:
+        if entry.relpath == inner:
+            return [(name, entry.md5)], name.as_posix()
+    under = [
+        (entry.relpath.relative_to(inner), entry.md5)
+        for entry in entries
+        if inner in entry.relpath.parents
+    ]
+    if not under:
+        raise NotFoundError(f"{out.path / inner} is not in the DVC output {out.path}")
+    return under, WHOLE

@@ -1,0 +1,42 @@
+"""`gitstage check`: a registry's CI gate, one line per problem on stdout."""
+
+from __future__ import annotations
+
+import click
+
+from gitstage.adapters.git.reader import RepositoryError
+from gitstage.checking import check_repository
+from gitstage.cli.oneline import OneLineCommand, fail
+
+EPILOG = """\b
+Checks: every tag that looks like a GTO tag parses (and is annotated, and is not '@created');
+artifacts.yaml at HEAD is valid for GTO (names included) and every link names a revision;
+every registered version's path exists at its commit and can be fetched (no escaping
+symlinks, no git-lfs pointers, DVC 3 outputs). .gto must be valid.
+
+\b
+Exit codes: 0 no problems, 1 problems found (one line each on stdout), 2 not a repository.
+"""
+
+
+@click.command("check", cls=OneLineCommand, epilog=EPILOG)
+@click.option(
+    "--repo",
+    "-r",
+    default=".",
+    show_default=True,
+    help="Local registry repository (a checkout with all tags fetched).",
+)
+def check_command(repo: str) -> None:
+    """Check a GTO registry for problems that would break GTO or gitstage."""
+    try:
+        report = check_repository(repo)
+    except RepositoryError as error:
+        fail(str(error), 2)
+    for problem in report.problems:
+        click.echo(str(problem))
+    count = len(report.problems)
+    summary = f"{report.tags} tags, {report.versions} registered versions checked"
+    click.echo(f"gitstage check: {count} problem{'s' * (count != 1)} ({summary})", err=True)
+    if count:
+        raise click.exceptions.Exit(1)

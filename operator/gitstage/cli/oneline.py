@@ -1,0 +1,30 @@
+"""Commands whose usage errors are one line (`gitstage: error: ...`, exit 2), not click's block."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import click
+
+
+class UsageLine(click.ClickException):
+    exit_code = 2
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"gitstage: error: {self.format_message()}", err=True)
+
+
+class OneLineCommand(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            hint = f" (see 'gitstage {self.name} --help')"
+            raise UsageLine(error.format_message() + hint) from None
+
+
+def fail(message: str, exit_code: int) -> NoReturn:
+    """Print `gitstage: error: <first line>` on stderr and exit with `exit_code`."""
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    click.echo(f"gitstage: error: {first}", err=True)
+    raise click.exceptions.Exit(exit_code)
