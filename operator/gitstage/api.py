@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from gitstage.adapters.git.describe import annotation_at
@@ -22,11 +23,13 @@ from gitstage.domain.views import (
     Sort,
     ViewOptions,
     find_artifact,
+    get_versions,
     latest_version,
     list_versions,
     select_versions,
     stage_view,
 )
+from gitstage.fetching import fetch_artifact
 
 RepoPath = str | os.PathLike[str]
 
@@ -139,3 +142,53 @@ def describe(repo: RepoPath, name: str, rev: str | None = None) -> ArtifactAnnot
             raise ValueError(f"Ambiguous naming shortcut {name!r}: multiple variants found.")
         rev = rows[0].version.commit
     return annotation_at(repo, shortcut.name, rev)
+
+
+def fetch(
+    name: str,
+    *,
+    repo: RepoPath,
+    stage: str | None = None,
+    version: str | None = None,
+    dest: RepoPath | None = None,
+    sort: str = "timestamp",
+) -> Path:
+    """The bytes of NAME at a stage or version, fetched at its commit (cached by commit).
+
+    model_path = api.fetch("churn", repo="https://git.example/registry.git", stage="prod")
+    """
+    if (stage is None) == (version is None):
+        raise ValueError("give exactly one of stage= or version=")
+    registry = registry_at(repo)
+    artifact = find_artifact(registry.state, name)
+    if stage is not None:
+        view = stage_view(artifact, sort=Sort(sort))
+        holders = view.get(stage)
+        if not holders:
+            raise LookupError(f"no version of {name!r} is in stage {stage!r}")
+        holder = holder_of(holders[0], artifact.versions)
+        chosen, commit = holder.version, peeled_commit_of(artifact.versions, holders[0])
+    else:
+        matches = [v for v in get_versions(artifact) if v.name == version]
+        if not matches:
+            raise LookupError(f"version {version} of {name!r} is not registered")
+        chosen, commit = matches[0].name, _peeled(matches[0])
+    return fetch_artifact(str(repo), commit, name, dest, version=chosen, stage=stage)
+
+
+def registry_at(repo: RepoPath) -> Registry:
+    """A local repository is read in place; a URL goes through a persistent mirror."""
+    if Path(repo).exists():
+        return read_registry(repo)
+    from gitstage.adapters.git.remote import mirror_registry
+
+    return mirror_registry(str(repo))
+
+
+def peeled_commit_of(versions: list[Version], vstage: VStage) -> str:
+    version = next(v for v in versions if v.stages.get(vstage.stage) is vstage)
+    return _peeled(version)
+
+
+def _peeled(version: Version) -> str:
+    return version.commit_events[0].commit if version.commit_events else version.commit
