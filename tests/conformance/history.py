@@ -19,7 +19,7 @@ import enum
 import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from random import Random
 
@@ -62,7 +62,15 @@ PEOPLE = (
     Person("José Núñez", "jose@example.org"),
     Person("ci", "ci@ci.local"),
 )
-MESSAGES = ("Registering artifact", "promote to stage", "rollback\n\nbecause of a bad canary", "x")
+MESSAGES = (
+    "Registering artifact",
+    "promote to stage",
+    "rollback\n\nbecause of a bad canary",
+    "x",
+    "",
+    "  padded, GTO strips it \n\n",
+    "ünïcödé ✓",
+)
 # Seconds between two consecutive tags: many ties (0), a few long gaps.
 STEPS = (0, 0, 0, 1, 1, 2, 3, 5, 30, 60, 600, 3600, 86400)
 NOISE_FORMS = (
@@ -84,6 +92,7 @@ class Crash(enum.StrEnum):
     TWO_VERSIONS = "two-versions"  # S35
     CREATED = "created"  # S26
     CREATED_LIGHTWEIGHT = "created-lightweight"  # S26, as a lightweight `@created#N`
+    TWO_VERSIONS_AT_HEAD = "two-versions-at-head"  # listed in artifacts.yaml at HEAD
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,7 @@ class History:
     gto_config: str | None = None
     artifacts: list[str] = field(default_factory=list)
     stages: dict[str, list[str]] = field(default_factory=dict)
+    versions: dict[str, list[str]] = field(default_factory=dict)
     crash: Crash | None = None
     offending: tuple[str, ...] = ()
 
@@ -197,6 +207,11 @@ class _Artifact:
     free_commits: list[int] = field(default_factory=list)
     registration_tags: list[str] = field(default_factory=list)
     counter: int = 0
+    # Commits holding a second registered version of the same version name (duplicates), and
+    # commits holding two versions, which no stage tag may touch (gto would crash).
+    duplicates: list[int] = field(default_factory=list)
+    twins: set[int] = field(default_factory=set)
+    stage_targets: set[int | str] = field(default_factory=set)
 
     @property
     def prefix(self) -> str:
@@ -251,6 +266,10 @@ class _Generator:
             yield "deregister", 1.0
         if art.deregistered:
             yield "reregister", 1.0
+        if art.registered and art.free_commits:
+            yield "duplicate", 0.25
+        if art.pending and set(art.registered.values()) - art.stage_targets - art.twins:
+            yield "twin", 0.25
         yield "deprecate", 0.6
         yield "noise", 0.6
 
@@ -276,7 +295,34 @@ class _Generator:
         name = self.pick_name(art, f"{art.prefix}@{version}", simple_chance=0.5)
         self.emit(name, art.registered[version], when)
 
+    def _duplicate(self, art: _Artifact, when: Stamp) -> None:
+        """The same version name registered again on another commit (a manual mistake)."""
+        version = self.rng.choice(sorted(art.registered))
+        commit = art.free_commits.pop(self.rng.randrange(len(art.free_commits)))
+        art.duplicates.append(commit)
+        self.emit(self.counted(art, f"{art.prefix}@{version}"), commit, when)
+
+    def _twin(self, art: _Artifact, when: Stamp) -> None:
+        """A second version on a commit that already holds one; no stage tag will follow."""
+        version, _ = art.pending.pop()
+        candidates = set(art.registered.values()) - art.stage_targets - art.twins
+        commit = self.rng.choice(sorted(candidates))
+        art.twins.add(commit)
+        name = self.pick_name(art, f"{art.prefix}@{version}", simple_chance=0.8)
+        art.registration_tags.append(name)
+        self.emit(name, commit, when)
+
     def _assign_target(self, art: _Artifact) -> int | str:
+        for _ in range(20):
+            target = self._any_assign_target(art)
+            if target not in art.twins:
+                break
+        else:
+            target = self.rng.choice(art.registration_tags)  # a tag of a tag is always safe
+        art.stage_targets.add(target)
+        return target
+
+    def _any_assign_target(self, art: _Artifact) -> int | str:
         roll = self.rng.random()
         if roll < 0.06 and art.registration_tags:
             return self.rng.choice(art.registration_tags)  # tag of a tag (S36)
@@ -284,8 +330,8 @@ class _Generator:
             return self.rng.choice(art.free_commits)  # unregistered commit: SHA version
         if roll < 0.30 and art.pending:
             return self.rng.choice(art.pending)[1]  # registered only later
-        if art.registered:
-            return self.rng.choice(sorted(art.registered.values()))
+        if art.registered or art.duplicates:
+            return self.rng.choice(sorted(art.registered.values()) + art.duplicates)
         return self.rng.choice([c for _, c in art.pending] + art.free_commits)
 
     def _assign(self, art: _Artifact, when: Stamp) -> None:
@@ -298,6 +344,7 @@ class _Generator:
 
     def _unassign(self, art: _Artifact, when: Stamp) -> None:
         target, stage = self.rng.choice(art.assigned)
+        art.stage_targets.add(target)
         name = self.pick_name(art, f"{art.prefix}#{stage}!", simple_chance=0.15)
         self.emit(name, target, when)
 
@@ -334,7 +381,8 @@ class _Generator:
             action = rng.choices([a for a, _ in choices], [w for _, w in choices])[0]
             self.act(art, action, when)
             previous = art
-        commits = self.plan_commits([a.name for a in arts])
+        head = self.n_commits - 1
+        commits = self.plan_commits([a.name for a in arts if head not in a.twins])
         return History(
             seed=self.seed,
             commits=commits,
@@ -342,6 +390,7 @@ class _Generator:
             gto_config=self.plan_config(),
             artifacts=sorted({a.name for a in arts} | set(YAML_ONLY)),
             stages={a: sorted(s) for a, s in self.stages_of.items()},
+            versions={a.name: sorted(a.registered) for a in arts if a.registered},
         )
 
     def plan_artifact(self, name: str) -> _Artifact:
@@ -450,34 +499,45 @@ def random_history(seed: int, crash: Crash | None = None) -> History:
 
 
 def _add_crash(generator: _Generator, history: History, crash: Crash) -> None:
-    registered = [
+    registrations = [
         t
         for t in history.tags
         if t.when and "@v" in t.name and "!" not in t.name and isinstance(t.target, int)
     ]
-    owner = registered[0] if registered else None
+    owner = registrations[0] if registrations else None
     prefix = owner.name.split("@")[0] if owner else "m"
-    commit = owner.target if owner else 0
-    when = generator.stamp(5)
+    commit = owner.target if owner and isinstance(owner.target, int) else 0
     if crash is Crash.CREATED:
-        name = f"{prefix}@created"
-        generator.emit(name, commit, when)
-        history.offending = (name,)
+        history.offending = (f"{prefix}@created",)
+        generator.emit(history.offending[0], commit, generator.stamp(5))
     elif crash is Crash.CREATED_LIGHTWEIGHT:
-        name = f"{prefix}@created#{generator.rng.randint(1, 99)}"
-        generator.emit(name, commit, None)
-        history.offending = (name,)
+        history.offending = (f"{prefix}@created#{generator.rng.randint(1, 99)}",)
+        generator.emit(history.offending[0], commit, None)
+    elif crash is Crash.TWO_VERSIONS:
+        first = owner.name if owner else f"{prefix}@v76.0.0"
+        if owner is None:
+            generator.emit(first, commit, generator.stamp(5))
+        generator.emit(f"{prefix}@v77.0.0", commit, generator.stamp(5))
+        generator.emit(f"{prefix}#crash#1", commit, generator.stamp(1))
+        history.offending = (first, f"{prefix}@v77.0.0")
     else:
-        new = f"{prefix}@v77.0.0"
-        stage = f"{prefix}#crash#1"
-        generator.emit(new, commit, when)
-        generator.emit(stage, commit, generator.stamp(1))
-        history.offending = (owner.name if owner else new, new)
-        if owner is None:  # no registration yet: make the first one too
-            generator.emit(f"{prefix}@v76.0.0", commit, when)
-            history.offending = (f"{prefix}@v76.0.0", new)
+        _two_versions_at_head(generator, history)
     history.tags = generator.tags
     history.crash = crash
+
+
+def _two_versions_at_head(generator: _Generator, history: History) -> None:
+    """Two versions of an artifact on HEAD, whose artifacts.yaml lists it (discovery crashes)."""
+    name = "m"
+    head = len(history.commits) - 1
+    listed = yaml.safe_load(history.commits[head].artifacts_yaml or "{}") or {}
+    listed[name] = {"type": "model", "path": "models/m.pkl"}
+    history.commits[head] = replace(
+        history.commits[head], artifacts_yaml=yaml.safe_dump(listed, sort_keys=True)
+    )
+    history.offending = ("m@v77.0.0", "m@v78.0.0")
+    for tag in history.offending:
+        generator.emit(tag, head, generator.stamp(3))
 
 
 def main() -> None:

@@ -1,12 +1,12 @@
 """Differential test: `gitstage show --json` prints what `gto show --json` (1.10.1) prints.
 
 For each seed, a random history (tests/conformance/history.py) is written as a git repository,
-and every view (the registry; `show NAME` per artifact, plus NAME@latest; `NAME#STAGE` per used
-stage; an unknown artifact and an unknown stage) is shown by both tools under combinations of
---sort {timestamp,semver} x --vs {1,-1,2} x --av {-1,1} x --ro x -d. gto accepts every combination
-in every mode (cli.py passes them all to gto.api.show), so none is pruned. The registry view gets
-all 48; other views the default flags plus a seeded
-sample (3 for @latest, unknown names and unknown stages).
+and every view (the registry; `show NAME` per artifact, plus NAME@latest and one NAME@vX.Y.Z;
+`NAME#STAGE` per used stage; an unknown artifact and an unknown stage) is shown by both tools
+under combinations of --sort {timestamp,semver} x --vs {1,-1,2} x --av {-1,1} x --ro x -d.
+gto accepts every combination in every mode (cli.py passes them all to gto.api.show), so none
+is pruned. The registry view gets all 48; the other views the default flags plus a seeded sample
+(3 for @latest, @vX.Y.Z, unknown names and unknown stages).
 
 Knobs: GITSTAGE_ORACLE_SEEDS (default 8), GITSTAGE_ORACLE_SEED_START (default 0),
 GITSTAGE_ORACLE_COMBOS (flag combinations per artifact or stage view, default 10, or "all").
@@ -75,6 +75,8 @@ def views(history: History) -> Iterator[tuple[list[str], int]]:
     for name in history.artifacts:
         yield [name], combos
         yield [f"{name}@latest"], narrow
+    for name, versions in sorted(history.versions.items()):
+        yield [f"{name}@{versions[history.seed % len(versions)]}"], narrow
     yield ["nope"], narrow
     for name, stages in sorted(history.stages.items()):
         for stage in stages:

@@ -94,6 +94,25 @@ def counters_against_time(h: History) -> bool:
     )
 
 
+def duplicate_version(h: History) -> bool:
+    """One version name registered on two commits."""
+    commits: dict[tuple[str, str], set[int | str]] = {}
+    for tag in annotated(h):
+        p = parts(tag)
+        if "version" in p and not p.get("cancel"):
+            commits.setdefault((p["artifact"], p["version"]), set()).add(tag.target)
+    return any(len(targets) > 1 for targets in commits.values())
+
+
+def two_versions_on_a_commit(h: History) -> bool:
+    versions: dict[tuple[str, int | str], set[str]] = {}
+    for tag in annotated(h):
+        p = parts(tag)
+        if "version" in p:
+            versions.setdefault((p["artifact"], tag.target), set()).add(p["version"])
+    return any(len(names) > 1 for names in versions.values())
+
+
 def commit_after_deprecation(h: History) -> bool:
     deprecations = [t.when.epoch for t in annotated(h) if "dep" in parts(t) and t.when]
     return any(c.when.epoch > min(deprecations) for c in h.commits) if deprecations else False
@@ -119,6 +138,8 @@ FEATURES: dict[str, Callable[[History], bool]] = {
     "prerelease version": has(lambda p: "-" in p.get("version", "")),
     "build metadata version": has(lambda p: "+" in p.get("version", "")),
     "stage tag on an unregistered commit": stage_on_unregistered_commit,
+    "version name on two commits": duplicate_version,
+    "two versions on one commit, no stage tag": two_versions_on_a_commit,
     "counter order disagrees with time": counters_against_time,
     "tag of a tag": lambda h: any(isinstance(t.target, str) for t in h.tags),
     "lightweight GTO look-alike": lambda h: any(t.when is None for t in h.tags),
