@@ -18,10 +18,10 @@ from kopf.testing import KopfRunner
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator import handlers
 from tests.conftest import Kube
 from tests.e2e.kubeutil import api, eventually
-from tests.support.git_http import BasicAuth, GitHttpServer
 
 pytestmark = pytest.mark.e2e
 

@@ -88,3 +88,23 @@ def _alive(pid: int) -> bool:
 
 def _running(info: ClusterInfo) -> bool:
     return any(_alive(pid) for pid in info.pids.values())
+
+
+@dev_group.command("demo")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_STATE.parent / "demo",
+    show_default=True,
+    help="Where the demo's cluster keeps its state and logs (operator.log too).",
+)
+def demo(state_dir: Path) -> None:
+    """Start the local control plane, serve a demo registry, run the operator, and show a
+    rollout, a second rollout and a rollback driven by pushed GTO tags."""
+    from gitstage.dev.demo import DemoError, run_demo
+
+    shutil.rmtree(state_dir, ignore_errors=True)
+    try:
+        run_demo(state_dir, lambda line: click.echo(f"demo: {line}"))
+    except (DemoError, ClusterError, BinariesError) as error:
+        raise CommandError(f"{str(error).splitlines()[0]} (logs in {state_dir / 'logs'})") from None

@@ -110,8 +110,14 @@ class LocalCluster:
             self.stop()
             raise
 
+    @property
+    def bin_dir(self) -> Path:
+        if self._bin_dir is None:
+            self._bin_dir = binaries_dir()
+        return self._bin_dir
+
     def _start(self) -> ClusterInfo:
-        bins = self._bin_dir or binaries_dir()
+        bins = self.bin_dir
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "pki").mkdir(exist_ok=True)
         (self.state_dir / "logs").mkdir(exist_ok=True)
