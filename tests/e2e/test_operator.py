@@ -387,6 +387,27 @@ def test_suspend_stops_rollouts(env: Env, commits: dict[str, str]) -> None:
     )
 
 
+def test_an_emptied_stage_can_scale_to_zero(env: Env, commits: dict[str, str]) -> None:
+    body = model_registry(env, "canary")
+    binding = body["spec"]["deployments"][0]
+    binding.update({"stage": "canary", "onEmptyStage": "ScaleToZero"})
+    env.registry.tag("churn#canary#7", commits["v2"])
+    custom().create_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, body)
+    assert eventually(
+        lambda: served_commit(env, "canary-prod") == commits["v2"],
+        timeout=60,
+        what="canary rollout",
+    )
+    env.registry.tag("churn#canary!#8", commits["v2"])
+
+    def replicas() -> int | None:
+        found = deployment(env, "canary-prod")
+        return found.spec.replicas if found is not None and found.spec is not None else None
+
+    eventually(lambda: replicas() == 0, timeout=60, what="scaled to zero")
+    assert served_commit(env, "canary-prod") == commits["v2"]  # the last version, not deleted
+
+
 def test_deleting_the_registry_deletes_its_deployments(env: Env) -> None:
     custom().delete_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, "churn")
     assert (
