@@ -10,7 +10,8 @@ import click
 
 from gitstage.cli.errors import CommandError
 from gitstage.dev.binaries import BinariesError
-from gitstage.dev.cluster import ClusterError, ClusterInfo, LocalCluster, stop_process
+from gitstage.dev.cluster import ClusterError, ClusterInfo, LocalCluster
+from gitstage.dev.processes import alive, runs_from, stop_process
 
 DEFAULT_STATE = (
     Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gitstage" / "dev-cluster"
@@ -45,9 +46,12 @@ def up(state_dir: Path) -> None:
     shutil.rmtree(state_dir, ignore_errors=True)
     click.echo(f"starting the control plane in {state_dir} ...", err=True)
     try:
-        info = LocalCluster(state_dir).start()
+        info = LocalCluster(state_dir, detached=True).start()
     except (ClusterError, BinariesError) as error:
-        raise CommandError(str(error).splitlines()[0]) from None
+        first, *excerpt = str(error).splitlines()
+        if excerpt:  # the failing component's log, then the one-line error naming it
+            click.echo("\n".join(excerpt), err=True)
+        raise CommandError(first.rstrip(":")) from None
     click.echo(f"cluster up; logs in {state_dir / 'logs'}", err=True)
     click.echo(f"export KUBECONFIG={info.kubeconfig}")
 
@@ -61,7 +65,8 @@ def down(state_dir: Path) -> None:
         click.echo("no cluster is up", err=True)
         return
     for pid in reversed(list(info.pids.values())):
-        stop_process(pid)
+        if _ours(info, pid):
+            stop_process(pid)
     shutil.rmtree(state_dir, ignore_errors=True)
     click.echo("cluster stopped", err=True)
 
@@ -74,20 +79,19 @@ def status(state_dir: Path) -> None:
     if info is None:
         raise CommandError("no cluster is up: run `gitstage dev cluster up`")
     for name, pid in info.pids.items():
-        click.echo(f"{name:<24} pid {pid:<8} {'running' if _alive(pid) else 'stopped'}")
+        click.echo(f"{name:<24} pid {pid:<8} {'running' if _ours(info, pid) else 'stopped'}")
     click.echo(f"export KUBECONFIG={info.kubeconfig}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+def _ours(info: ClusterInfo, pid: int) -> bool:
+    """Alive and still running one of the cluster's binaries (pids get reused after a reboot)."""
+    if not alive(pid):
         return False
-    return True
+    return not info.bin_dir or runs_from(pid, Path(info.bin_dir))
 
 
 def _running(info: ClusterInfo) -> bool:
-    return any(_alive(pid) for pid in info.pids.values())
+    return any(_ours(info, pid) for pid in info.pids.values())
 
 
 @dev_group.command("demo")

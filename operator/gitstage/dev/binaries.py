@@ -17,7 +17,7 @@ class BinariesError(RuntimeError):
 def binaries_dir() -> Path:
     override = os.environ.get("GITSTAGE_K8S_BIN")
     if override:
-        return _checked(Path(override))
+        return _checked(Path(override), "GITSTAGE_K8S_BIN=")
     if not BUILD_SCRIPT.is_file():
         raise BinariesError(
             "no Kubernetes binaries: set GITSTAGE_K8S_BIN or run from a gitstage checkout"
@@ -29,8 +29,8 @@ def binaries_dir() -> Path:
     return _checked(Path(result.stdout.strip().splitlines()[-1]))
 
 
-def _checked(directory: Path) -> Path:
+def _checked(directory: Path, source: str = "") -> Path:
     missing = [name for name in REQUIRED if not (directory / name).is_file()]
     if missing:
-        raise BinariesError(f"{directory} lacks {', '.join(missing)}")
+        raise BinariesError(f"{source}{directory} lacks {', '.join(missing)}")
     return directory

@@ -4,14 +4,15 @@ kube-controller-manager, kube-scheduler and KWOK with one fake node.
     with LocalCluster(state_dir) as cluster:      # or cluster.start() / cluster.stop()
         cluster.info.kubeconfig                    # admin kubeconfig path
 
-Readiness is polled with deadlines; any failure stops every process started so far.
+Readiness is polled with deadlines; any failure, Ctrl-C or SIGTERM during the start stops every
+process started so far. Attached clusters (the default) also die with the process that started
+them; `detached=True` clusters outlive it (`gitstage dev cluster up`) and are stopped by pid.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
+import re
 import socket
 import ssl
 import subprocess
@@ -26,6 +27,7 @@ from typing import Any
 
 from gitstage.dev import pki
 from gitstage.dev.binaries import binaries_dir
+from gitstage.dev.processes import raise_on_sigterm, spawn, stop_process
 
 STATE_FILE = "cluster.json"
 NODE_NAME = "kwok-node-0"
@@ -43,6 +45,8 @@ class ClusterInfo:
     token: str
     ca_file: str
     pids: dict[str, int] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    bin_dir: str = ""
 
     def save(self) -> None:
         path = Path(self.state_dir) / STATE_FILE
@@ -57,14 +61,28 @@ class ClusterInfo:
         return cls(**json.loads(path.read_text()))
 
 
+# klog's E/F levels, and the words Go programs use when they give up (flag errors come first,
+# then a long usage text that would push them out of a plain tail).
+_ERROR_LINE = re.compile(r"^[EF]\d{4} |error|fatal|panic|flag provided", re.IGNORECASE)
+
+
+def log_excerpt(lines: list[str], last: int = 8, errors: int = 3) -> list[str]:
+    """A log's last lines, preceded by its last error lines when those scrolled out of them."""
+    tail = lines[-last:]
+    earlier = [line for line in lines[:-last] if _ERROR_LINE.search(line)][-errors:]
+    return [*earlier, "...", *tail] if earlier else tail
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def wait_until(what: str, check: Callable[[], bool], timeout: float, on_fail: str = "") -> None:
-    """Poll `check` until it holds or the deadline passes (then raise with `on_fail`)."""
+def wait_until(
+    what: str, check: Callable[[], bool], timeout: float, on_fail: Callable[[], str] = str
+) -> None:
+    """Poll `check` until it holds or the deadline passes (then raise, adding `on_fail()`)."""
     deadline = time.monotonic() + timeout
     delay = 0.1
     while time.monotonic() < deadline:
@@ -72,18 +90,26 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float, on_fail: st
             return
         time.sleep(delay)  # polling interval, not a wait for the condition itself
         delay = min(delay * 1.5, 1.0)
-    raise ClusterError(f"{what} not ready after {timeout:.0f}s{on_fail}")
+    raise ClusterError(f"{what} not ready after {timeout:.0f}s{on_fail()}")
 
 
 class LocalCluster:
     def __init__(
-        self, state_dir: Path, *, bin_dir: Path | None = None, timeout: float = 180
+        self,
+        state_dir: Path,
+        *,
+        bin_dir: Path | None = None,
+        timeout: float = 180,
+        detached: bool = False,
     ) -> None:
         self.state_dir = state_dir
         self._bin_dir = bin_dir
         self.timeout = timeout
+        self.detached = detached
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._ports: dict[str, int] = {}
         self._info: ClusterInfo | None = None
+        self._restore_sigterm: Callable[[], None] = lambda: None
 
     @property
     def info(self) -> ClusterInfo:
@@ -104,11 +130,17 @@ class LocalCluster:
         self.stop()
 
     def start(self) -> ClusterInfo:
+        # An attached cluster keeps SIGTERM as an exception until stop(), so that a terminated
+        # test run tears it down in order; a detached one only while it starts.
+        self._restore_sigterm = raise_on_sigterm()
         try:
-            return self._start()
+            info = self._start()
         except BaseException:
             self.stop()
             raise
+        if self.detached:
+            self._restore_sigterm()
+        return info
 
     @property
     def bin_dir(self) -> Path:
@@ -124,6 +156,7 @@ class LocalCluster:
         sa_key, sa_pub = pki.write_service_account_keys(self.state_dir)
         tokens, token = pki.write_token_file(self.state_dir)
         etcd_port, etcd_peer, api_port = free_port(), free_port(), free_port()
+        self._ports = {"etcd": etcd_port, "etcd-peer": etcd_peer, "kube-apiserver": api_port}
         self._start_etcd(bins, etcd_port, etcd_peer)
         api_url = f"https://127.0.0.1:{api_port}"
         self._spawn(
@@ -132,27 +165,39 @@ class LocalCluster:
             self._apiserver_args(etcd_port, api_port, sa_key, sa_pub, tokens),
         )
         ca_file = self.state_dir / "pki" / "apiserver.crt"
-        wait_until(
-            "kube-apiserver",
-            lambda: self._ready(api_url, token),
-            self.timeout,
-            self._log_tail("kube-apiserver"),
-        )
+        self._wait("kube-apiserver", lambda: _http_ok(f"{api_url}/readyz", token))
         kubeconfig = self.state_dir / "admin.kubeconfig"
         kubeconfig.write_text(pki.kubeconfig(api_url, token, ca_file))
         kubeconfig.chmod(0o600)
-        self._info = ClusterInfo(str(self.state_dir), str(kubeconfig), api_url, token, str(ca_file))
+        self._info = ClusterInfo(
+            str(self.state_dir),
+            str(kubeconfig),
+            api_url,
+            token,
+            str(ca_file),
+            ports=dict(self._ports),
+            bin_dir=str(bins.resolve()),
+        )
         self._start_controllers(bins, kubeconfig, sa_key, ca_file)
         self._create_node(api_url, token)
-        wait_until(
-            "node " + NODE_NAME,
-            lambda: self._node_ready(api_url, token),
-            self.timeout,
-            self._log_tail("kwok"),
-        )
+        self._wait("node " + NODE_NAME, lambda: self._node_ready(api_url, token), log="kwok")
         self._info.pids = {name: p.pid for name, p in self._processes.items()}
         self._info.save()
         return self._info
+
+    def _wait(self, what: str, check: Callable[[], bool], log: str = "") -> None:
+        """Poll `check`, failing at once (naming it) if any started component exits."""
+
+        def probe() -> bool:
+            self._raise_if_a_component_exited()
+            return check()
+
+        wait_until(what, probe, self.timeout, lambda: self._log_tail(log or what))
+
+    def _raise_if_a_component_exited(self) -> None:
+        for name, process in self._processes.items():
+            if process.poll() is not None:
+                raise ClusterError(f"{name} stopped{self._log_tail(name)}")
 
     def _start_etcd(self, bins: Path, port: int, peer: int) -> None:
         client = f"http://127.0.0.1:{port}"
@@ -170,9 +215,7 @@ class LocalCluster:
                 "--quota-backend-bytes=4294967296",
             ],
         )
-        wait_until(
-            "etcd", lambda: _http_ok(f"{client}/health"), self.timeout, self._log_tail("etcd")
-        )
+        self._wait("etcd", lambda: _http_ok(f"{client}/health"))
 
     def _apiserver_args(
         self, etcd: int, port: int, sa_key: Path, sa_pub: Path, tokens: Path
@@ -227,15 +270,8 @@ class LocalCluster:
         )
 
     def _spawn(self, name: str, bins: Path, args: list[str]) -> None:
-        log = (self.state_dir / "logs" / f"{name}.log").open("ab")
-        self._processes[name] = subprocess.Popen(
-            [str(bins / name), *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
+        log = self.state_dir / "logs" / f"{name}.log"
+        self._processes[name] = spawn([str(bins / name), *args], log, detached=self.detached)
 
     def _log_tail(self, name: str) -> str:
         path = self.state_dir / "logs" / f"{name}.log"
@@ -243,13 +279,8 @@ class LocalCluster:
         exited = f" (exited {process.returncode})" if process and process.poll() is not None else ""
         if not path.is_file():
             return exited
-        lines = path.read_text(errors="replace").strip().splitlines()[-5:]
-        return f"{exited}; last lines of {path}:\n  " + "\n  ".join(lines)
-
-    def _ready(self, api_url: str, token: str) -> bool:
-        if any(p.poll() is not None for p in self._processes.values()):
-            raise ClusterError(f"a component exited{self._log_tail('kube-apiserver')}")
-        return _http_ok(f"{api_url}/readyz", token)
+        lines = log_excerpt(path.read_text(errors="replace").strip().splitlines())
+        return f"{exited}; from {path}:\n  " + "\n  ".join(lines)
 
     def _create_node(self, api_url: str, token: str) -> None:
         resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
@@ -272,41 +303,11 @@ class LocalCluster:
 
     def stop(self) -> None:
         """SIGTERM in reverse start order, SIGKILL after a deadline; every process is reaped."""
+        self._restore_sigterm()
+        self._restore_sigterm = lambda: None
         for name in reversed(list(self._processes)):
             stop_process(self._processes[name].pid, self._processes[name])
         self._processes.clear()
-
-
-def stop_process(
-    pid: int, process: subprocess.Popen[bytes] | None = None, grace: float = 10
-) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            return
-        if process is None and not _alive(pid):
-            return
-        time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    if process is not None:
-        process.wait(timeout=grace)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie of a detached child still answers kill(0): check its state.
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.is_file() and stat.read_text().split()[2] == "Z")
 
 
 _INSECURE = ssl.create_default_context()
