@@ -2,14 +2,14 @@
 
 End-to-end tests run against, in order of preference:
   --kubeconfig PATH   an existing cluster (nothing is started or stopped);
-  --kind              a kind cluster through pytest-kind (needs docker and kind);
+  --kind              a kind cluster through pytest-kind (needs kind, a Docker daemon and
+                      pytest-kind; skipped with the reason otherwise);
   default             the local control plane built from Go modules (gitstage.dev.cluster).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +48,7 @@ def kube(
     if existing:
         yield from _with_kubeconfig(Path(existing), "existing")
     elif request.config.getoption("--kind"):
-        yield from _kind(request)
+        yield from _kind(tmp_path_factory.mktemp("kind") / "kubeconfig")
     else:
         from gitstage.dev.cluster import LocalCluster
 
@@ -68,16 +68,11 @@ def _with_kubeconfig(path: Path, mode: str) -> Iterator[Kube]:
             os.environ["KUBECONFIG"] = previous
 
 
-def _kind(request: pytest.FixtureRequest) -> Iterator[Kube]:
-    if not (shutil.which("kind") and shutil.which("docker")):
-        pytest.skip("--kind needs the kind and docker commands; neither is usable here")
-    try:
-        from pytest_kind import KindCluster  # type: ignore[import-not-found]
-    except ImportError:
-        pytest.skip("--kind needs pytest-kind (pip install pytest-kind)")
-    cluster = KindCluster("gitstage-e2e")
-    cluster.create()
-    try:
-        yield from _with_kubeconfig(Path(cluster.kubeconfig_path), "kind")
-    finally:
-        cluster.delete()
+def _kind(kubeconfig: Path) -> Iterator[Kube]:
+    from tests.support import kind
+
+    reason = kind.unusable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with kind.kind_cluster(kubeconfig) as path:
+        yield from _with_kubeconfig(path, "kind")
