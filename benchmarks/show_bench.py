@@ -1,0 +1,398 @@
+"""`gitstage show --json` against `gto show --json` and against the `git for-each-ref` floor.
+
+Two registries, each written with ONE `git fast-import` stream and cached in a temp directory
+keyed by their parameters:
+  small: ~2,400 tags over 20 artifacts; gitstage vs gto (target: gitstage >= 300x faster);
+  large: ~120,000 tags over 500 artifacts, packed refs; gitstage vs
+         `git for-each-ref refs/tags` with tagger dates, the floor for reading the same data
+         (target: gitstage <= 2x the floor).
+The registries look like real ones: each artifact registers versions on its own commits and
+promotes them dev -> staging -> prod, with occasional unassignments, deregistrations, re-assigned
+rollbacks, `dir:name` artifacts, a few non-GTO release tags and an artifacts.yaml at HEAD.
+
+    PYTHONPATH=operator:. python benchmarks/show_bench.py [--repeat 5] [--gto-repeat 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from random import Random
+
+from tests.support.fast_import import (
+    CommitSpec,
+    FastImport,
+    Person,
+    Stamp,
+    TagSpec,
+    init_repo,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+GENERATOR_VERSION = 3  # bump when the registry shape changes: invalidates the cache
+BASE_EPOCH = 1_600_000_000
+FLOOR_FORMAT = "%(refname:strip=2)%00%(objecttype)%00%(object)%00%(taggerdate:raw)"
+PEOPLE = (
+    Person("Registry Bot", "bot@example.com"),
+    Person("Ana Data", "ana@example.com"),
+    Person("CI", "ci@example.com"),
+)
+ZONES = ("+0000", "+0200", "-0700", "+0530")
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    artifacts: int
+    tags: int
+    pack_refs: bool
+    seed: int = 7
+
+    def key(self) -> str:
+        text = json.dumps([GENERATOR_VERSION, asdict(self)])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+SMALL = Shape("small", artifacts=20, tags=2_400, pack_refs=False)
+LARGE = Shape("large", artifacts=500, tags=120_000, pack_refs=True)
+
+
+# -- writing a registry ------------------------------------------------------------------------
+
+
+@dataclass
+class _Model:
+    name: str
+    commits: list[int]
+    counter: int = 0
+    versions: list[tuple[str, int]] = field(default_factory=list)
+    in_prod: list[int] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        return self.name.replace(":", "=")
+
+
+def _model_name(number: int) -> str:
+    # One in five lives in a sub-project: `dir:name`, written `dir=name` in tags.
+    return f"proj{number % 7}:model-{number}" if number % 5 == 0 else f"team{number % 9}/m{number}"
+
+
+def _semver(number: int) -> str:
+    major, rest = divmod(number, 40)
+    minor, patch = divmod(rest, 8)
+    return f"v{major}.{minor}.{patch}"
+
+
+class _Writer:
+    """Turns the registry's life into fast-import commands, tag by tag."""
+
+    def __init__(self, shape: Shape, commits: int) -> None:
+        self.rng = Random(shape.seed)
+        self.clock = BASE_EPOCH
+        self.written = 0
+        self.commits = commits
+
+    def stamp(self) -> Stamp:
+        self.clock += self.rng.choice((0, 1, 1, 5, 30, 120, 900))
+        return Stamp(self.clock, self.rng.choice(ZONES))
+
+    def tag(self, name: str, commit: int, message: str) -> TagSpec:
+        self.written += 1
+        return TagSpec(name, commit + 1, self.stamp(), message, self.rng.choice(PEOPLE))
+
+    def counted(self, model: _Model, base: str) -> str:
+        model.counter += 1
+        return f"{base}#{model.counter}"
+
+    def step(self, model: _Model) -> Iterator[TagSpec]:
+        """One episode of a model's life: a new version, promoted and sometimes rolled back."""
+        rng = self.rng
+        if len(model.versions) < len(model.commits):
+            version, commit = _semver(len(model.versions)), model.commits[len(model.versions)]
+            model.versions.append((version, commit))
+            yield self.tag(f"{model.prefix}@{version}", commit, f"Registering {version}")
+            yield self.tag(self.counted(model, f"{model.prefix}#dev"), commit, "to dev")
+            if rng.random() < 0.7:
+                yield self.tag(self.counted(model, f"{model.prefix}#staging"), commit, "staging")
+            if rng.random() < 0.45:
+                yield self.tag(self.counted(model, f"{model.prefix}#prod"), commit, "prod")
+                model.in_prod.append(commit)
+            return
+        # Every version is registered: maintenance on old ones.
+        version, commit = rng.choice(model.versions)
+        roll = rng.random()
+        if roll < 0.4 and model.in_prod:
+            yield self.tag(self.counted(model, f"{model.prefix}#prod!"), model.in_prod.pop(), "x")
+        elif roll < 0.5:
+            yield self.tag(self.counted(model, f"{model.prefix}@{version}!"), commit, "deregister")
+        else:
+            yield self.tag(self.counted(model, f"{model.prefix}#prod"), commit, "rollback")
+
+    def tags(self, models: list[_Model], total: int) -> Iterator[TagSpec]:
+        while self.written < total:
+            for model in self.rng.sample(models, len(models)):
+                for tag in self.step(model):
+                    yield tag
+                    if self.written >= total:
+                        return
+            if self.rng.random() < 0.2 and self.written < total:  # the project's own releases
+                yield self.tag(f"release-{self.written}", self.rng.randrange(self.commits), "")
+
+
+def write_registry(shape: Shape, path: Path) -> None:
+    rng = Random(shape.seed)
+    tags_per_model = shape.tags / shape.artifacts
+    versions_per_model = max(1, math.ceil(tags_per_model / 3))
+    commits = max(versions_per_model * 2, shape.artifacts * versions_per_model // 4)
+    models = [
+        _Model(_model_name(n), sorted(rng.sample(range(commits), versions_per_model)))
+        for n in range(shape.artifacts)
+    ]
+    writer = _Writer(shape, commits)
+    seconds_per_commit = int(60 * tags_per_model * shape.artifacts) // commits
+    head_yaml = "".join(
+        f"{m.name}:\n  type: model\n  path: models/{m.name}.pkl\n"
+        for m in models[:10]
+        if ":" not in m.name
+    )
+    init_repo(path)
+    with FastImport(path) as stream:
+        for number in range(commits):
+            files: dict[str, str | None] = {"train.log": f"run {number}\n"}
+            if number == commits - 1:
+                files["artifacts.yaml"] = head_yaml
+            when = Stamp(BASE_EPOCH + number * seconds_per_commit - 3600, "+0100")
+            stream.commit(CommitSpec(number + 1, when, f"train {number}", files))
+        for tag in writer.tags(models, shape.tags):
+            stream.tag(tag)
+            if writer.written % 20_000 == 0:
+                progress(f"  {shape.name}: {writer.written:,} tags streamed")
+        stream.close()
+    if shape.pack_refs:
+        subprocess.run(["git", "-C", str(path), "pack-refs", "--all"], check=True)
+
+
+def cached_registry(shape: Shape, cache: Path) -> tuple[Path, float]:
+    """The registry for `shape`, written unless cached; and the seconds writing it took."""
+    path = cache / f"{shape.name}-{shape.key()}"
+    marker = path / ".complete"
+    if marker.exists():
+        return path, float(marker.read_text())
+    for stale in cache.glob(f"{shape.name}-*"):  # older parameters or generator versions
+        shutil.rmtree(stale, ignore_errors=True)
+    progress(f"writing the {shape.name} registry ({shape.tags:,} tags) into {path} ...")
+    started = time.perf_counter()
+    write_registry(shape, path)
+    seconds = time.perf_counter() - started
+    marker.write_text(f"{seconds:.3f}\n")
+    return path, seconds
+
+
+# -- timing ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Timing:
+    label: str
+    runs: list[float]
+    output: str = ""
+
+    @property
+    def best(self) -> float:
+        return min(self.runs)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def timed(label: str, command: list[str], repeat: int, env: dict[str, str] | None = None) -> Timing:
+    runs, output = [], ""
+    for number in range(repeat):
+        started = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, env=env, check=False)
+        runs.append(time.perf_counter() - started)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{label} failed: {proc.stderr.decode(errors='replace')[-500:]}")
+        output = proc.stdout.decode()
+        progress(f"  {label}: run {number + 1}/{repeat} {runs[-1]:.3f}s")
+    return Timing(label, runs, output)
+
+
+def gitstage_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT / "operator")}
+
+
+def gitstage_show(repo: Path) -> list[str]:
+    return [sys.executable, "-m", "gitstage", "show", "--json", "-r", str(repo)]
+
+
+def gitstage_unavailable() -> str | None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gitstage", "show", "--help"],
+        capture_output=True,
+        env=gitstage_env(),
+        check=False,
+    )
+    return None if proc.returncode == 0 else "unavailable"
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    tags: dict[str, int]
+    generation_seconds: dict[str, float]
+    timings: dict[str, dict[str, object]] = field(default_factory=dict)
+    ratios: dict[str, float | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, key: str, timing: Timing | None) -> None:
+        self.timings[key] = (
+            {"min": None, "median": None, "runs": [], "status": "unavailable"}
+            if timing is None
+            else {"min": timing.best, "median": timing.median, "runs": timing.runs}
+        )
+
+
+def count_tags(repo: Path) -> int:
+    out = subprocess.run(
+        ["git", "-C", str(repo), "for-each-ref", "--format=x", "refs/tags"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return out.count(b"\n")
+
+
+def run(args: argparse.Namespace) -> Figures:
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    small, small_seconds = cached_registry(SMALL, cache)
+    large, large_seconds = cached_registry(LARGE, cache)
+    figures = Figures(
+        tags={"small": count_tags(small), "large": count_tags(large)},
+        generation_seconds={"small": small_seconds, "large": large_seconds},
+    )
+    missing = gitstage_unavailable()
+    env = gitstage_env()
+
+    progress("small registry: gto show --json")
+    gto = timed(
+        "gto show --json",
+        [str(VENV_BIN / "gto"), "show", "--json", "-r", str(small)],
+        args.gto_repeat,
+    )
+    figures.add("small.gto", gto)
+    small_gitstage = None
+    if not missing:
+        progress("small registry: gitstage show --json")
+        small_gitstage = timed("gitstage show --json", gitstage_show(small), args.repeat, env)
+        same = small_gitstage.output == gto.output
+        figures.notes.append(
+            f"small: gitstage's JSON is {'' if same else 'NOT '}identical to gto's"
+        )
+    figures.add("small.gitstage", small_gitstage)
+    figures.ratios["small.gto_over_gitstage"] = (
+        gto.best / small_gitstage.best if small_gitstage else None
+    )
+
+    progress("large registry: for-each-ref floor")
+    floor_cmd = ["git", "-C", str(large), "for-each-ref", "refs/tags", f"--format={FLOOR_FORMAT}"]
+    floor = timed("for-each-ref floor", floor_cmd, args.repeat)
+    figures.add("large.floor", floor)
+    large_gitstage = None
+    if not missing:
+        progress("large registry: gitstage show --json")
+        large_gitstage = timed("gitstage show --json", gitstage_show(large), args.repeat, env)
+        startup = timed(
+            "gitstage startup (python -m gitstage --help)",
+            [sys.executable, "-m", "gitstage", "--help"],
+            args.repeat,
+            env,
+        )
+        figures.add("gitstage.startup", startup)
+    figures.add("large.gitstage", large_gitstage)
+    figures.ratios["large.gitstage_over_floor"] = (
+        large_gitstage.best / floor.best if large_gitstage else None
+    )
+    return figures
+
+
+def seconds(value: object) -> str:
+    return f"{value:.3f}s" if isinstance(value, float) else "unavailable"
+
+
+def print_table(figures: Figures) -> None:
+    gen = figures.generation_seconds
+    print("registry  tags      written in   command                              min        median")
+    rows = [
+        ("small", "small.gto", "gto show --json"),
+        ("small", "small.gitstage", "gitstage show --json"),
+        ("large", "large.floor", "git for-each-ref (floor)"),
+        ("large", "large.gitstage", "gitstage show --json"),
+        ("", "gitstage.startup", "gitstage startup only (--help)"),
+    ]
+    for registry, key, label in rows:
+        timing = figures.timings.get(key, {"min": None, "median": None})
+        tags = f"{figures.tags[registry]:,}" if registry else ""
+        written = seconds(gen[registry]) if registry else ""
+        print(
+            f"{registry:9} {tags:9} {written:12} {label:36} "
+            f"{seconds(timing['min']):10} {seconds(timing['median'])}"
+        )
+    small_ratio = figures.ratios["small.gto_over_gitstage"]
+    large_ratio = figures.ratios["large.gitstage_over_floor"]
+    print()
+    print(
+        "small: gitstage is "
+        + (f"{small_ratio:.1f}x faster than gto" if small_ratio else "unavailable")
+        + " (target >= 300x)"
+    )
+    print(
+        "large: gitstage takes "
+        + (f"{large_ratio:.2f}x the for-each-ref floor" if large_ratio else "unavailable")
+        + " (target <= 2x)"
+    )
+    for note in figures.notes:
+        print(f"note: {note}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--repeat", type=int, default=5, help="runs per command (min/median)")
+    parser.add_argument("--gto-repeat", type=int, default=3, help="runs of gto (slow)")
+    parser.add_argument(
+        "--cache",
+        default=str(Path(tempfile.gettempdir()) / "gitstage-show-bench"),
+        help="where generated registries are kept",
+    )
+    parser.add_argument("--json", action="store_true", help="print machine-readable results")
+    args = parser.parse_args(argv)
+    figures = run(args)
+    if args.json:
+        print(json.dumps(asdict(figures), indent=2))
+    else:
+        print_table(figures)
+
+
+if __name__ == "__main__":
+    main()
