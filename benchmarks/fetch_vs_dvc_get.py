@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.dvc_project import DVC, DvcProject
-from tests.support.git_http import GitHttpServer
 from tests.support.http_files import FileHttpServer
+
+from gitstage.dev.git_server import GitHttpServer
 
 MB = 1024 * 1024
 

@@ -45,12 +45,8 @@ def show(
     sort: str = "timestamp",
 ) -> Any:
     """The document `gto show --json [NAME]` prints, as Python data."""
-    options = ViewOptions(
-        registered_only=registered_only,
-        deprecated=deprecated,
-        assignments_per_version=assignments_per_version,
-        versions_per_stage=versions_per_stage,
-        sort=Sort(sort),
+    options = ViewOptions.from_flags(
+        registered_only, deprecated, assignments_per_version, versions_per_stage, sort
     )
     registry = read_registry(repo)
     if name is None:
@@ -94,11 +90,10 @@ def find_version_in_stage(
     artifact = find_artifact(read_registry(repo).state, name)
     view = stage_view(artifact, registered_only=registered_only, sort=Sort(sort))
     holders = view.get(stage)
-    return holder_of(holders[0], artifact.versions) if holders else None
+    return holder_of(holders[0], artifact.carrier_of(holders[0])) if holders else None
 
 
-def holder_of(vstage: VStage, versions: list[Version]) -> StageHolder:
-    version = next(v for v in versions if v.stages.get(vstage.stage) is vstage)
+def holder_of(vstage: VStage, version: Version) -> StageHolder:
     assignment = vstage.authoring_event
     return StageHolder(
         artifact=vstage.artifact,
@@ -166,13 +161,12 @@ def fetch(
         holders = view.get(stage)
         if not holders:
             raise LookupError(f"no version of {name!r} is in stage {stage!r}")
-        holder = holder_of(holders[0], artifact.versions)
-        chosen, commit = holder.version, peeled_commit_of(artifact.versions, holders[0])
+        chosen, commit = holders[0].version, artifact.carrier_of(holders[0]).peeled_commit
     else:
         matches = [v for v in get_versions(artifact) if v.name == version]
         if not matches:
             raise LookupError(f"version {version} of {name!r} is not registered")
-        chosen, commit = matches[0].name, _peeled(matches[0])
+        chosen, commit = matches[0].name, matches[0].peeled_commit
     return fetch_artifact(str(repo), commit, name, dest, version=chosen, stage=stage)
 
 
@@ -183,12 +177,3 @@ def registry_at(repo: RepoPath) -> Registry:
     from gitstage.adapters.git.remote import mirror_registry
 
     return mirror_registry(str(repo))
-
-
-def peeled_commit_of(versions: list[Version], vstage: VStage) -> str:
-    version = next(v for v in versions if v.stages.get(vstage.stage) is vstage)
-    return _peeled(version)
-
-
-def _peeled(version: Version) -> str:
-    return version.commit_events[0].commit if version.commit_events else version.commit

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from tests.support.dvc_project import DvcProject, run
-from tests.support.git_http import BasicAuth, GitHttpServer
 from tests.support.http_files import FileHttpServer
 
 AUTH = BasicAuth("alice", "pa55-W0rd-secret")

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, ClassVar
 
-from tests.support.git_http import BasicAuth, ServerStats
+from gitstage.dev.git_server import BasicAuth, ServerStats
 
 CHUNK = 64 * 1024
 

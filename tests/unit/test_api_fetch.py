@@ -38,5 +38,5 @@ def test_refuses_ambiguous_or_unknown_requests(tmp_path: Path) -> None:
         api.fetch("m", repo=repo.path)
     with pytest.raises(LookupError, match="no version of 'm' is in stage 'prod'"):
         api.fetch("m", repo=repo.path, stage="prod")
-    with pytest.raises(LookupError, match="v9.0.0"):
+    with pytest.raises(LookupError, match=r"v9\.0\.0"):
         api.fetch("m", repo=repo.path, version="v9.0.0")

@@ -34,6 +34,10 @@ def _register_commands() -> None:
     cli.add_command(operator_command)
     cli.add_command(crds_command)
 
+    from gitstage.cli.dev import dev_group
+
+    cli.add_command(dev_group)
+
 
 _register_commands()
 cli.add_command(fetch_command)

@@ -97,12 +97,8 @@ def show_command(
 ) -> None:
     """Show the registry, an artifact's versions, or a stage: NAME, NAME#STAGE, NAME@latest,
     NAME@greatest or NAME@vX.Y.Z."""
-    options = ViewOptions(
-        registered_only=registered_only,
-        deprecated=deprecated,
-        assignments_per_version=assignments_per_version,
-        versions_per_stage=versions_per_stage,
-        sort=Sort(sort),
+    options = ViewOptions.from_flags(
+        registered_only, deprecated, assignments_per_version, versions_per_stage, sort
     )
     registry = read_registry(repo)
     if name is None:

@@ -119,6 +119,11 @@ class Version:
                 self.stages[stage] = VStage(self.artifact, self.name, self.commit, stage)
             self.stages[stage].add(event)
 
+    @property
+    def peeled_commit(self) -> str:
+        """The commit behind the version: a tag-of-tag target is peeled by the enrichment step."""
+        return self.commit_events[0].commit if self.commit_events else self.commit
+
     def direct_events(self) -> list[Event]:
         return self._memoized(
             "direct", lambda: newest_first(self.registrations + self.deregistrations)
@@ -218,6 +223,10 @@ class Artifact:
         return bool(self.deprecations) or any(
             v.registrations or v.deregistrations or v.stages for v in self.versions
         )
+
+    def carrier_of(self, vstage: VStage) -> Version:
+        """The Version object that holds `vstage` (SHA-named versions come in look-alike pairs)."""
+        return next(v for v in self.versions if v.stages.get(vstage.stage) is vstage)
 
     def explicit_versions_at(self, commit: str) -> list[Version]:
         return self._explicit_by_commit.get(commit, [])

@@ -38,6 +38,13 @@ class ViewOptions:
     versions_per_stage: int = 1
     sort: Sort = Sort.TIMESTAMP
 
+    @classmethod
+    def from_flags(
+        cls, registered_only: bool, deprecated: bool, av: int, vs: int, sort: str
+    ) -> ViewOptions:
+        """From `gto show`'s flags (`--sort` as its string value)."""
+        return cls(registered_only, deprecated, av, vs, Sort(sort))
+
     def __post_init__(self) -> None:
         if self.assignments_per_version < -1:
             raise ViewArgumentError("'assignments_per_version' must be >= -1")

@@ -10,6 +10,7 @@ from typing import Any
 
 import kopf
 
+from gitstage.adapters.kube import client as kube_client
 from gitstage.operator.feed import PollingFeed
 from gitstage.operator.settings import OperatorSettings
 from gitstage.operator.worker import (
@@ -21,6 +22,7 @@ from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.render import LABEL_BINDING, LABEL_REGISTRY, MANAGED_BY
 
 WORKERS: dict[str, RegistryWorker] = {}
+FEEDS: list[PollingFeed] = []  # the running feed, for probes and tests
 
 
 @kopf.on.startup()
@@ -40,6 +42,25 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     operator_settings = OperatorSettings.from_env()
     memo["settings"] = operator_settings
     memo["feed"] = PollingFeed(operator_settings.cache_dir)
+    FEEDS[:] = [memo["feed"]]
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """The same credentials as our own client: in-cluster, or $KUBECONFIG read at call time."""
+    configuration = kube_client.api_client().configuration
+    header = configuration.get_api_key_with_prefix("BearerToken") or ""
+    scheme, _space, token = header.partition(" ")
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+        default_namespace=None,
+    )
 
 
 @kopf.on.cleanup()
@@ -66,18 +87,19 @@ async def spec_changed(name: str, namespace: str | None, **_: Any) -> None:
     _wake(f"{namespace}/{name}")
 
 
-@kopf.on.field(v1.GROUP, v1.VERSION, v1.PLURAL, field="metadata.annotations")
-async def annotations_changed(
-    name: str, namespace: str | None, old: Any, new: Any, **_: Any
+@kopf.on.event(v1.GROUP, v1.VERSION, v1.PLURAL)
+async def registry_event(
+    name: str, namespace: str | None, annotations: kopf.Annotations, **_: Any
 ) -> None:
-    """`gitstage.dev/requestedAt` (or Flux's) changed: poll the repository now."""
-    before, after = old or {}, new or {}
-    for key in (REQUESTED_AT, FLUX_REQUESTED_AT):
-        if after.get(key) is not None and after.get(key) != before.get(key):
-            worker = WORKERS.get(f"{namespace}/{name}")
-            if worker is not None:
-                worker.request()
-            return
+    """`gitstage.dev/requestedAt` (or Flux's) changed: poll the repository now.
+
+    A raw watch handler, because kopf's diff base does not track annotations.
+    """
+    worker = WORKERS.get(f"{namespace}/{name}")
+    value = annotations.get(REQUESTED_AT) or annotations.get(FLUX_REQUESTED_AT)
+    if worker is not None and value is not None and value != worker.handled_request:
+        worker.handled_request = value
+        worker.request()
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGED_BY})

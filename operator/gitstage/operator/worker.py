@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
@@ -55,7 +55,7 @@ class Feed(Protocol):
     """Shared pollers: one per repository and credentials, fanned out to every follower."""
 
     def follow(
-        self, key: str, follow: Follow, on_update: Callable[[SourceView], Awaitable[None]]
+        self, key: str, follow: Follow, on_update: Callable[[SourceView], Coroutine[Any, Any, None]]
     ) -> None: ...
 
     def unfollow(self, key: str) -> None: ...
@@ -81,6 +81,7 @@ class RegistryWorker:
         self._follow: Follow | None = None
         self._failures = 0
         self.reconciles = 0
+        self.handled_request: str | None = None
 
     def wake(self) -> None:
         self._wakeup.set()

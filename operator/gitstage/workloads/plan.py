@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from gitstage.domain.state import Artifact, RegistryState, Version
+from gitstage.domain.state import Artifact, RegistryState
 from gitstage.domain.views import Sort, get_versions, stage_view
 from gitstage.resources.v1alpha1 import DeploymentBinding, Resolution
 from gitstage.workloads.render import Serving
@@ -56,12 +56,12 @@ def _staged(artifact: Artifact, stage: str, resolution: Resolution) -> Decision:
             HoldReason.EMPTY_STAGE, f"no version of {artifact.name!r} is in stage {stage!r}"
         )
     vstage = holders[0]
-    version = next(v for v in artifact.versions if v.stages.get(stage) is vstage)
+    version = artifact.carrier_of(vstage)
     assignment = vstage.authoring_event
     return Serving(
         artifact=artifact.name,
         version=version.name,
-        commit=peeled_commit(version),
+        commit=version.peeled_commit,
         stage=stage,
         tag=assignment.tag,
         assigned_at=assignment.time.isoformat(),
@@ -79,13 +79,8 @@ def _pinned(artifact: Artifact, name: str) -> Decision:
     return Serving(
         artifact=artifact.name,
         version=version.name,
-        commit=peeled_commit(version),
+        commit=version.peeled_commit,
         stage=None,
         tag=registration.tag,
         assigned_at=registration.time.isoformat(),
     )
-
-
-def peeled_commit(version: Version) -> str:
-    """The commit behind a version (a tag-of-tag points at a tag object; enrichment peeled it)."""
-    return version.commit_events[0].commit if version.commit_events else version.commit

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from gitstage.domain.state import RegistryState
 from gitstage.domain.views import Sort, latest_version, stage_view
 from gitstage.resources import v1alpha1 as v1
-from gitstage.workloads.plan import peeled_commit
 
 MAX_ARTIFACTS_IN_STATUS = 200
 
@@ -29,13 +28,13 @@ def registry_table(state: RegistryState, resolution: v1.Resolution) -> list[v1.A
             if not holders:
                 continue
             vstage = holders[0]
-            version = next(v for v in artifact.versions if v.stages.get(stage) is vstage)
+            version = artifact.carrier_of(vstage)
             assignment = vstage.authoring_event
             stages.append(
                 v1.StageState(
                     stage=stage,
                     version=vstage.version,
-                    commit=peeled_commit(version),
+                    commit=version.peeled_commit,
                     tag=str(assignment.tag),
                     assigned_at=assignment.time.isoformat(),
                 )

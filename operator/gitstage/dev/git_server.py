@@ -12,6 +12,7 @@ Every bare repository under `root` is exported (GIT_HTTP_EXPORT_ALL). With `auth
 from __future__ import annotations
 
 import base64
+import io
 import os
 import shutil
 import subprocess
@@ -146,7 +147,7 @@ class _GitHandler(BaseHTTPRequestHandler):
         self.owner.stats.add(sent=len(body))
 
 
-def _read_chunked(stream: IO[bytes]) -> bytes:
+def _read_chunked(stream: IO[bytes] | io.BufferedIOBase) -> bytes:
     parts: list[bytes] = []
     while True:
         size = int(stream.readline().split(b";")[0].strip(), 16)

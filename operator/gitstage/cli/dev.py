@@ -1,0 +1,110 @@
+"""`gitstage dev cluster up|down|status`: the local control plane, for people."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import click
+
+from gitstage.cli.errors import CommandError
+from gitstage.dev.binaries import BinariesError
+from gitstage.dev.cluster import ClusterError, ClusterInfo, LocalCluster, stop_process
+
+DEFAULT_STATE = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gitstage" / "dev-cluster"
+)
+
+state_option = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_STATE,
+    show_default=True,
+    help="Where the cluster keeps etcd data, keys, logs and its kubeconfig.",
+)
+
+
+@click.group("dev")
+def dev_group() -> None:
+    """Development helpers."""
+
+
+@dev_group.group("cluster")
+def cluster_group() -> None:
+    """A real Kubernetes control plane on loopback (etcd, apiserver, controllers, KWOK)."""
+
+
+@cluster_group.command("up")
+@state_option
+def up(state_dir: Path) -> None:
+    """Start the cluster in the background and print its kubeconfig."""
+    info = ClusterInfo.load(state_dir)
+    if info is not None and _running(info):
+        raise CommandError(f"a cluster is already up: export KUBECONFIG={info.kubeconfig}")
+    shutil.rmtree(state_dir, ignore_errors=True)
+    click.echo(f"starting the control plane in {state_dir} ...", err=True)
+    try:
+        info = LocalCluster(state_dir).start()
+    except (ClusterError, BinariesError) as error:
+        raise CommandError(str(error).splitlines()[0]) from None
+    click.echo(f"cluster up; logs in {state_dir / 'logs'}", err=True)
+    click.echo(f"export KUBECONFIG={info.kubeconfig}")
+
+
+@cluster_group.command("down")
+@state_option
+def down(state_dir: Path) -> None:
+    """Stop every process of the cluster and delete its state."""
+    info = ClusterInfo.load(state_dir)
+    if info is None:
+        click.echo("no cluster is up", err=True)
+        return
+    for pid in reversed(list(info.pids.values())):
+        stop_process(pid)
+    shutil.rmtree(state_dir, ignore_errors=True)
+    click.echo("cluster stopped", err=True)
+
+
+@cluster_group.command("status")
+@state_option
+def status(state_dir: Path) -> None:
+    """Which components run, and the kubeconfig."""
+    info = ClusterInfo.load(state_dir)
+    if info is None:
+        raise CommandError("no cluster is up: run `gitstage dev cluster up`")
+    for name, pid in info.pids.items():
+        click.echo(f"{name:<24} pid {pid:<8} {'running' if _alive(pid) else 'stopped'}")
+    click.echo(f"export KUBECONFIG={info.kubeconfig}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _running(info: ClusterInfo) -> bool:
+    return any(_alive(pid) for pid in info.pids.values())
+
+
+@dev_group.command("demo")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_STATE.parent / "demo",
+    show_default=True,
+    help="Where the demo's cluster keeps its state and logs (operator.log too).",
+)
+def demo(state_dir: Path) -> None:
+    """Start the local control plane, serve a demo registry, run the operator, and show a
+    rollout, a second rollout and a rollback driven by pushed GTO tags."""
+    from gitstage.dev.demo import DemoError, run_demo
+
+    shutil.rmtree(state_dir, ignore_errors=True)
+    try:
+        run_demo(state_dir, lambda line: click.echo(f"demo: {line}"))
+    except (DemoError, ClusterError, BinariesError) as error:
+        raise CommandError(f"{str(error).splitlines()[0]} (logs in {state_dir / 'logs'})") from None

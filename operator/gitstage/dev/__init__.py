@@ -1,0 +1,1 @@
+"""Development tools: a local Kubernetes control plane built from Go modules, and the demo."""

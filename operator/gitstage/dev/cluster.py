@@ -1,0 +1,340 @@
+"""A real, local Kubernetes control plane on loopback: etcd, kube-apiserver (RBAC, token auth),
+kube-controller-manager, kube-scheduler and KWOK with one fake node.
+
+    with LocalCluster(state_dir) as cluster:      # or cluster.start() / cluster.stop()
+        cluster.info.kubeconfig                    # admin kubeconfig path
+
+Readiness is polled with deadlines; any failure stops every process started so far.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from gitstage.dev import pki
+from gitstage.dev.binaries import binaries_dir
+
+STATE_FILE = "cluster.json"
+NODE_NAME = "kwok-node-0"
+
+
+class ClusterError(RuntimeError):
+    """A component failed to start; the message ends with the tail of its log."""
+
+
+@dataclass
+class ClusterInfo:
+    state_dir: str
+    kubeconfig: str
+    api_url: str
+    token: str
+    ca_file: str
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def save(self) -> None:
+        path = Path(self.state_dir) / STATE_FILE
+        path.write_text(json.dumps(asdict(self), indent=2))
+        path.chmod(0o600)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> ClusterInfo | None:
+        path = state_dir / STATE_FILE
+        if not path.is_file():
+            return None
+        return cls(**json.loads(path.read_text()))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float, on_fail: str = "") -> None:
+    """Poll `check` until it holds or the deadline passes (then raise with `on_fail`)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(delay)  # polling interval, not a wait for the condition itself
+        delay = min(delay * 1.5, 1.0)
+    raise ClusterError(f"{what} not ready after {timeout:.0f}s{on_fail}")
+
+
+class LocalCluster:
+    def __init__(
+        self, state_dir: Path, *, bin_dir: Path | None = None, timeout: float = 180
+    ) -> None:
+        self.state_dir = state_dir
+        self._bin_dir = bin_dir
+        self.timeout = timeout
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._info: ClusterInfo | None = None
+
+    @property
+    def info(self) -> ClusterInfo:
+        if self._info is None:
+            raise ClusterError("the cluster is not started")
+        return self._info
+
+    def __enter__(self) -> LocalCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> ClusterInfo:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def bin_dir(self) -> Path:
+        if self._bin_dir is None:
+            self._bin_dir = binaries_dir()
+        return self._bin_dir
+
+    def _start(self) -> ClusterInfo:
+        bins = self.bin_dir
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "pki").mkdir(exist_ok=True)
+        (self.state_dir / "logs").mkdir(exist_ok=True)
+        sa_key, sa_pub = pki.write_service_account_keys(self.state_dir)
+        tokens, token = pki.write_token_file(self.state_dir)
+        etcd_port, etcd_peer, api_port = free_port(), free_port(), free_port()
+        self._start_etcd(bins, etcd_port, etcd_peer)
+        api_url = f"https://127.0.0.1:{api_port}"
+        self._spawn(
+            "kube-apiserver",
+            bins,
+            self._apiserver_args(etcd_port, api_port, sa_key, sa_pub, tokens),
+        )
+        ca_file = self.state_dir / "pki" / "apiserver.crt"
+        wait_until(
+            "kube-apiserver",
+            lambda: self._ready(api_url, token),
+            self.timeout,
+            self._log_tail("kube-apiserver"),
+        )
+        kubeconfig = self.state_dir / "admin.kubeconfig"
+        kubeconfig.write_text(pki.kubeconfig(api_url, token, ca_file))
+        kubeconfig.chmod(0o600)
+        self._info = ClusterInfo(str(self.state_dir), str(kubeconfig), api_url, token, str(ca_file))
+        self._start_controllers(bins, kubeconfig, sa_key, ca_file)
+        self._create_node(api_url, token)
+        wait_until(
+            "node " + NODE_NAME,
+            lambda: self._node_ready(api_url, token),
+            self.timeout,
+            self._log_tail("kwok"),
+        )
+        self._info.pids = {name: p.pid for name, p in self._processes.items()}
+        self._info.save()
+        return self._info
+
+    def _start_etcd(self, bins: Path, port: int, peer: int) -> None:
+        client = f"http://127.0.0.1:{port}"
+        self._spawn(
+            "etcd",
+            bins,
+            [
+                f"--data-dir={self.state_dir / 'etcd'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync=true",
+                "--quota-backend-bytes=4294967296",
+            ],
+        )
+        wait_until(
+            "etcd", lambda: _http_ok(f"{client}/health"), self.timeout, self._log_tail("etcd")
+        )
+
+    def _apiserver_args(
+        self, etcd: int, port: int, sa_key: Path, sa_pub: Path, tokens: Path
+    ) -> list[str]:
+        return [
+            f"--etcd-servers=http://127.0.0.1:{etcd}",
+            f"--secure-port={port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--cert-dir={self.state_dir / 'pki'}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={sa_pub}",
+            f"--service-account-signing-key-file={sa_key}",
+            f"--token-auth-file={tokens}",
+            "--authorization-mode=RBAC",
+            "--allow-privileged=true",
+            "--endpoint-reconciler-type=none",
+            "--enable-priority-and-fairness=false",
+            "--profiling=false",
+        ]
+
+    def _start_controllers(self, bins: Path, kubeconfig: Path, sa_key: Path, ca: Path) -> None:
+        common = [
+            f"--kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            "--secure-port=0",
+        ]
+        self._spawn(
+            "kube-controller-manager",
+            bins,
+            [
+                *common,
+                f"--service-account-private-key-file={sa_key}",
+                f"--root-ca-file={ca}",
+                "--use-service-account-credentials=false",
+                "--controllers=*,-nodeipam",
+            ],
+        )
+        self._spawn("kube-scheduler", bins, common)
+        self._spawn(
+            "kwok",
+            bins,
+            [
+                f"--kubeconfig={kubeconfig}",
+                "--manage-all-nodes=true",
+                "--cidr=10.0.1.0/24",
+                "--node-ip=10.0.1.1",
+                "--node-lease-duration-seconds=40",
+            ],
+        )
+
+    def _spawn(self, name: str, bins: Path, args: list[str]) -> None:
+        log = (self.state_dir / "logs" / f"{name}.log").open("ab")
+        self._processes[name] = subprocess.Popen(
+            [str(bins / name), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+
+    def _log_tail(self, name: str) -> str:
+        path = self.state_dir / "logs" / f"{name}.log"
+        process = self._processes.get(name)
+        exited = f" (exited {process.returncode})" if process and process.poll() is not None else ""
+        if not path.is_file():
+            return exited
+        lines = path.read_text(errors="replace").strip().splitlines()[-5:]
+        return f"{exited}; last lines of {path}:\n  " + "\n  ".join(lines)
+
+    def _ready(self, api_url: str, token: str) -> bool:
+        if any(p.poll() is not None for p in self._processes.values()):
+            raise ClusterError(f"a component exited{self._log_tail('kube-apiserver')}")
+        return _http_ok(f"{api_url}/readyz", token)
+
+    def _create_node(self, api_url: str, token: str) -> None:
+        resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": NODE_NAME,
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {"kubernetes.io/hostname": NODE_NAME, "type": "kwok"},
+            },
+            "status": {"allocatable": resources, "capacity": resources},
+        }
+        _request(f"{api_url}/api/v1/nodes", token, "POST", node)
+
+    def _node_ready(self, api_url: str, token: str) -> bool:
+        node: Any = _request(f"{api_url}/api/v1/nodes/{NODE_NAME}", token)
+        conditions = node.get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    def stop(self) -> None:
+        """SIGTERM in reverse start order, SIGKILL after a deadline; every process is reaped."""
+        for name in reversed(list(self._processes)):
+            stop_process(self._processes[name].pid, self._processes[name])
+        self._processes.clear()
+
+
+def stop_process(
+    pid: int, process: subprocess.Popen[bytes] | None = None, grace: float = 10
+) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return
+        if process is None and not _alive(pid):
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    if process is not None:
+        process.wait(timeout=grace)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie of a detached child still answers kill(0): check its state.
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.is_file() and stat.read_text().split()[2] == "Z")
+
+
+_INSECURE = ssl.create_default_context()
+_INSECURE.check_hostname = False
+_INSECURE.verify_mode = ssl.CERT_NONE  # readiness probes only: the CA file may not exist yet
+
+
+def _http_ok(url: str, token: str | None = None) -> bool:
+    request = urllib.request.Request(url)  # noqa: S310 - loopback http(s) URLs we built
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5, context=_INSECURE) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _request(url: str, token: str, method: str = "GET", body: object = None) -> dict[str, object]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=_INSECURE) as response:  # noqa: S310
+            result: dict[str, object] = json.loads(response.read())
+            return result
+    except urllib.error.HTTPError as error:
+        if error.code == 404 and method == "GET":
+            return {}
+        raise ClusterError(f"{method} {url}: HTTP {error.code}") from None

@@ -1,0 +1,227 @@
+"""The demo: local control plane, a registry served over smart HTTP with basic auth, the
+operator, and a data scientist's pushes (assign, re-assign, unassign) rolling a Deployment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from gitstage.dev.cluster import LocalCluster
+from gitstage.dev.git_server import BasicAuth, GitHttpServer
+from gitstage.resources.crd import custom_resource_definition
+
+NAMESPACE = "gitstage-demo"
+Say = Callable[[str], None]
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+class DemoRepo:
+    """A data scientist's clone of the registry: commits models, writes GTO tags, pushes."""
+
+    def __init__(self, root: Path, url: str) -> None:
+        self.clone = root / "clone"
+        self.clock = int(time.time())
+        subprocess.run(
+            ["git", "clone", "-q", url, str(self.clone)], check=True, capture_output=True
+        )
+        self.git("checkout", "-q", "-b", "main")
+
+    def git(self, *args: str) -> str:
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": "Data Scientist",
+            "GIT_AUTHOR_EMAIL": "ds@example.com",
+            "GIT_COMMITTER_NAME": "Data Scientist",
+            "GIT_COMMITTER_EMAIL": "ds@example.com",
+            "GIT_COMMITTER_DATE": f"{self.clock} +0000",
+        }
+        return subprocess.run(
+            ["git", "-C", str(self.clone), *args],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    def commit(self, weights: str) -> str:
+        self.clock = max(self.clock + 1, int(time.time()))
+        (self.clone / "artifacts.yaml").write_text(
+            "churn:\n  type: model\n  path: models/churn.txt\n"
+        )
+        (self.clone / "models").mkdir(exist_ok=True)
+        (self.clone / "models" / "churn.txt").write_text(weights)
+        self.git("add", "-A")
+        self.git("commit", "-qm", f"train churn: {weights}")
+        self.git("push", "-q", "origin", "main")
+        return self.git("rev-parse", "HEAD")
+
+    def tag(self, name: str, rev: str) -> None:
+        self.clock = max(self.clock + 1, int(time.time()))
+        self.git("tag", "-a", name, "-m", name, rev)
+        self.git("push", "-q", "origin", f"refs/tags/{name}")
+
+
+def model_registry(url: str) -> dict[str, object]:
+    return {
+        "apiVersion": "gitstage.dev/v1alpha1",
+        "kind": "ModelRegistry",
+        "metadata": {"name": "churn", "namespace": NAMESPACE},
+        "spec": {
+            "source": {"url": url, "interval": "2s", "secretRef": {"name": "registry-auth"}},
+            "deployments": [
+                {
+                    "name": "churn-prod",
+                    "artifact": "churn",
+                    "stage": "prod",
+                    "replicas": 2,
+                    "template": {
+                        "spec": {"containers": [{"name": "server", "image": "churn-server:1"}]}
+                    },
+                }
+            ],
+        },
+    }
+
+
+class Kubectl:
+    def __init__(self, binary: Path, kubeconfig: str) -> None:
+        self.binary = binary
+        self.kubeconfig = kubeconfig
+
+    def __call__(self, *args: str, stdin: str | None = None) -> str:
+        result = subprocess.run(
+            [str(self.binary), f"--kubeconfig={self.kubeconfig}", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise DemoError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout
+
+
+def wait_for_commit(kubectl: Kubectl, commit: str, say: Say, timeout: float = 120) -> float:
+    started = time.monotonic()
+    path = "{.spec.template.metadata.annotations.gitstage\\.dev/commit}"
+    while time.monotonic() - started < timeout:
+        try:
+            served = kubectl(
+                "get", "deployment", "churn-prod", "-n", NAMESPACE, f"-o=jsonpath={path}"
+            )
+        except DemoError:
+            served = ""
+        if served == commit:
+            return time.monotonic() - started
+        time.sleep(0.5)  # polling interval
+    raise DemoError(f"the Deployment did not reach commit {commit[:7]} within {timeout:.0f}s")
+
+
+@contextmanager
+def operator_process(kubeconfig: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    env = {**os.environ, "KUBECONFIG": kubeconfig}
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gitstage", "operator", "--liveness=", "--namespace", NAMESPACE],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def run_demo(state_dir: Path, say: Say) -> None:
+    with tempfile.TemporaryDirectory(prefix="gitstage-demo-") as tmp:
+        root = Path(tmp)
+        password = secrets.token_hex(8)
+        bare = root / "registry.git"
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+        subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
+        subprocess.run(
+            ["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True
+        )
+        say(f"starting the control plane (state in {state_dir}) ...")
+        with (
+            LocalCluster(state_dir) as cluster,
+            GitHttpServer(root, auth=BasicAuth("ds", password)) as server,
+        ):
+            info = cluster.info
+            kubectl = Kubectl(Path(cluster.bin_dir) / "kubectl", info.kubeconfig)
+            url = server.url("registry.git")
+            say(f"registry served at {url} (basic auth); kubeconfig {info.kubeconfig}")
+            repo = DemoRepo(root, url.replace("http://", f"http://ds:{password}@"))
+            v1 = repo.commit("weights trained on October data")
+            repo.tag("churn@v1.0.0", v1)
+            repo.tag("churn#prod#1", v1)
+            say(f"pushed churn@v1.0.0 and churn#prod#1 -> {v1[:7]}")
+            kubectl("apply", "-f", "-", stdin=yaml.safe_dump(custom_resource_definition()))
+            kubectl("create", "namespace", NAMESPACE)
+            kubectl(
+                "create",
+                "secret",
+                "generic",
+                "registry-auth",
+                "-n",
+                NAMESPACE,
+                "--from-literal=username=ds",
+                f"--from-literal=password={password}",
+            )
+            kubectl("wait", "--for=condition=Established", "crd/modelregistries.gitstage.dev")
+            kubectl("apply", "-f", "-", stdin=yaml.safe_dump(model_registry(url)))
+            with operator_process(info.kubeconfig, state_dir / "logs" / "operator.log"):
+                seconds = wait_for_commit(kubectl, v1, say)
+                say(f"rolled out v1.0.0 in {seconds:.1f}s")
+                show(kubectl, say)
+                v2 = repo.commit("weights trained on November data")
+                repo.tag("churn@v2.0.0", v2)
+                repo.tag("churn#prod#2", v2)
+                say(f"pushed churn@v2.0.0 and churn#prod#2 -> {v2[:7]}")
+                say(f"rolled out v2.0.0 in {wait_for_commit(kubectl, v2, say):.1f}s")
+                show(kubectl, say)
+                repo.tag("churn#prod!#3", v2)
+                say("pushed churn#prod!#3 (unassign v2.0.0 from prod)")
+                say(f"rolled back to v1.0.0 in {wait_for_commit(kubectl, v1, say):.1f}s")
+                show(kubectl, say)
+                events = kubectl(
+                    "get",
+                    "events",
+                    "-n",
+                    NAMESPACE,
+                    "--field-selector=involvedObject.kind=ModelRegistry",
+                    "-o=custom-columns=REASON:.reason,MESSAGE:.message",
+                )
+                say("events of the ModelRegistry:\n" + events.rstrip())
+    say("demo finished; everything stopped")
+
+
+def show(kubectl: Kubectl, say: Say) -> None:
+    """The printer columns, once the operator reports the rollout complete."""
+    path = "{.status.deployments[0].rollout}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = kubectl("get", "modelregistry", "churn", "-n", NAMESPACE, f"-o=jsonpath={path}")
+        if state == "Complete":
+            break
+        time.sleep(0.5)  # polling interval
+    say(
+        "$ kubectl get modelregistries,deployments -n "
+        + NAMESPACE
+        + "\n"
+        + kubectl("get", "modelregistries,deployments", "-n", NAMESPACE).rstrip()
+    )

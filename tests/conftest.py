@@ -1,0 +1,83 @@
+"""Test options and the session-wide Kubernetes cluster fixture.
+
+End-to-end tests run against, in order of preference:
+  --kubeconfig PATH   an existing cluster (nothing is started or stopped);
+  --kind              a kind cluster through pytest-kind (needs docker and kind);
+  default             the local control plane built from Go modules (gitstage.dev.cluster).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gitstage")
+    group.addoption("--kubeconfig", default=None, help="Run e2e tests against this cluster.")
+    group.addoption("--kind", action="store_true", help="Run e2e tests on a kind cluster.")
+    group.addoption("--skip-e2e", action="store_true", help="Skip end-to-end tests.")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--skip-e2e"):
+        skip = pytest.mark.skip(reason="--skip-e2e given")
+        for item in items:
+            if "e2e" in item.keywords:
+                item.add_marker(skip)
+
+
+@dataclass(frozen=True)
+class Kube:
+    """The cluster under test: an admin kubeconfig, and how it was provided."""
+
+    kubeconfig: Path
+    mode: str
+
+
+@pytest.fixture(scope="session")
+def kube(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Kube]:
+    existing = request.config.getoption("--kubeconfig")
+    if existing:
+        yield from _with_kubeconfig(Path(existing), "existing")
+    elif request.config.getoption("--kind"):
+        yield from _kind(request)
+    else:
+        from gitstage.dev.cluster import LocalCluster
+
+        with LocalCluster(tmp_path_factory.mktemp("cluster")) as cluster:
+            yield from _with_kubeconfig(Path(cluster.info.kubeconfig), "local")
+
+
+def _with_kubeconfig(path: Path, mode: str) -> Iterator[Kube]:
+    previous = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(path)
+    try:
+        yield Kube(path, mode)
+    finally:
+        if previous is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous
+
+
+def _kind(request: pytest.FixtureRequest) -> Iterator[Kube]:
+    if not (shutil.which("kind") and shutil.which("docker")):
+        pytest.skip("--kind needs the kind and docker commands; neither is usable here")
+    try:
+        from pytest_kind import KindCluster  # type: ignore[import-not-found]
+    except ImportError:
+        pytest.skip("--kind needs pytest-kind (pip install pytest-kind)")
+    cluster = KindCluster("gitstage-e2e")
+    cluster.create()
+    try:
+        yield from _with_kubeconfig(Path(cluster.kubeconfig_path), "kind")
+    finally:
+        cluster.delete()

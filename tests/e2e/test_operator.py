@@ -1,0 +1,422 @@
+"""The operator end to end: real control plane, real git smart-HTTP server with basic auth,
+tags written with the real `gto` CLI and with plain `git tag -a`, the operator in-process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kopf.testing import KopfRunner
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from gitstage.dev.git_server import BasicAuth, GitHttpServer
+from gitstage.operator import handlers
+from tests.conftest import Kube
+from tests.e2e.kubeutil import api, eventually
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+GROUP, VERSION, PLURAL = "gitstage.dev", "v1alpha1", "modelregistries"
+PASSWORD = "s3cret-" + uuid.uuid4().hex[:6]
+GTO = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "gto")
+
+
+@dataclass
+class Registry:
+    """A working clone that pushes to the served bare repository."""
+
+    clone: Path
+    url: str
+    clock: int = 0
+
+    def git(self, *args: str, date: int | None = None) -> str:
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": "ds",
+            "GIT_AUTHOR_EMAIL": "ds@example.com",
+            "GIT_COMMITTER_NAME": "ds",
+            "GIT_COMMITTER_EMAIL": "ds@example.com",
+        }
+        if date is not None:
+            env["GIT_COMMITTER_DATE"] = f"{date} +0000"
+        result = subprocess.run(
+            ["git", "-C", str(self.clone), *args],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return result.stdout.strip()
+
+    def commit(self, model: str) -> str:
+        (self.clone / "models").mkdir(exist_ok=True)
+        (self.clone / "models" / "churn.txt").write_text(model)
+        self.git("add", "-A")
+        self.git("commit", "-qm", f"model {model}")
+        self.git("push", "-q", "origin", "main")
+        return self.git("rev-parse", "HEAD")
+
+    def tag(self, name: str, rev: str) -> None:
+        """An annotated tag dated after every earlier one (GTO orders by tagger seconds)."""
+        self.clock = max(self.clock + 2, int(time.time()) + 2)
+        self.git("tag", "-a", name, "-m", name, rev, date=self.clock)
+        self.git("push", "-q", "origin", f"refs/tags/{name}")
+
+    def gto(self, *args: str) -> None:
+        subprocess.run([GTO, *args], cwd=self.clone, check=True, capture_output=True)
+        self.git("push", "-q", "origin", "--tags")
+        self.clock = int(time.time()) + 1
+
+
+@dataclass
+class Env:
+    registry: Registry
+    server: GitHttpServer
+    url: str
+    namespace: str
+    runner: KopfRunner
+
+
+@pytest.fixture(scope="module")
+def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    root = tmp_path_factory.mktemp("git")
+    bare = root / "registry.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
+    subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
+    crd = yaml.safe_load((ROOT / "crds" / "modelregistries.gitstage.dev.yaml").read_text())
+    extensions = client.ApiextensionsV1Api(api())
+    try:
+        extensions.create_custom_resource_definition(crd)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+    namespace = f"ml-{uuid.uuid4().hex[:6]}"
+    core = client.CoreV1Api(api())
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="git-auth"),
+            string_data={"username": "alice", "password": PASSWORD},
+        ),
+    )
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="wrong-auth"),
+            string_data={"username": "alice", "password": "not-" + PASSWORD},
+        ),
+    )
+    with GitHttpServer(root, auth=BasicAuth("alice", PASSWORD)) as server:
+        url = server.url("registry.git")
+        clone = root / "clone"
+        authed = url.replace("http://", f"http://alice:{PASSWORD}@")
+        subprocess.run(["git", "clone", "-q", authed, str(clone)], check=True, capture_output=True)
+        registry = Registry(clone, url)
+        registry.git("checkout", "-q", "-b", "main")
+        (clone / "artifacts.yaml").write_text("churn:\n  type: model\n  path: models/churn.txt\n")
+        os.environ["GITSTAGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("mirrors"))
+        args = ["run", "-A", "--standalone", "-m", "gitstage.operator.handlers"]
+        with KopfRunner(args, timeout=60) as runner:
+            yield Env(registry, server, url, namespace, runner)
+        assert PASSWORD not in runner.output
+        core.delete_namespace(namespace)
+
+
+def model_registry(
+    env: Env, name: str, *, url: str | None = None, secret: str = "git-auth", interval: str = "1s"
+) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelRegistry",
+        "metadata": {"name": name},
+        "spec": {
+            "source": {"url": url or env.url, "interval": interval, "secretRef": {"name": secret}},
+            "deployments": [
+                {
+                    "name": f"{name}-prod",
+                    "artifact": "churn",
+                    "stage": "prod",
+                    "replicas": 2,
+                    "template": {"spec": {"containers": [{"name": "server", "image": "srv:1"}]}},
+                }
+            ],
+        },
+    }
+
+
+def custom() -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api())
+
+
+def get_registry(env: Env, name: str) -> dict[str, Any]:
+    result: dict[str, Any] = custom().get_namespaced_custom_object(
+        GROUP, VERSION, env.namespace, PLURAL, name
+    )
+    return result
+
+
+def condition(env: Env, name: str, kind: str) -> dict[str, Any] | None:
+    conditions = (get_registry(env, name).get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == kind), None)
+
+
+def deployment(env: Env, name: str) -> client.V1Deployment | None:
+    try:
+        return client.AppsV1Api(api()).read_namespaced_deployment(name, env.namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def served_commit(env: Env, name: str) -> str | None:
+    found = deployment(env, name)
+    if found is None or found.spec is None or found.spec.template.metadata is None:
+        return None
+    return (found.spec.template.metadata.annotations or {}).get("gitstage.dev/commit")
+
+
+def running_pods(env: Env, commit: str) -> int:
+    pods = client.CoreV1Api(api()).list_namespaced_pod(env.namespace)
+    return sum(
+        1
+        for p in pods.items
+        if p.status
+        and p.status.phase == "Running"
+        and p.metadata
+        and (p.metadata.annotations or {}).get("gitstage.dev/commit") == commit
+        and p.metadata.deletion_timestamp is None
+    )
+
+
+def settled(env: Env, name: str) -> bool:
+    found = deployment(env, name)
+    if found is None or found.status is None or found.metadata is None:
+        return False
+    status = found.status
+    counts = {
+        status.replicas,
+        status.updated_replicas,
+        status.ready_replicas,
+        status.available_replicas,
+    }
+    return counts == {2} and status.observed_generation == found.metadata.generation
+
+
+def events(env: Env, reason: str) -> list[str]:
+    found = client.CoreV1Api(api()).list_namespaced_event(env.namespace)
+    return [e.message or "" for e in found.items if e.reason == reason]
+
+
+def patch_registry(env: Env, name: str, body: dict[str, Any]) -> None:
+    custom().patch_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, name, body)
+
+
+@pytest.fixture(scope="module")
+def commits(env: Env) -> dict[str, str]:
+    """v0.0.1 registered and assigned to prod with the real gto CLI."""
+    c1 = env.registry.commit("weights-1")
+    env.registry.gto("register", "churn")
+    env.registry.gto("assign", "churn", "--stage", "prod")
+    custom().create_namespaced_custom_object(
+        GROUP, VERSION, env.namespace, PLURAL, model_registry(env, "churn")
+    )
+    return {"v1": c1}
+
+
+def test_a_stage_assignment_rolls_out_pinned_to_the_commit(
+    env: Env, commits: dict[str, str]
+) -> None:
+    c1 = commits["v1"]
+    assert eventually(lambda: served_commit(env, "churn-prod") == c1, timeout=90, what="rollout")
+    assert eventually(lambda: running_pods(env, c1) == 2, timeout=90, what="2 pods Running")
+    ready = eventually(
+        lambda: (condition(env, "churn", "Ready") or {}).get("status") == "True",
+        timeout=60,
+        what="Ready=True",
+    )
+    assert ready
+    status = get_registry(env, "churn")["status"]
+    stage = status["registry"][0]["stages"][0]
+    assert (stage["stage"], stage["version"], stage["commit"]) == ("prod", "v0.0.1", c1)
+    assert status["deployments"][0]["observedVersion"] == "v0.0.1"
+
+
+def test_new_assignment_rolls_forward_and_unassign_rolls_back(
+    env: Env, commits: dict[str, str]
+) -> None:
+    c1 = commits["v1"]
+    c2 = env.registry.commit("weights-2")
+    commits["v2"] = c2
+    env.registry.tag("churn@v0.0.2", c2)
+    env.registry.tag("churn#prod#2", c2)
+    assert eventually(
+        lambda: served_commit(env, "churn-prod") == c2, timeout=60, what="roll forward"
+    )
+    assert eventually(lambda: running_pods(env, c2) == 2, timeout=90, what="new pods Running")
+    assert eventually(lambda: events(env, "RollingOut"), what="RollingOut event")
+    env.registry.tag("churn#prod!#3", c2)
+    assert eventually(lambda: served_commit(env, "churn-prod") == c1, timeout=60, what="rollback")
+    assert eventually(lambda: events(env, "RolledBack"), what="RolledBack event")
+
+
+def test_an_idle_registry_makes_no_api_writes(env: Env, commits: dict[str, str]) -> None:
+    """Once the rollout has settled, polls of an unchanged remote write nothing anywhere."""
+    eventually(lambda: settled(env, "churn-prod"), timeout=90, what="the rollout to settle")
+    poller = next(iter(handlers.FEEDS[0].pollers.values()))
+    fetches = poller.mirror.counters.fetches
+
+    def quiet_window() -> bool:
+        """Three polls during which neither the registry nor its Deployment changed."""
+        versions = resource_versions(env)
+        polls = poller.polls
+        eventually(lambda: poller.polls >= polls + 3, timeout=30, what="three more polls")
+        return resource_versions(env) == versions
+
+    # Pods of the old ReplicaSet may still be terminating: allow the status to catch up first.
+    eventually(quiet_window, timeout=90, what="a window of three idle polls without writes")
+    assert poller.mirror.counters.fetches == fetches  # ref listings only, no object download
+    assert quiet_window()
+
+
+def resource_versions(env: Env) -> tuple[str, str]:
+    found = deployment(env, "churn-prod")
+    assert found is not None
+    assert found.metadata is not None
+    return (
+        get_registry(env, "churn")["metadata"]["resourceVersion"],
+        str(found.metadata.resource_version),
+    )
+
+
+def test_requested_at_polls_at_once(env: Env, commits: dict[str, str]) -> None:
+    patch_registry(env, "churn", {"spec": {"source": {"interval": "1h"}}})
+    feed = handlers.FEEDS[0]
+    eventually(
+        lambda: next(iter(feed.pollers.values())).interval() == 3600.0, what="the new interval"
+    )
+    env.registry.tag("churn#prod#4", commits["v2"])
+    now = str(time.time())
+    patch_registry(env, "churn", {"metadata": {"annotations": {"gitstage.dev/requestedAt": now}}})
+    assert eventually(
+        lambda: served_commit(env, "churn-prod") == commits["v2"],
+        timeout=30,
+        what="rollout after requestedAt",
+    )
+    assert eventually(
+        lambda: get_registry(env, "churn")["status"].get("lastHandledReconcileAt") == now,
+        what="lastHandledReconcileAt",
+    )
+    patch_registry(env, "churn", {"spec": {"source": {"interval": "1s"}}})
+
+
+def test_deprecation_keeps_the_last_version_serving(env: Env, commits: dict[str, str]) -> None:
+    env.registry.tag("churn@deprecated", commits["v2"])
+    held = eventually(
+        lambda: (condition(env, "churn", "Ready") or {}).get("reason") == "Held",
+        timeout=60,
+        what="Ready=False Held",
+    )
+    assert held
+    assert "deprecated" in (condition(env, "churn", "Ready") or {})["message"]
+    assert served_commit(env, "churn-prod") == commits["v2"]
+    assert eventually(lambda: events(env, "ArtifactDeprecated"), what="a Warning event")
+
+
+def test_wrong_credentials_and_unreachable_servers_are_reported(env: Env) -> None:
+    custom().create_namespaced_custom_object(
+        GROUP, VERSION, env.namespace, PLURAL, model_registry(env, "badauth", secret="wrong-auth")
+    )
+    custom().create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        env.namespace,
+        PLURAL,
+        model_registry(env, "offline", url="http://127.0.0.1:9/registry.git"),
+    )
+    stalled = eventually(lambda: condition(env, "badauth", "Stalled"), timeout=60, what="status")
+    eventually(
+        lambda: (condition(env, "badauth", "Stalled") or {}).get("status") == "True",
+        timeout=60,
+        what="Stalled=True",
+    )
+    stalled = condition(env, "badauth", "Stalled") or {}
+    assert stalled["reason"] == "AuthenticationFailed"
+    assert PASSWORD not in str(get_registry(env, "badauth"))
+    eventually(
+        lambda: (condition(env, "offline", "Ready") or {}).get("reason") == "SourceUnavailable",
+        timeout=60,
+        what="SourceUnavailable",
+    )
+    assert deployment(env, "badauth-prod") is None
+    assert deployment(env, "offline-prod") is None
+
+
+def test_suspend_stops_rollouts(env: Env, commits: dict[str, str]) -> None:
+    patch_registry(env, "churn", {"spec": {"suspend": True}})
+    eventually(
+        lambda: (condition(env, "churn", "Ready") or {}).get("reason") == "Suspended",
+        what="Suspended",
+    )
+    env.registry.tag("churn@v0.0.2#5", commits["v2"])  # re-registering undeprecates
+    env.registry.tag("churn#prod#6", commits["v1"])
+    now = str(time.time())
+    patch_registry(env, "churn", {"metadata": {"annotations": {"gitstage.dev/requestedAt": now}}})
+    eventually(
+        lambda: get_registry(env, "churn")["status"].get("lastHandledReconcileAt") == now,
+        what="the request handled",
+    )
+    assert served_commit(env, "churn-prod") == commits["v2"]
+    patch_registry(env, "churn", {"spec": {"suspend": False}})
+    assert eventually(
+        lambda: served_commit(env, "churn-prod") == commits["v1"],
+        timeout=60,
+        what="rollout after resume",
+    )
+
+
+def test_an_emptied_stage_can_scale_to_zero(env: Env, commits: dict[str, str]) -> None:
+    body = model_registry(env, "canary")
+    binding = body["spec"]["deployments"][0]
+    binding.update({"stage": "canary", "onEmptyStage": "ScaleToZero"})
+    env.registry.tag("churn#canary#7", commits["v2"])
+    custom().create_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, body)
+    assert eventually(
+        lambda: served_commit(env, "canary-prod") == commits["v2"],
+        timeout=60,
+        what="canary rollout",
+    )
+    env.registry.tag("churn#canary!#8", commits["v2"])
+
+    def replicas() -> int | None:
+        found = deployment(env, "canary-prod")
+        return found.spec.replicas if found is not None and found.spec is not None else None
+
+    eventually(lambda: replicas() == 0, timeout=60, what="scaled to zero")
+    assert served_commit(env, "canary-prod") == commits["v2"]  # the last version, not deleted
+
+
+def test_deleting_the_registry_deletes_its_deployments(env: Env) -> None:
+    custom().delete_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, "churn")
+    assert (
+        eventually(
+            lambda: deployment(env, "churn-prod") is None or None,
+            timeout=60,
+            what="garbage collection",
+        )
+        is None
+        or True
+    )
+    eventually(lambda: deployment(env, "churn-prod") is None, timeout=60, what="cascade")
