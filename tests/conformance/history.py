@@ -56,12 +56,15 @@ VERSION_POOL = (
     "v2.0.0",
     "v10.0.0",
 )
-TIMEZONES = ("+0000", "+0300", "-0700", "+0530", "-1100", "+1345", "+0100", "-0230")
+# "-0000" is git's "zone unknown": the same instant as +0000.
+TIMEZONES = ("+0000", "+0300", "-0700", "+0530", "-1100", "+1345", "+0100", "-0230", "-0000")
 PEOPLE = (
     Person("Registry Bot", "bot@example.com"),
     Person("José Núñez", "jose@example.org"),
     Person("ci", "ci@ci.local"),
 )
+# git accepts `name <>`; gto 1.10.1 fails on a GTO tag whose tagger has no email.
+NO_EMAIL = Person("no email", "")
 MESSAGES = (
     "Registering artifact",
     "promote to stage",
@@ -93,6 +96,7 @@ class Crash(enum.StrEnum):
     CREATED = "created"  # S26
     CREATED_LIGHTWEIGHT = "created-lightweight"  # S26, as a lightweight `@created#N`
     TWO_VERSIONS_AT_HEAD = "two-versions-at-head"  # listed in artifacts.yaml at HEAD
+    TAGGER_WITHOUT_EMAIL = "tagger-without-email"  # "Could not parse tagger identity"
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ class History:
     commits: list[CommitPlan]
     tags: list[TagPlan]
     gto_config: str | None = None
+    pack_refs: bool = False
     artifacts: list[str] = field(default_factory=list)
     stages: dict[str, list[str]] = field(default_factory=dict)
     versions: dict[str, list[str]] = field(default_factory=dict)
@@ -182,6 +187,8 @@ def write(history: History, path: Path) -> WrittenRepo:
             )
         marks = stream.close()
     checkout(path)
+    if history.pack_refs:
+        subprocess.run(["git", "-C", str(path), "pack-refs", "--all"], check=True)
     if history.gto_config is not None:
         (path / ".gto").write_text(history.gto_config)
     return WrittenRepo(
@@ -246,12 +253,13 @@ class _Generator:
             return base
         return self.counted(art, base)
 
-    def emit(self, name: str, target: int | str, when: Stamp | None) -> None:
+    def emit(
+        self, name: str, target: int | str, when: Stamp | None, person: Person | None = None
+    ) -> None:
         assert name not in self.names, name
         self.names.add(name)
-        self.tags.append(
-            TagPlan(name, target, when, self.rng.choice(PEOPLE), self.rng.choice(MESSAGES))
-        )
+        person = person or self.rng.choice(PEOPLE)
+        self.tags.append(TagPlan(name, target, when, person, self.rng.choice(MESSAGES)))
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -388,6 +396,7 @@ class _Generator:
             commits=commits,
             tags=self.tags,
             gto_config=self.plan_config(),
+            pack_refs=self.seed % 3 == 1,  # by seed: any 3 consecutive seeds cover both
             artifacts=sorted({a.name for a in arts} | set(YAML_ONLY)),
             stages={a: sorted(s) for a, s in self.stages_of.items()},
             versions={a.name: sorted(a.registered) for a in arts if a.registered},
@@ -447,7 +456,7 @@ class _Generator:
         return yaml.safe_dump(document, sort_keys=True)
 
     def plan_config(self) -> str | None:
-        if self.rng.random() >= 0.2:
+        if self.seed % 5 != 2:  # by seed: any 5 consecutive seeds have one `.gto`
             return None
         stages = self.rng.sample(self.stage_pool, self.rng.randint(1, len(self.stage_pool)))
         return yaml.safe_dump({"stages": stages})
@@ -513,6 +522,9 @@ def _add_crash(generator: _Generator, history: History, crash: Crash) -> None:
     elif crash is Crash.CREATED_LIGHTWEIGHT:
         history.offending = (f"{prefix}@created#{generator.rng.randint(1, 99)}",)
         generator.emit(history.offending[0], commit, None)
+    elif crash is Crash.TAGGER_WITHOUT_EMAIL:
+        history.offending = (f"{prefix}@deprecated#9999",)
+        generator.emit(history.offending[0], commit, generator.stamp(5), NO_EMAIL)
     elif crash is Crash.TWO_VERSIONS:
         first = owner.name if owner else f"{prefix}@v76.0.0"
         if owner is None:

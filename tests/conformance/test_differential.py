@@ -133,12 +133,13 @@ def one_line_error_problem(outcome: Outcome) -> str | None:
 
 
 def report(history: History, repo: Path, args: list[str], problem: str) -> str:
+    again = Path(f"/tmp/gs-oracle-{history.seed}")
     return "\n".join(
         [
-            f"--- seed {history.seed}, view {' '.join(args)}",
-            f"regenerate: {history.regenerate_command(Path('/tmp/gs-oracle-repro'))}",
-            f"gto:        {gto_command(repo, args)}",
-            f"gitstage:   {gitstage_command(repo, args)}",
+            f"--- seed {history.seed}: show {' '.join(args)}   (repository: {repo})",
+            f"repro: {history.regenerate_command(again)}",
+            f"       {gto_command(again, args)}",
+            f"       {gitstage_command(again, args)}",
             problem if len(problem) < 6000 else problem[:6000] + "\n[...]",
         ]
     )
@@ -185,7 +186,17 @@ def test_memoized_oracle_is_faithful(tmp_path: Path) -> None:
     assert memoized == fresh
 
 
-@pytest.mark.parametrize("crash", list(Crash))
+UNDECIDED = pytest.mark.xfail(
+    strict=True,
+    reason="divergence for the lead to settle: gto 1.10.1 fails on a GTO tag whose tagger has "
+    "no email; gitstage reads it (make it a one-line error, or list it in the README)",
+)
+CRASHES = [
+    pytest.param(c, marks=UNDECIDED) if c is Crash.TAGGER_WITHOUT_EMAIL else c for c in Crash
+]
+
+
+@pytest.mark.parametrize("crash", CRASHES)
 @pytest.mark.parametrize("seed", [SEED_START, SEED_START + 1])
 def test_gto_crash_histories_give_a_one_line_error(seed: int, crash: Crash, tmp_path: Path) -> None:
     """Histories gto cannot read: gitstage fails too, in one line naming the offending tags."""
