@@ -8,14 +8,24 @@ from dataclasses import dataclass, field
 import pygit2
 
 from gitstage.adapters.fetch.git_tree import CommitTree
-from gitstage.adapters.git.reader import TAGS_PREFIX, open_repository, read_config
+from gitstage.adapters.git.policy_reader import policy_violations, read_policy
+from gitstage.adapters.git.reader import (
+    TAGS_PREFIX,
+    RepositoryError,
+    open_repository,
+    read_config,
+    read_registry,
+)
 from gitstage.domain.config import WrongConfigError
+from gitstage.domain.index import CorruptIndexError
+from gitstage.domain.policy import POLICY_FILE, PolicyFileError
 from gitstage.domain.registry_check import (
     Problem,
     index_problems,
     tag_problems,
     version_problems,
 )
+from gitstage.domain.state import RegistryError
 from gitstage.domain.tags import Action, parse_tag
 
 
@@ -24,6 +34,7 @@ class CheckReport:
     problems: list[Problem] = field(default_factory=list)
     tags: int = 0
     versions: int = 0
+    assignments: int | None = None  # checked against the promotion policy; None: no policy
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,33 @@ def check_repository(path: str | os.PathLike[str] = ".") -> CheckReport:
         report.versions += 1
         tree = trees.setdefault(tag.commit, CommitTree(repo, tag.commit))
         report.problems += version_problems(tree, parsed, tag.commit)
+    _check_policy(path, repo, report)
     return report
+
+
+def _check_policy(
+    path: str | os.PathLike[str], repo: pygit2.Repository, report: CheckReport
+) -> None:
+    """Every assignment in history against `.gitstage/policy.yaml` at HEAD, if there is one."""
+    try:
+        config = read_config(repo)
+        if read_policy(repo, config.stages) is None:
+            return
+        registry = read_registry(path)
+        violations = policy_violations(repo, registry)
+    except PolicyFileError as error:
+        report.problems.append(Problem(POLICY_FILE, str(error)))
+        return
+    except (WrongConfigError, CorruptIndexError, RegistryError, RepositoryError) as error:
+        report.problems.append(Problem(POLICY_FILE, f"cannot check the policy: {error}"))
+        return
+    report.assignments = sum(
+        len(vstage.assignments)
+        for artifact in registry.state.artifacts.values()
+        for version in artifact.versions
+        for vstage in version.stages.values()
+    )
+    report.problems += [Problem(f"tag {v.tag}", str(v.violation)) for v in violations]
 
 
 def _tags(repo: pygit2.Repository) -> list[_Tag]:

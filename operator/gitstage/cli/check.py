@@ -12,7 +12,9 @@ EPILOG = """\b
 Checks: every tag that looks like a GTO tag parses (and is annotated, and is not '@created');
 artifacts.yaml at HEAD is valid for GTO (names included) and every link names a revision;
 every registered version's path exists at its commit and can be fetched (no escaping
-symlinks, no git-lfs pointers, DVC 3 outputs). .gto must be valid.
+symlinks, no git-lfs pointers, DVC 3 outputs). .gto must be valid. With a promotion policy
+(.gitstage/policy.yaml at HEAD): every assignment in history obeys it (allowed stages, required
+prior stages, signatures by trusted keys).
 
 \b
 Exit codes: 0 no problems, 1 problems found (one line each on stdout), 2 not a repository.
@@ -37,6 +39,8 @@ def check_command(repo: str) -> None:
         click.echo(str(problem))
     count = len(report.problems)
     summary = f"{report.tags} tags, {report.versions} registered versions checked"
+    if report.assignments is not None:
+        summary += f", {report.assignments} assignments checked against the policy"
     click.echo(f"gitstage check: {count} problem{'s' * (count != 1)} ({summary})", err=True)
     if count:
         raise click.exceptions.Exit(1)

@@ -7,6 +7,7 @@ import click
 from gitstage import __version__
 from gitstage.cli.check import check_command
 from gitstage.cli.fetch import fetch_command
+from gitstage.cli.write import WRITE_COMMANDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,3 +43,5 @@ def _register_commands() -> None:
 _register_commands()
 cli.add_command(fetch_command)
 cli.add_command(check_command)
+for _write_command in WRITE_COMMANDS:
+    cli.add_command(_write_command)
