@@ -161,7 +161,9 @@ def _credentials(follow: Follow) -> GitCredentials | None:
     creds = follow.credentials
     if creds is None:
         return None
-    return GitCredentials(creds.username, creds.password, creds.bearer_token)
+    return GitCredentials(
+        creds.username, creds.password, creds.bearer_token, creds.ssh_identity, creds.known_hosts
+    )
 
 
 def _view(registry: Registry, digest: str, head: str | None, now: str) -> SourceView:

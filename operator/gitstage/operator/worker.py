@@ -30,14 +30,27 @@ RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 @dataclass(frozen=True)
 class Credentials:
-    """HTTPS credentials from the source Secret; never logged (repr hides them)."""
+    """HTTPS or SSH credentials from the source Secret; never logged (repr hides them)."""
 
     username: str | None = None
     password: str | None = None
     bearer_token: str | None = None
+    ssh_identity: str | None = None
+    known_hosts: str | None = None
 
     def __repr__(self) -> str:
-        return f"Credentials(username={self.username!r}, password=***, bearer_token=***)"
+        return f"Credentials(username={self.username!r}, password=***, bearer_token=***, ...)"
+
+    @classmethod
+    def from_secret(cls, data: dict[str, str]) -> Credentials:
+        """The keys Flux's GitRepository reads: username/password, bearerToken, identity."""
+        return cls(
+            data.get("username"),
+            data.get("password"),
+            data.get("bearerToken"),
+            data.get("identity"),
+            data.get("known_hosts"),
+        )
 
 
 @dataclass(frozen=True)
@@ -173,7 +186,7 @@ class RegistryWorker:
         except registries.SecretNotFoundError as error:
             self._source = SourceView(None, None, None, None, str(error), "SecretNotFound", True)
             return None
-        return Credentials(data.get("username"), data.get("password"), data.get("bearerToken"))
+        return Credentials.from_secret(data)
 
     async def _invalid_spec(self, body: dict[str, Any], error: ValidationError) -> None:
         first = error.errors()[0]

@@ -63,6 +63,8 @@ def fingerprint(url: str, credentials: GitCredentials | None, branch: str) -> st
     secret = ""
     if credentials is not None:
         secret = f"{credentials.username}:{credentials.password}:{credentials.bearer}"
+        if credentials.ssh_key is not None:
+            secret += f":{credentials.ssh_key}:{credentials.known_hosts}"
     return hashlib.sha256(f"{url}\0{branch}\0{secret}".encode()).hexdigest()[:20]
 
 
@@ -181,6 +183,10 @@ _MISSING = ("not found", "does not appear to be a git repository", "repository n
 def _classify(command: str, stderr: str, url: str) -> MirrorError:
     text = stderr.lower()
     shown = redact(url)
+    if "host key verification failed" in text:
+        return MirrorError(
+            f"host key of {shown} is not in the known_hosts given", "HostKeyUnknown", permanent=True
+        )
     if any(hint in text for hint in _AUTH):
         return MirrorError(
             f"authentication failed for {shown}", "AuthenticationFailed", permanent=True
