@@ -8,9 +8,9 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import yaml
@@ -18,10 +18,12 @@ from kopf.testing import KopfRunner
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from gitstage import api as api_
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator import handlers
 from tests.conftest import Kube
 from tests.e2e.kubeutil import api, eventually
+from tests.support.ssh_git_server import SshGitServer, SshKeyPair
 
 pytestmark = pytest.mark.e2e
 
@@ -78,6 +80,14 @@ class Registry:
         self.clock = int(time.time()) + 1
 
 
+class InNamespace(Protocol):
+    namespace: str
+
+
+class WithSource(InNamespace, Protocol):
+    url: str
+
+
 @dataclass
 class Env:
     registry: Registry
@@ -85,6 +95,9 @@ class Env:
     url: str
     namespace: str
     runner: KopfRunner
+    # Secret material tests hand to the operator: checked against its log once it has stopped
+    # (KopfRunner.output blocks until then).
+    secrets: list[str] = field(default_factory=lambda: [PASSWORD])
 
 
 @pytest.fixture(scope="module")
@@ -129,13 +142,20 @@ def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         os.environ["GITSTAGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("mirrors"))
         args = ["run", "-A", "--standalone", "-m", "gitstage.operator.handlers"]
         with KopfRunner(args, timeout=60) as runner:
-            yield Env(registry, server, url, namespace, runner)
-        assert PASSWORD not in runner.output
+            env = Env(registry, server, url, namespace, runner)
+            yield env
+        leaked = [secret[:8] + "..." for secret in env.secrets if secret in runner.output]
+        assert not leaked, f"secrets in the operator log: {leaked}"
         core.delete_namespace(namespace)
 
 
 def model_registry(
-    env: Env, name: str, *, url: str | None = None, secret: str = "git-auth", interval: str = "1s"
+    env: WithSource,
+    name: str,
+    *,
+    url: str | None = None,
+    secret: str = "git-auth",
+    interval: str = "1s",
 ) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -160,19 +180,19 @@ def custom() -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api())
 
 
-def get_registry(env: Env, name: str) -> dict[str, Any]:
+def get_registry(env: InNamespace, name: str) -> dict[str, Any]:
     result: dict[str, Any] = custom().get_namespaced_custom_object(
         GROUP, VERSION, env.namespace, PLURAL, name
     )
     return result
 
 
-def condition(env: Env, name: str, kind: str) -> dict[str, Any] | None:
+def condition(env: InNamespace, name: str, kind: str) -> dict[str, Any] | None:
     conditions = (get_registry(env, name).get("status") or {}).get("conditions") or []
     return next((c for c in conditions if c["type"] == kind), None)
 
 
-def deployment(env: Env, name: str) -> client.V1Deployment | None:
+def deployment(env: InNamespace, name: str) -> client.V1Deployment | None:
     try:
         return client.AppsV1Api(api()).read_namespaced_deployment(name, env.namespace)
     except ApiException as error:
@@ -181,14 +201,14 @@ def deployment(env: Env, name: str) -> client.V1Deployment | None:
         raise
 
 
-def served_commit(env: Env, name: str) -> str | None:
+def served_commit(env: InNamespace, name: str) -> str | None:
     found = deployment(env, name)
     if found is None or found.spec is None or found.spec.template.metadata is None:
         return None
     return (found.spec.template.metadata.annotations or {}).get("gitstage.dev/commit")
 
 
-def running_pods(env: Env, commit: str) -> int:
+def running_pods(env: InNamespace, commit: str) -> int:
     pods = client.CoreV1Api(api()).list_namespaced_pod(env.namespace)
     return sum(
         1
@@ -201,7 +221,7 @@ def running_pods(env: Env, commit: str) -> int:
     )
 
 
-def settled(env: Env, name: str) -> bool:
+def settled(env: InNamespace, name: str) -> bool:
     found = deployment(env, name)
     if found is None or found.status is None or found.metadata is None:
         return False
@@ -215,12 +235,12 @@ def settled(env: Env, name: str) -> bool:
     return counts == {2} and status.observed_generation == found.metadata.generation
 
 
-def events(env: Env, reason: str) -> list[str]:
+def events(env: InNamespace, reason: str) -> list[str]:
     found = client.CoreV1Api(api()).list_namespaced_event(env.namespace)
     return [e.message or "" for e in found.items if e.reason == reason]
 
 
-def patch_registry(env: Env, name: str, body: dict[str, Any]) -> None:
+def patch_registry(env: InNamespace, name: str, body: dict[str, Any]) -> None:
     custom().patch_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, name, body)
 
 
@@ -408,15 +428,54 @@ def test_an_emptied_stage_can_scale_to_zero(env: Env, commits: dict[str, str]) -
     assert served_commit(env, "canary-prod") == commits["v2"]  # the last version, not deleted
 
 
-def test_deleting_the_registry_deletes_its_deployments(env: Env) -> None:
-    custom().delete_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, "churn")
-    assert (
-        eventually(
-            lambda: deployment(env, "churn-prod") is None or None,
-            timeout=60,
-            what="garbage collection",
+def test_an_ssh_source_rolls_out_with_the_key_and_known_hosts_of_its_secret(
+    env: Env, commits: dict[str, str]
+) -> None:
+    key = SshKeyPair.generate()
+    private = key.private_openssh.splitlines()[1]
+    env.secrets.append(private)
+    with SshGitServer(env.server.root, [key]) as ssh:
+        core = client.CoreV1Api(api())
+        for name, known_hosts in (("git-ssh", ssh.known_hosts), ("git-ssh-mitm", "")):
+            secret = {"identity": key.private_openssh, "known_hosts": known_hosts}
+            core.create_namespaced_secret(
+                env.namespace,
+                client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=secret),
+            )
+        for name, secret in (("viassh", "git-ssh"), ("mitm", "git-ssh-mitm")):
+            body = model_registry(env, name, url=ssh.url("registry.git"), secret=secret)
+            custom().create_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, body)
+        holder = api_.find_version_in_stage(env.registry.clone, "churn", "prod")
+        assert holder is not None
+        assert eventually(
+            lambda: served_commit(env, "viassh-prod") == holder.commit, timeout=60, what="rollout"
         )
-        is None
-        or True
-    )
+        eventually(
+            lambda: (condition(env, "mitm", "Stalled") or {}).get("reason") == "HostKeyUnknown",
+            timeout=60,
+            what="Stalled for an unknown host key",
+        )
+        found = deployment(env, "viassh-prod")
+        assert found is not None
+        assert found.spec is not None
+        assert found.spec.template.spec is not None
+        [fetcher, *_] = found.spec.template.spec.init_containers or []
+        from_secret = {
+            e.name: e.value_from.secret_key_ref.key
+            for e in fetcher.env or []
+            if e.value_from is not None and e.value_from.secret_key_ref is not None
+        }
+        assert from_secret == {
+            "GITSTAGE_GIT_SSH_KEY": "identity",
+            "GITSTAGE_GIT_KNOWN_HOSTS": "known_hosts",
+        }
+        assert private not in str(get_registry(env, "viassh"))
+        assert private not in str(get_registry(env, "mitm"))
+        for name in ("viassh", "mitm"):
+            custom().delete_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, name)
+
+
+def test_deleting_the_registry_deletes_its_deployments(env: Env) -> None:
+    assert deployment(env, "churn-prod") is not None
+    custom().delete_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, "churn")
     eventually(lambda: deployment(env, "churn-prod") is None, timeout=60, what="cascade")
