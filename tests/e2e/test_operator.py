@@ -428,6 +428,57 @@ def test_an_emptied_stage_can_scale_to_zero(env: Env, commits: dict[str, str]) -
     assert served_commit(env, "canary-prod") == commits["v2"]  # the last version, not deleted
 
 
+def test_fields_owned_by_others_survive_a_rollout_and_unknown_names_are_reported(
+    env: Env, commits: dict[str, str]
+) -> None:
+    """Server-side apply leaves an autoscaler's replicas and a kubectl annotation alone; bindings
+    to an artifact or stage the registry lacks are held with the reason in status."""
+    body = model_registry(env, "shared")
+    serving = body["spec"]["deployments"][0]
+    del serving["replicas"]  # the autoscaler owns them
+    body["spec"]["deployments"] += [
+        {**serving, "name": "shared-ghost", "artifact": "ghost"},
+        {**serving, "name": "shared-nostage", "stage": "nostage"},
+    ]
+    custom().create_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, body)
+    holder = api_.find_version_in_stage(env.registry.clone, "churn", "prod")
+    assert holder is not None
+    eventually(lambda: served_commit(env, "shared-prod") == holder.commit, timeout=60, what="v")
+    apps = client.AppsV1Api(api())
+    apps.patch_namespaced_deployment_scale(
+        "shared-prod", env.namespace, {"spec": {"replicas": 3}}, field_manager="autoscaler"
+    )
+    apps.patch_namespaced_deployment(
+        "shared-prod",
+        env.namespace,
+        {"metadata": {"annotations": {"team.example/owner": "ml-platform"}}},
+        field_manager="kubectl-annotate",
+    )
+    newer = env.registry.commit("weights-shared")
+    env.registry.tag("churn@v0.0.7", newer)
+    env.registry.tag("churn#prod#9", newer)
+    assert eventually(lambda: served_commit(env, "shared-prod") == newer, timeout=60, what="roll")
+    found = deployment(env, "shared-prod")
+    assert found is not None
+    assert found.spec is not None
+    assert found.metadata is not None
+    assert found.spec.replicas == 3
+    assert (found.metadata.annotations or {}).get("team.example/owner") == "ml-platform"
+
+    def held(name: str) -> dict[str, Any]:
+        states = get_registry(env, "shared").get("status", {}).get("deployments") or []
+        return next((s for s in states if s["name"] == name), {})
+
+    eventually(lambda: held("shared-ghost").get("rollout") == "Held", what="ghost held")
+    eventually(lambda: held("shared-nostage").get("rollout") == "Held", what="nostage held")
+    assert "artifact 'ghost' is not in the registry" in held("shared-ghost")["message"]
+    assert "stage 'nostage'" in held("shared-nostage")["message"]
+    assert deployment(env, "shared-ghost") is None
+    assert deployment(env, "shared-nostage") is None
+    assert eventually(lambda: events(env, "UnknownArtifact"), what="an UnknownArtifact event")
+    custom().delete_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, "shared")
+
+
 def test_an_ssh_source_rolls_out_with_the_key_and_known_hosts_of_its_secret(
     env: Env, commits: dict[str, str]
 ) -> None:
