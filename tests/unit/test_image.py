@@ -224,3 +224,36 @@ def test_hadolint_would_catch_a_regression(hadolint_binary: str, tmp_path: Path)
     assert result.returncode == 1
     assert "DL3008" in result.stdout  # unpinned apt package
     assert "DL3009" in result.stdout  # apt lists left in the layer
+
+
+def quick_start_lines() -> list[str]:
+    """The shell lines of the README's "Quick start on a real cluster", continuations joined."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Quick start on a real cluster", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [
+        line
+        for line in block.replace("\\\n", " ").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+
+def test_the_readme_quick_start_uses_commands_the_cli_has() -> None:
+    invoked = [shlex.split(line)[1:] for line in quick_start_lines() if line.startswith("gitstage")]
+    assert [argv[0] for argv in invoked] == ["register", "assign"]
+    for argv in invoked:
+        parse(argv)
+
+
+def test_the_readme_quick_start_installs_the_chart(tmp_path: Path) -> None:
+    (install,) = [line for line in quick_start_lines() if line.startswith("helm install")]
+    argv = shlex.split(install)
+    sets = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--set"]
+    values: Manifest = {}
+    for assignment in sets:
+        key, _, value = assignment.partition("=")
+        section, _, name = key.partition(".")
+        values.setdefault(section, {})[name] = value
+    image = render(tmp_path, values).one("Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert image["image"] == "registry.example.com/gitstage:0.1.0"
+    assert argv[2:4] == ["gitstage", "charts/gitstage"]
