@@ -43,6 +43,7 @@ from tests.e2e.test_operator import (
     condition,
     deployment,
     events,
+    get_registry,
     model_registry,
     running_pods,
     served_commit,
@@ -321,9 +322,21 @@ def liveness_ok(url: str) -> bool:
         return False
 
 
+def registry_exists(namespace: str, name: str) -> bool:
+    try:
+        client.CustomObjectsApi(api()).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
 def roll_out(git: GitSource, namespace: str, runner: KopfRunner, name: str) -> None:
     """The happy path: a stage assignment rolls out with pods Running, a newer one rolls
-    forward, deleting the ModelRegistry deletes its Deployment."""
+    forward, a deleted ModelRegistry is released to the garbage collector."""
     env = Env(git.registry, git.server, git.url, namespace, runner)
     first = git.registry.commit(f"{name}-weights-1")
     git.registry.tag(f"churn@v1.0.{next(COUNTER)}", first)
@@ -347,9 +360,16 @@ def roll_out(git: GitSource, namespace: str, runner: KopfRunner, name: str) -> N
     eventually(lambda: served_commit(env, deployment_name) == second, timeout=60, what="forward")
     eventually(lambda: running_pods(env, second) == 2, timeout=90, what="new pods Running")
     eventually(lambda: events(env, "RollingOut"), what="a RollingOut event posted by the operator")
+    uid = get_registry(env, name)["metadata"]["uid"]
+    served = deployment(env, deployment_name)
+    assert served is not None
+    assert served.metadata is not None
+    assert [o.uid for o in served.metadata.owner_references or []] == [uid]
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    # The garbage collector finds a new CRD's objects at its next discovery sync (30 s).
-    eventually(lambda: deployment(env, deployment_name) is None, timeout=90, what="cascade")
+    # The operator lets go (kopf removes its finalizer, a patch); the garbage collector then
+    # deletes the owned Deployment (tests/e2e/test_operator.py waits for that: on a freshly
+    # installed CRD it takes up to the collector's 30 s discovery sync).
+    eventually(lambda: not registry_exists(namespace, name), timeout=60, what="finalizer removed")
 
 
 PERMISSION_TROUBLE = ("Forbidden", "Not enough permissions", "Failed to post an event", " 403")
