@@ -55,6 +55,10 @@ pytestmark = pytest.mark.e2e
 CRD_NAME = f"{PLURAL}.{GROUP}"
 PASSWORD = "helm-" + uuid.uuid4().hex[:8]
 EXAMPLE = ROOT / "examples" / "modelregistry.yaml"
+RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
 COUNTER = itertools.count(1)  # versions and stage-tag numbers, increasing across tests
 
 
@@ -111,9 +115,11 @@ def git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitSource]:
         yield GitSource(registry, server, url)
 
 
-def create_namespace(name: str) -> str:
+def create_namespace(name: str, labels: dict[str, str] | None = None) -> str:
     core = client.CoreV1Api(api())
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+    )
     return name
 
 
@@ -169,6 +175,8 @@ def service_account_kubeconfig(kube: Kube, namespace: str, name: str, path: Path
 
 def install(kube: Kube, home: Path, name: str, namespace: str, values: dict[str, Any]) -> Release:
     home.mkdir(parents=True, exist_ok=True)
+    # The API server's Pod Security admission refuses pods below the restricted standard here.
+    create_namespace(namespace, RESTRICTED)
     if values.get("crds", {}).get("enabled", True):
         adopt_crd(name, namespace)
     started = time.monotonic()
@@ -179,7 +187,6 @@ def install(kube: Kube, home: Path, name: str, namespace: str, values: dict[str,
         str(CHART),
         "--namespace",
         namespace,
-        "--create-namespace",
         "--kubeconfig",
         str(kube.kubeconfig),
         "--values",
@@ -412,6 +419,23 @@ def test_the_example_applies_with_a_server_side_dry_run(
     assert "set exactly one of stage or version" in refused.stderr
 
 
+def test_the_operator_pod_meets_the_restricted_pod_security_standard(namespaced: Release) -> None:
+    core = client.CoreV1Api(api())
+    selector = f"app.kubernetes.io/instance={namespaced.name}"
+    (pod,) = core.list_namespaced_pod(namespaced.namespace, label_selector=selector).items
+    assert pod.status is not None
+    assert pod.status.phase == "Running"
+    # Enforcement is on: a pod without the hardening is refused in the same namespace.
+    plain = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="plain"),
+        spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="srv:1")]),
+    )
+    with pytest.raises(ApiException) as refused:
+        core.create_namespaced_pod(namespaced.namespace, plain, dry_run="All")
+    assert refused.value.status == 403
+    assert "violates PodSecurity" in str(refused.value.body)
+
+
 def test_namespaced_operator_completes_its_happy_path_as_its_service_account(
     namespaced: Release, namespaces: Namespaces, git: GitSource, tmp_path: Path
 ) -> None:
@@ -545,6 +569,7 @@ def test_uninstall_keeps_the_crd_and_removes_the_grants(
             check=False,
         )
         assert result.returncode == 0, result.stderr
+        client.CoreV1Api(api()).delete_namespace(release.namespace)
     kept = client.ApiextensionsV1Api(api()).read_custom_resource_definition(CRD_NAME)
     assert kept.metadata is not None
     assert (kept.metadata.annotations or {}).get("helm.sh/resource-policy") == "keep"
