@@ -208,7 +208,7 @@ class PolicyEvaluator:
     def __init__(self, state: RegistryState, policy: Policy, signatures: SignatureLookup) -> None:
         self.state = state
         self.policy = policy
-        self._signatures = signatures
+        self.signatures = signatures
         self._judged: dict[str, Violation | None] = {}
 
     def violation(self, event: Event, signature: SignatureStatus | None = None) -> Violation | None:
@@ -246,7 +246,7 @@ class PolicyEvaluator:
         if not rule.signed_by:
             return None
         if signature is None:
-            signature = self._signatures(event.tag) if event.tag else UNSIGNED
+            signature = self.signatures(event.tag) if event.tag else UNSIGNED
         return _signature_violation(rule, stage, signature)
 
     def _was_active(self, event: Event, stage: str) -> bool:
