@@ -279,3 +279,15 @@ def test_a_compliant_promotion_rolls_forward_again(env: Env, signed: str) -> Non
 
 def signed_tag(env: Env) -> str:
     return env.clone.prod_tags()[0]
+
+
+def test_an_invalid_policy_keeps_the_last_good_state(env: Env) -> None:
+    serving = served_commit(env)
+    env.clone.commit({".gitstage/policy.yaml": "rules: {prod: {requires: [prod]}}\n"})
+    eventually(
+        lambda: ready(env).get("reason") == "InvalidPolicy", timeout=60, what="InvalidPolicy"
+    )
+    assert "circular requires: prod -> prod" in ready(env)["message"]
+    assert served_commit(env) == serving
+    env.clone.commit({".gitstage/policy.yaml": POLICY})
+    eventually(lambda: ready(env).get("status") == "True", timeout=60, what="Ready=True again")
