@@ -123,8 +123,9 @@ def tag_signatures(repo: pygit2.Repository, state: RegistryState, policy: Policy
     """A lookup for the tags that may need verifying: assignments to stages that ask for it."""
     tags: dict[str, str] = {}
     for name in tags_needing_signatures(state, policy):
-        target = repo.references[TAGS_PREFIX + name].target
-        tags[name] = str(target)
+        ref = repo.references.get(TAGS_PREFIX + name)
+        if ref is not None:  # else deleted since the read: the lookup says "no such tag"
+            tags[name] = str(ref.target)
     return TagSignatures(repo.path, read_trust(repo, policy), tags)
 
 
