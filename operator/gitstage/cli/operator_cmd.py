@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
+from gitstage.operator.settings import SCANNING_ENV
 from gitstage.resources.crd import render_crd_yaml
 
 CRD_FILE = "modelregistries.gitstage.dev.yaml"
@@ -31,16 +33,42 @@ CRD_FILE = "modelregistries.gitstage.dev.yaml"
     show_default=True,
     help="Use kopf peering (several replicas) or run standalone.",
 )
+@click.option(
+    "--scan/--no-scan",
+    default=True,
+    show_default=True,
+    help="Watch CRDs (and namespaces) cluster-wide to notice a CRD installed later; "
+    "--no-scan needs no cluster-scoped access (use with -n and namespaced RBAC).",
+)
 @click.option("--verbose", is_flag=True, help="Debug logging.")
 @click.option(
-    "--log-format", type=click.Choice(["plain", "full", "json"]), default="plain", show_default=True
+    "--log-format",
+    type=click.Choice(["plain", "full", "json"]),
+    default="plain",
+    show_default=True,
+    help="Log line format; json writes one JSON object per line.",
 )
 def operator_command(
-    namespaces: tuple[str, ...], liveness: str, peering: bool, verbose: bool, log_format: str
+    namespaces: tuple[str, ...],
+    liveness: str,
+    peering: bool,
+    scan: bool,
+    verbose: bool,
+    log_format: str,
 ) -> None:
     """Run the operator against the current kubeconfig (or the in-cluster account)."""
     import kopf.cli
 
+    # The handlers run in this process and read their settings from the environment.
+    os.environ[SCANNING_ENV] = "1" if scan else "0"
+    args = kopf_arguments(namespaces, liveness, peering, verbose, log_format)
+    kopf.cli.main(args=args, prog_name="gitstage operator")
+
+
+def kopf_arguments(
+    namespaces: tuple[str, ...], liveness: str, peering: bool, verbose: bool, log_format: str
+) -> list[str]:
+    """The `kopf run` command line that `gitstage operator` stands for."""
     args = ["run", "-m", "gitstage.operator.handlers", f"--log-format={log_format}"]
     args += [f"--namespace={ns}" for ns in namespaces] or ["--all-namespaces"]
     if liveness:
@@ -49,7 +77,7 @@ def operator_command(
         args.append("--standalone")
     if verbose:
         args.append("--verbose")
-    kopf.cli.main(args=args, prog_name="gitstage operator")
+    return args
 
 
 @click.command("crds")

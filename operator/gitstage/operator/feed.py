@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from gitstage.adapters.fetch.credentials import GitCredentials
-from gitstage.adapters.git.reader import Registry
 from gitstage.adapters.git.remote import MirrorError, RemoteMirror, fingerprint
+from gitstage.domain.policy import PolicyFileError
 from gitstage.operator.reconcile import SourceView
 from gitstage.operator.worker import Follow
 
@@ -135,9 +135,14 @@ class PollingFeed:
             if not result.changed and poller.view is not None and poller.view.error is None:
                 return False
             registry = await asyncio.to_thread(poller.mirror.registry)
+            policy = await asyncio.to_thread(poller.mirror.policy, registry)
         except MirrorError as error:
             log.warning("poll of %s failed: %s", poller.mirror.url, error)
             await self._publish(poller, _failed(poller.view, error))
+            return True
+        except PolicyFileError as error:  # keep serving under the last good policy
+            log.warning("policy of %s is invalid: %s", poller.mirror.url, error)
+            await self._publish(poller, _failed(poller.view, error, "InvalidPolicy"))
             return True
         except Exception as error:  # an unreadable registry must not kill the poller
             log.warning("reading %s failed: %s", poller.mirror.url, str(error).splitlines()[0])
@@ -147,7 +152,8 @@ class PollingFeed:
             poller.last_duration = asyncio.get_running_loop().time() - started
         poller.changes += 1
         now = datetime.now(UTC).replace(microsecond=0).isoformat()
-        await self._publish(poller, _view(registry, result.refs.digest, result.refs.head, now))
+        view = SourceView(registry, result.refs.digest, result.refs.head, now, policy=policy)
+        await self._publish(poller, view)
         return False
 
     async def _publish(self, poller: Poller, view: SourceView) -> None:
@@ -166,10 +172,6 @@ def _credentials(follow: Follow) -> GitCredentials | None:
     )
 
 
-def _view(registry: Registry, digest: str, head: str | None, now: str) -> SourceView:
-    return SourceView(registry=registry, digest=digest, head=head, changed_at=now)
-
-
 def _failed(previous: SourceView | None, error: Exception, reason: str | None = None) -> SourceView:
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
     permanent = isinstance(error, MirrorError) and error.permanent
@@ -178,6 +180,7 @@ def _failed(previous: SourceView | None, error: Exception, reason: str | None = 
         digest=previous.digest if previous else None,
         head=previous.head if previous else None,
         changed_at=previous.changed_at if previous else None,
+        policy=previous.policy if previous else None,
         error=message,
         error_reason=reason or (error.reason if isinstance(error, MirrorError) else "Error"),
         permanent=permanent,

@@ -40,6 +40,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.reconnect_backoff = 1.0
     settings.posting.level = logging.INFO
     operator_settings = OperatorSettings.from_env()
+    # Namespaced RBAC grants nothing cluster-scoped: serve the CRD found at start, list nothing.
+    settings.scanning.disabled = not operator_settings.scanning
     memo["settings"] = operator_settings
     memo["feed"] = PollingFeed(operator_settings.cache_dir)
     FEEDS[:] = [memo["feed"]]

@@ -21,7 +21,9 @@ from gitstage.adapters.fetch.credentials import (
     redact,
     split_userinfo,
 )
-from gitstage.adapters.git.reader import Registry, read_registry
+from gitstage.adapters.git.policy_reader import gto_stages_at_head, policy_evaluator
+from gitstage.adapters.git.reader import Registry, open_repository, read_registry
+from gitstage.domain.policy import PolicyEvaluator
 
 BLOB_LIMIT = "blob:limit=1m"
 DIGEST_FILE = "gitstage-refs-digest"
@@ -139,6 +141,15 @@ class RemoteMirror:
 
     def registry(self) -> Registry:
         return read_registry(self.path)
+
+    def policy(self, registry: Registry) -> PolicyEvaluator | None:
+        """The promotion policy at the branch tip, over `registry`; None without a policy file.
+
+        Nothing is verified here: the evaluator checks signatures of the tags it is asked about
+        (the mirror holds every tag object and the small key files). Raises PolicyFileError.
+        """
+        repo = open_repository(self.path)
+        return policy_evaluator(repo, registry.state, gto_stages_at_head(repo))
 
     def _git(self, args: list[str], cwd: Path) -> str:
         git = shutil.which("git")
