@@ -173,6 +173,19 @@ def listing_bytes(remote: Remote, mirror: RemoteMirror) -> int:
     return remote.server.stats.bytes_sent - sent
 
 
+def test_the_listing_skips_refs_other_than_tags_and_branches(
+    remote: Remote, credentials: GitCredentials, tmp_path: Path
+) -> None:
+    mirror = RemoteMirror(remote.url, credentials, tmp_path / "cache")
+    first = mirror.sync()
+    before = listing_bytes(remote, mirror)
+    # A forge's pull-request refs: many, and none of our business.
+    for number in range(1, 41):
+        remote.clone.push(f"{remote.clone.commits['one']}:refs/pull/{number}/head")
+    assert listing_bytes(remote, mirror) == before
+    assert mirror.list_refs().digest == first.digest
+
+
 def test_a_new_instance_reuses_the_persistent_cache(
     remote: Remote, credentials: GitCredentials, tmp_path: Path
 ) -> None:

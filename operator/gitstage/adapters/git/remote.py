@@ -145,7 +145,16 @@ class RemoteMirror:
         self._ensure_cache()
         out = self._git(
             "ls-remote",
-            ["ls-remote", "origin", "refs/tags/*", f"refs/heads/{self.branch}"],
+            # --tags --heads become `ref-prefix` arguments: the server lists only those, not
+            # refs/pull/* or refs/changes/*; the patterns then filter on our side.
+            [
+                "ls-remote",
+                "--tags",
+                "--heads",
+                "origin",
+                "refs/tags/*",
+                f"refs/heads/{self.branch}",
+            ],
             self.timeouts.ls_remote,
         )
         self.counters.ref_listings += 1
