@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from gitstage.adapters.git.reader import Registry
 from gitstage.adapters.git.remote import RemoteMirror, Timeouts
 from gitstage.dev.git_server import BasicAuth
 from gitstage.domain.views import stage_view
-from tests.poller.conftest import BASE, PASSWORD, USER, Remote, make_registry, weights
+from tests.poller.conftest import BASE, PASSWORD, USER, Remote, make_registry, run_git, weights
+from tests.support.fast_import import CommitSpec, FastImport, Stamp, TagSpec, init_repo
 from tests.support.git_server import CountingGitServer
 
 WEIGHTS_BYTES = len(weights("x"))
@@ -253,3 +255,48 @@ def test_caches_are_separate_per_credentials_and_branch(
     assert len({base.path, other_user.path, other_branch.path}) == 3
     assert same.path == base.path
     assert PASSWORD not in str(base.path)
+
+
+def test_thousands_of_tags_sync_exactly_in_batches(tmp_path: Path) -> None:
+    """Ref updates go in batches of 500: every ref arrives, and mass deletion is mirrored."""
+    work, root = tmp_path / "work", tmp_path / "srv"
+    init_repo(work)
+    index = "churn:\n  path: models/churn.pkl\n"
+    with FastImport(work) as stream:
+        for n in range(600):
+            stream.commit(
+                CommitSpec(n + 1, Stamp(BASE + 10 * n), f"c{n}", {"artifacts.yaml": index})
+            )
+            stream.tag(TagSpec(f"churn@v{n // 100}.{n % 100}.0", n + 1, Stamp(BASE + 10 * n + 1)))
+            stream.tag(TagSpec(f"churn#dev#{n}", n + 1, Stamp(BASE + 10 * n + 2)))
+        stream.close()
+    bare = root / "registry.git"
+    run_git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
+    run_git(bare, "config", "uploadpack.allowFilter", "true")
+    server = CountingGitServer(root, auth=BasicAuth(USER, PASSWORD))
+    server.start()
+    try:
+        mirror = RemoteMirror(
+            server.url("registry.git"), GitCredentials(USER, PASSWORD), tmp_path / "c"
+        )
+        mirror.sync()
+        assert refs_of(mirror.path) == refs_of(bare)
+        assert len(refs_of(bare)) == 1201
+        assert len(mirror.registry().state.artifacts["churn"].versions) == 600
+        doomed = [f"delete refs/tags/churn#dev#{n}\n" for n in range(550)]
+        subprocess.run(
+            ["git", "-C", str(bare), "update-ref", "--stdin"],
+            input="".join(doomed),
+            text=True,
+            check=True,
+        )
+        assert mirror.sync().changed
+        assert refs_of(mirror.path) == refs_of(bare)
+        assert server.commands["fetch"] == 2  # the first sync's objects and blobs; none since
+    finally:
+        server.stop()
+
+
+def refs_of(repo: Path) -> dict[str, str]:
+    listing = run_git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+    return dict(line.split(" ") for line in listing.splitlines())
