@@ -10,8 +10,9 @@ from typing import Any
 
 import kopf
 
+from gitstage.adapters.git.poller import PollerHub
 from gitstage.adapters.kube import client as kube_client
-from gitstage.operator.feed import PollingFeed
+from gitstage.operator.feed import HubFeed
 from gitstage.operator.settings import OperatorSettings
 from gitstage.operator.worker import (
     FLUX_REQUESTED_AT,
@@ -22,7 +23,7 @@ from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.render import LABEL_BINDING, LABEL_REGISTRY, MANAGED_BY
 
 WORKERS: dict[str, RegistryWorker] = {}
-FEEDS: list[PollingFeed] = []  # the running feed, for probes and tests
+FEEDS: list[HubFeed] = []  # the running feed, for probes and tests
 
 
 @kopf.on.startup()
@@ -41,7 +42,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.INFO
     operator_settings = OperatorSettings.from_env()
     memo["settings"] = operator_settings
-    memo["feed"] = PollingFeed(operator_settings.cache_dir)
+    memo["feed"] = HubFeed(PollerHub(operator_settings.cache_dir))
     FEEDS[:] = [memo["feed"]]
 
 
@@ -65,7 +66,7 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
-    feed: PollingFeed = memo["feed"]
+    feed: HubFeed = memo["feed"]
     await feed.close()
 
 

@@ -51,6 +51,7 @@ class PollerStats:
     url: str  # without userinfo
     branch: str
     subscribers: tuple[str, ...]
+    interval: float  # seconds between polls: the smallest of the subscribers'
     polls: int
     changes: int
     errors: int

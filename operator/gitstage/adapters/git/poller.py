@@ -295,6 +295,7 @@ def _stats(poller: _Poller) -> PollerStats:
         url=redact(poller.mirror.url),
         branch=poller.mirror.branch,
         subscribers=tuple(sorted(poller.subscribers)),
+        interval=poller.interval() if poller.subscribers else 0.0,
         polls=poller.polls,
         changes=poller.changes,
         errors=poller.errors,
