@@ -51,10 +51,20 @@ class Notice:
     message: str
 
 
+@dataclass(frozen=True)
+class Transition:
+    """A Deployment change applied: Created, Updated, RollingOut, RolledBack or ScaledToZero."""
+
+    deployment: str
+    kind: str
+
+
 @dataclass
 class Outcome:
     notices: list[Notice] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    states: list[v1.DeploymentState] = field(default_factory=list)
     status_written: bool = False
 
 
@@ -108,6 +118,7 @@ def reconcile(ctx: Context, spec: v1.ModelRegistrySpec, source: SourceView | Non
         before = next((d for d in previous.deployments if d.name == binding.name), None)
         run = BindingRun(ctx, owner, access, binding, observed, before, outcome)
         states.append(_reconcile_binding(run, spec.resolution, registry))
+    outcome.states = states
     status = _status(ctx, spec, source, previous, states)
     if status != _current_status(ctx.body):
         patch_status(ctx.namespace, ctx.name, status)
@@ -142,8 +153,10 @@ def _reconcile_binding(
     )
     if observed is None or observed.annotations.get(ANNOTATION_DIGEST) != _digest(manifest):
         deployments.apply(manifest)
+        notice = _rollout_notice(run.binding, running, decision)
         run.outcome.applied.append(run.binding.name)
-        run.outcome.notices.append(_rollout_notice(run.binding, running, decision))
+        run.outcome.notices.append(notice)
+        run.outcome.transitions.append(Transition(run.binding.name, notice.reason))
         observed = deployments.observe(run.ctx.namespace, run.binding.name)
     return _deployment_state(run.binding, decision, observed, None)
 
@@ -158,6 +171,7 @@ def _hold(run: BindingRun, hold: Hold, running: Serving | None) -> v1.Deployment
         )
         deployments.apply(manifest)
         run.outcome.applied.append(binding.name)
+        run.outcome.transitions.append(Transition(binding.name, "ScaledToZero"))
         observed = deployments.observe(run.ctx.namespace, binding.name)
     if run.before is None or run.before.message != hold.message:
         action = "scaled to zero" if scale_down else "keeps serving the last version"

@@ -45,6 +45,19 @@ OnChange = Callable[[Update], Awaitable[None]]
 
 
 @dataclass(frozen=True)
+class PollRecord:
+    """One finished poll, for metrics: `outcome` is unchanged, changed or error."""
+
+    url: str  # without userinfo
+    seconds: float
+    outcome: str
+    reason: str | None  # the error's reason when outcome is error
+
+
+OnPoll = Callable[[PollRecord], None]
+
+
+@dataclass(frozen=True)
 class PollerStats:
     """Counters of one poller (one repository, credentials and branch), for metrics."""
 

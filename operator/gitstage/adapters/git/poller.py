@@ -29,8 +29,10 @@ from gitstage.adapters.git.mirror_errors import (
 )
 from gitstage.adapters.git.poll_types import (
     OnChange,
+    OnPoll,
     PollError,
     PollerStats,
+    PollRecord,
     RegistrySnapshot,
     Source,
     Update,
@@ -97,8 +99,10 @@ class PollerHub:
         backoff: Backoff | None = None,
         jitter: float = 0.1,
         rng: random.Random | None = None,
+        on_poll: OnPoll | None = None,
     ) -> None:
         self._cache_root = cache_root
+        self._on_poll = on_poll  # told of every finished poll (metrics); must not block
         self._backoff = backoff or Backoff()
         self._jitter = jitter
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
@@ -206,15 +210,22 @@ class PollerHub:
         poller.in_flight = True
         poller.polls += 1
         poller.mirror.timeouts = poller.timeouts()
+        outcome, reason = "unchanged", None
         try:
             snapshot = await self._sync(poller)
         except Exception as error:  # an unreadable registry must not kill the poller either
+            outcome, reason = "error", _reason(error)
             await self._failed(poller, error)
         else:
+            if snapshot is not poller.snapshot:
+                outcome = "changed"
             await self._succeeded(poller, snapshot)
         finally:
             poller.in_flight = False
-            poller.last_poll_seconds = loop.time() - started
+            elapsed = poller.last_poll_seconds = loop.time() - started
+        if self._on_poll is not None:
+            record = PollRecord(poller.mirror.shown_url, elapsed, outcome, reason)
+            self._on_poll(record)
 
     async def _sync(self, poller: _Poller) -> RegistrySnapshot:
         result: SyncResult = await asyncio.to_thread(poller.mirror.sync)
@@ -276,6 +287,10 @@ class PollerHub:
                 await subscriber.on_change(update)
             except Exception:
                 log.exception("subscriber %s failed to take an update", key)
+
+
+def _reason(error: Exception) -> str:
+    return error.reason if isinstance(error, MirrorError) else GitOperationFailed.reason
 
 
 def _poll_error(poller: _Poller, error: Exception) -> PollError:
