@@ -19,6 +19,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from gitstage import api as api_
+from gitstage.adapters.git.poll_types import PollerStats
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator import handlers
 from tests.conftest import Kube
@@ -295,20 +296,31 @@ def test_new_assignment_rolls_forward_and_unassign_rolls_back(
 def test_an_idle_registry_makes_no_api_writes(env: Env, commits: dict[str, str]) -> None:
     """Once the rollout has settled, polls of an unchanged remote write nothing anywhere."""
     eventually(lambda: settled(env, "churn-prod"), timeout=90, what="the rollout to settle")
-    poller = next(iter(handlers.FEEDS[0].pollers.values()))
-    fetches = poller.mirror.counters.fetches
+    fetches = poller_stats(env, "churn").fetches
 
     def quiet_window() -> bool:
         """Three polls during which neither the registry nor its Deployment changed."""
         versions = resource_versions(env)
-        polls = poller.polls
-        eventually(lambda: poller.polls >= polls + 3, timeout=30, what="three more polls")
+        polls = poller_stats(env, "churn").polls
+        eventually(
+            lambda: poller_stats(env, "churn").polls >= polls + 3,
+            timeout=30,
+            what="three more polls",
+        )
         return resource_versions(env) == versions
 
     # Pods of the old ReplicaSet may still be terminating: allow the status to catch up first.
     eventually(quiet_window, timeout=90, what="a window of three idle polls without writes")
-    assert poller.mirror.counters.fetches == fetches  # ref listings only, no object download
+    # ref listings only, no object download
+    assert poller_stats(env, "churn").fetches == fetches
     assert quiet_window()
+
+
+def poller_stats(env: Env, name: str) -> PollerStats:
+    """The shared poller's counters for this registry (the operator runs in this process)."""
+    stats = handlers.FEEDS[0].stats_for(f"{env.namespace}/{name}")
+    assert stats is not None, f"{name} follows no poller"
+    return stats
 
 
 def resource_versions(env: Env) -> tuple[str, str]:
@@ -323,10 +335,7 @@ def resource_versions(env: Env) -> tuple[str, str]:
 
 def test_requested_at_polls_at_once(env: Env, commits: dict[str, str]) -> None:
     patch_registry(env, "churn", {"spec": {"source": {"interval": "1h"}}})
-    feed = handlers.FEEDS[0]
-    eventually(
-        lambda: next(iter(feed.pollers.values())).interval() == 3600.0, what="the new interval"
-    )
+    eventually(lambda: poller_stats(env, "churn").interval == 3600.0, what="the new interval")
     env.registry.tag("churn#prod#4", commits["v2"])
     now = str(time.time())
     patch_registry(env, "churn", {"metadata": {"annotations": {"gitstage.dev/requestedAt": now}}})

@@ -106,7 +106,10 @@ def operator_process(scene: Scene, name: str) -> Iterator[subprocess.Popen[bytes
     command = [sys.executable, "-m", "gitstage", "operator", "-n", scene.namespace]
     with (scene.logs / f"{name}.log").open("wb") as log:
         process = subprocess.Popen(
-            [*command, "--liveness", ""], env=env, stdout=log, stderr=subprocess.STDOUT
+            [*command, "--liveness", "", "--metrics-port", "0"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             yield process

@@ -108,8 +108,8 @@ def test_host_keys_are_always_checked(
         mirror.sync()
     assert failed.value.reason == "HostKeyUnknown"
     assert str(failed.value) == (
-        f"host key of {server.url('registry.git').replace('git@', '***@')} "
-        "is not in the known_hosts given"
+        f"ls-remote {server.url('registry.git').replace('git@', '***@')}: "
+        "host key is not in the known_hosts given"
     )
     assert server.stats.sessions == 0
 

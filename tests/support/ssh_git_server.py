@@ -8,6 +8,7 @@ the root. The server runs its own event loop in a thread so synchronous tests ca
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import threading
 from dataclasses import dataclass, field
@@ -137,9 +138,13 @@ class SshGitServer:
             process.stderr.write(b"only git-upload-pack and git-receive-pack on a repository\n")
             process.exit(1)
             return
+        # As OpenSSH with `AcceptEnv GIT_PROTOCOL` (and the big forges): protocol v2 over SSH.
+        protocol = process.env.get("GIT_PROTOCOL")
+        env = {**os.environ, "GIT_PROTOCOL": str(protocol)} if protocol else None
         child = await asyncio.create_subprocess_exec(
             words[0],
             str(repo),
+            env=env,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -250,7 +250,9 @@ def test_the_service_exposes_the_configured_ports(home: Path) -> None:
         "metrics": {"name": "prom", "port": 9090, "targetPort": 8088},
         "webhook": {"name": "hooks", "port": 8443, "targetPort": 9444},
     }
-    rendered = render(home, {"service": {"enabled": True, "type": "ClusterIP", "ports": ports}})
+    webhook = {"enabled": True, "secretName": "hook-secrets", "secretKey": "lines"}
+    values = {"service": {"enabled": True, "type": "ClusterIP", "ports": ports}}
+    rendered = render(home, {**values, "webhook": webhook})
     service = rendered.one("Service")
     assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
         ("prom", 9090, "prom"),
@@ -263,6 +265,33 @@ def test_the_service_exposes_the_configured_ports(home: Path) -> None:
     )
     disabled = {"service": {"enabled": False, "type": "ClusterIP", "ports": ports}}
     assert render(home, disabled).of_kind("Service") == []
+
+
+def test_the_operator_serves_metrics_and_webhooks_on_the_declared_ports(home: Path) -> None:
+    plain = render(home)
+    args = container(plain)["args"]
+    assert "--metrics-port=8080" in args
+    assert not [a for a in args if a.startswith("--webhook")]
+    assert [p["name"] for p in plain.one("Service")["spec"]["ports"]] == ["metrics"]
+
+    webhook = {"enabled": True, "secretName": "hook-secrets", "secretKey": "lines"}
+    rendered = render(home, {"webhook": webhook})
+    operator = container(rendered)
+    assert "--webhook-port=9443" in operator["args"]
+    assert "--webhook-secret-file=/etc/gitstage/webhook/lines" in operator["args"]
+    [mount] = [m for m in operator["volumeMounts"] if m["name"] == "webhook-secret"]
+    assert (mount["mountPath"], mount["readOnly"]) == ("/etc/gitstage/webhook", True)
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == "webhook-secret"]
+    assert volume["secret"]["secretName"] == "hook-secrets"
+
+
+def test_a_webhook_without_its_secret_is_refused(home: Path) -> None:
+    values = {"webhook": {"enabled": True, "secretName": "", "secretKey": "secret"}}
+    args = ["template", "gs", str(CHART), "--kube-version", kubernetes_version()]
+    result = helm(home, *args, "--values", str(values_file(home, values)), check=False)
+    assert result.returncode != 0
+    assert "webhook.enabled needs webhook.secretName" in result.stderr
 
 
 def test_the_example_is_a_valid_spec() -> None:

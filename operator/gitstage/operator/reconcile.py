@@ -53,10 +53,20 @@ class Notice:
     message: str
 
 
+@dataclass(frozen=True)
+class Transition:
+    """A Deployment change applied: Created, Updated, RollingOut, RolledBack or ScaledToZero."""
+
+    deployment: str
+    kind: str
+
+
 @dataclass
 class Outcome:
     notices: list[Notice] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    states: list[v1.DeploymentState] = field(default_factory=list)
     status_written: bool = False
     refusals: list[str] = field(default_factory=list)  # "binding: violation", for Ready
 
@@ -112,6 +122,7 @@ def reconcile(ctx: Context, spec: v1.ModelRegistrySpec, source: SourceView | Non
         run = BindingRun(ctx, owner, access, binding, observed, before, outcome)
         policy = source.policy if source else None
         states.append(_reconcile_binding(run, spec.resolution, registry, policy))
+    outcome.states = states
     status = _status(ctx, spec, source, previous, states, refusals=outcome.refusals)
     if status != _current_status(ctx.body):
         patch_status(ctx.namespace, ctx.name, status)
@@ -154,8 +165,10 @@ def _serve(run: BindingRun, target: Serving, running: Serving | None) -> v1.Depl
     manifest = render_deployment(run.owner, run.binding, target, run.access, run.ctx.fetcher_image)
     if observed is None or observed.annotations.get(ANNOTATION_DIGEST) != _digest(manifest):
         deployments.apply(manifest)
+        notice = _rollout_notice(run.binding, running, target)
         run.outcome.applied.append(run.binding.name)
-        run.outcome.notices.append(_rollout_notice(run.binding, running, target))
+        run.outcome.notices.append(notice)
+        run.outcome.transitions.append(Transition(run.binding.name, notice.reason))
         observed = deployments.observe(run.ctx.namespace, run.binding.name)
     return _deployment_state(run.binding, target, observed, None)
 
@@ -184,6 +197,7 @@ def _hold(run: BindingRun, hold: Hold, running: Serving | None) -> v1.Deployment
         )
         deployments.apply(manifest)
         run.outcome.applied.append(binding.name)
+        run.outcome.transitions.append(Transition(binding.name, "ScaledToZero"))
         observed = deployments.observe(run.ctx.namespace, binding.name)
     if run.before is None or run.before.message != hold.message:
         action = "scaled to zero" if scale_down else "keeps serving the last version"

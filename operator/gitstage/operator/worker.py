@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from gitstage.adapters.kube import registries
+from gitstage.operator import observability
 from gitstage.operator.reconcile import Context, Outcome, SourceView, reconcile
 from gitstage.operator.settings import OperatorSettings
 from gitstage.resources import v1alpha1 as v1
@@ -117,6 +118,7 @@ class RegistryWorker:
                 await self._sleep(stopped, delay)
         finally:
             self._feed.unfollow(self.key)
+            observability.forget(self.namespace, self.name)
 
     async def _sleep(self, stopped: kopf.DaemonStopped, delay: float | None) -> None:
         """Wait for a wake-up (or the retry delay); check `stopped` every few seconds."""
@@ -162,6 +164,7 @@ class RegistryWorker:
         )
         outcome = await asyncio.to_thread(reconcile, ctx, spec, self._source)
         self.reconciles += 1
+        observability.record_reconcile(self.namespace, self.name, outcome)
         self._post(body, outcome)
 
     async def _follow_source(self, spec: v1.ModelRegistrySpec) -> None:
@@ -192,6 +195,7 @@ class RegistryWorker:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         message = f"invalid spec at {where}: {first['msg']}"
+        observability.record_event()
         kopf.event(
             kopf.Body(cast(kopf.RawBody, body)),
             type="Warning",
@@ -214,6 +218,7 @@ class RegistryWorker:
 
     def _post(self, body: dict[str, Any], outcome: Outcome) -> None:
         for notice in outcome.notices:
+            observability.record_event()
             kopf.event(
                 kopf.Body(cast(kopf.RawBody, body)),
                 type=notice.type,

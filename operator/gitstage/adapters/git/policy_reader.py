@@ -43,8 +43,12 @@ def blob_at_head(repo: pygit2.Repository, path: str) -> bytes | None:
         entry = repo.head.peel(pygit2.Commit).tree[path]
     except KeyError:
         return None
+    if entry.type_str != "blob":
+        return None
     blob = repo.get(entry.id)
-    return blob.data if isinstance(blob, pygit2.Blob) else None
+    if not isinstance(blob, pygit2.Blob):  # a blobless cache skipped it: never "no policy"
+        raise PolicyFileError(f"{path} at HEAD is missing from the local cache")
+    return bytes(blob.data)
 
 
 def read_policy(repo: pygit2.Repository, gto_stages: list[str] | None) -> Policy | None:
