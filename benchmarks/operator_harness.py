@@ -146,6 +146,16 @@ def model_registry(
 
 
 @dataclass
+class Memory:
+    """MiB from /proc/PID/status: resident now, peak, and its anonymous and file-backed parts."""
+
+    rss: float
+    peak: float
+    anon: float
+    file: float
+
+
+@dataclass
 class Operator:
     """`gitstage operator` in a subprocess, with its webhook and metrics ports on loopback."""
 
@@ -156,11 +166,16 @@ class Operator:
 
     def rss_mib(self) -> tuple[float, float]:
         """(current, peak) resident memory of the operator process, from /proc."""
+        memory = self.memory()
+        return memory.rss, memory.peak
+
+    def memory(self) -> Memory:
         fields = {}
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             key, _, value = line.partition(":")
             fields[key] = value
-        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+        kib = {key: int(value.split()[0]) / 1024 for key, value in fields.items() if "kB" in value}
+        return Memory(kib["VmRSS"], kib["VmHWM"], kib["RssAnon"], kib["RssFile"] + kib["RssShmem"])
 
     def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         with urllib.request.urlopen(self.metrics_url, timeout=10) as response:  # noqa: S310

@@ -68,6 +68,14 @@ class Seen:
 
 def watch_deployments(kube: Kube, seen: dict[str, Seen], stop: threading.Event) -> None:
     """Record, per Deployment, the first event time of each commit's update and rollout."""
+    try:
+        _watch(kube, seen, stop)
+    except Exception:
+        if not stop.is_set():  # the cluster stopping ends the stream: not an error
+            raise
+
+
+def _watch(kube: Kube, seen: dict[str, Seen], stop: threading.Event) -> None:
     while not stop.is_set():
         stream = watch.Watch().stream(
             kube.apps().list_namespaced_deployment, NAMESPACE, timeout_seconds=30

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from gitstage.adapters import metrics
 from gitstage.adapters.git.poll_types import PollRecord
+from gitstage.cli.main import cli
 from gitstage.operator import observability
 from gitstage.operator.reconcile import Outcome, Transition
 from gitstage.operator.settings import Listener, OperatorSettings, SettingsError
@@ -126,3 +128,27 @@ def test_polls_are_timed_and_errors_counted_per_repository() -> None:
     errors = samples("gitstage_poll_errors_total")
     assert errors[(("reason", "AuthenticationFailed"), ("repository", url))] == 1
     assert samples("gitstage_polls_total")[(("outcome", "error"), ("repository", url))] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--webhook-port", "8443"], "the webhook receiver needs a secret"),
+        (
+            ["--webhook-port", "8443", "--webhook-secret-file", "/no/such/file"],
+            "cannot read the webhook secret file /no/such/file",
+        ),
+        (["--metrics-port", "70000"], "Invalid value for '--metrics-port'"),
+    ],
+)
+def test_the_operator_command_refuses_unusable_listener_flags_in_one_line(
+    args: list[str], message: str
+) -> None:
+    unset = dict.fromkeys(
+        ("GITSTAGE_WEBHOOK_SECRET", "GITSTAGE_WEBHOOK_SECRET_FILE", "GITSTAGE_WEBHOOK_PORT")
+    )
+    result = CliRunner(env=unset).invoke(cli, ["operator", "--standalone", *args])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"gitstage: error: {message}")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
