@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
+import yaml
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def api() -> client.ApiClient:
@@ -30,3 +35,28 @@ def eventually(probe: Callable[[], T | None], *, timeout: float = 60, what: str 
             return last
         time.sleep(0.2)  # polling interval between probes
     raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
+
+
+def install_crd() -> None:
+    """Create the ModelRegistry CRD from `crds/` (already there: fine, tests share a cluster)."""
+    crd = yaml.safe_load((ROOT / "crds" / "modelregistries.gitstage.dev.yaml").read_text())
+    try:
+        client.ApiextensionsV1Api(api()).create_custom_resource_definition(crd)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+
+
+def namespace_with_git_secret(prefix: str, username: str, password: str) -> str:
+    """A fresh namespace `prefix-xxxxxx` holding the basic-auth Secret `git-auth`."""
+    namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    core = client.CoreV1Api(api())
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="git-auth"),
+            string_data={"username": username, "password": password},
+        ),
+    )
+    return namespace

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-import yaml
 from kopf.testing import KopfRunner
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -23,7 +22,7 @@ from gitstage.adapters.git.poll_types import PollerStats
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator import handlers
 from tests.conftest import Kube
-from tests.e2e.kubeutil import api, eventually
+from tests.e2e.kubeutil import api, eventually, install_crd, namespace_with_git_secret
 from tests.support.ssh_git_server import SshGitServer, SshKeyPair
 
 pytestmark = pytest.mark.e2e
@@ -108,23 +107,9 @@ def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
     subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
     subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
-    crd = yaml.safe_load((ROOT / "crds" / "modelregistries.gitstage.dev.yaml").read_text())
-    extensions = client.ApiextensionsV1Api(api())
-    try:
-        extensions.create_custom_resource_definition(crd)
-    except ApiException as error:
-        if error.status != 409:
-            raise
-    namespace = f"ml-{uuid.uuid4().hex[:6]}"
+    install_crd()
+    namespace = namespace_with_git_secret("ml", "alice", PASSWORD)
     core = client.CoreV1Api(api())
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    core.create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name="git-auth"),
-            string_data={"username": "alice", "password": PASSWORD},
-        ),
-    )
     core.create_namespaced_secret(
         namespace,
         client.V1Secret(

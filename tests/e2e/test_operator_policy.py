@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner
 from kopf.testing import KopfRunner
 from kubernetes import client
@@ -23,11 +22,10 @@ from kubernetes.client.exceptions import ApiException
 from gitstage.cli.main import cli
 from gitstage.dev.git_server import GitHttpServer
 from tests.conftest import Kube
-from tests.e2e.kubeutil import api, eventually
+from tests.e2e.kubeutil import api, eventually, install_crd
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "gitstage.dev", "v1alpha1", "modelregistries"
 NAME = "policed"
 POLICY = """\
@@ -122,12 +120,7 @@ def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
     subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
     key = ssh_key(root / "release")
-    crd = yaml.safe_load((ROOT / "crds" / "modelregistries.gitstage.dev.yaml").read_text())
-    try:
-        client.ApiextensionsV1Api(api()).create_custom_resource_definition(crd)
-    except ApiException as error:
-        if error.status != 409:
-            raise
+    install_crd()
     namespace = f"policy-{uuid.uuid4().hex[:6]}"
     core = client.CoreV1Api(api())
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))

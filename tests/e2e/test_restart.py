@@ -18,13 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from tests.conftest import Kube
-from tests.e2e.kubeutil import api, eventually
+from tests.e2e.kubeutil import api, eventually, install_crd, namespace_with_git_secret
 from tests.e2e.test_operator import (
     GROUP,
     PLURAL,
@@ -63,22 +61,8 @@ def scene(kube: Kube, tmp_path: Path) -> Iterator[Scene]:
     bare.parent.mkdir()
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
     subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
-    crd = yaml.safe_load((ROOT / "crds" / "modelregistries.gitstage.dev.yaml").read_text())
-    try:
-        client.ApiextensionsV1Api(api()).create_custom_resource_definition(crd)
-    except ApiException as error:
-        if error.status != 409:
-            raise
-    namespace = f"restart-{uuid.uuid4().hex[:6]}"
-    core = client.CoreV1Api(api())
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    core.create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name="git-auth"),
-            string_data={"username": "alice", "password": PASSWORD},
-        ),
-    )
+    install_crd()
+    namespace = namespace_with_git_secret("restart", "alice", PASSWORD)
     with GitHttpServer(root, auth=BasicAuth("alice", PASSWORD)) as server:
         url = server.url("registry.git")
         clone = tmp_path / "clone"
@@ -90,7 +74,7 @@ def scene(kube: Kube, tmp_path: Path) -> Iterator[Scene]:
         yield Scene(
             namespace, registry, url, kube.kubeconfig, tmp_path / "cache", tmp_path / "logs"
         )
-    core.delete_namespace(namespace)
+    client.CoreV1Api(api()).delete_namespace(namespace)
 
 
 @contextmanager

@@ -15,10 +15,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from kopf.testing import KopfRunner
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -28,13 +26,12 @@ from gitstage.adapters.git.poll_types import PollerStats
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator import handlers
 from tests.conftest import Kube
-from tests.e2e.kubeutil import api, eventually
+from tests.e2e.kubeutil import api, eventually, install_crd, namespace_with_git_secret
 from tests.e2e.test_operator import Registry
 from tests.support import forge_payloads as fp
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "gitstage.dev", "v1alpha1", "modelregistries"
 PASSWORD = "hook-pw-" + uuid.uuid4().hex[:6]
 SECRET = "hook-secret-" + uuid.uuid4().hex[:8]
@@ -96,23 +93,8 @@ def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 
 def setup_namespace() -> str:
-    crd: Any = yaml.safe_load((ROOT / "crds" / "modelregistries.gitstage.dev.yaml").read_text())
-    try:
-        client.ApiextensionsV1Api(api()).create_custom_resource_definition(crd)
-    except ApiException as error:
-        if error.status != 409:
-            raise
-    namespace = f"hooks-{uuid.uuid4().hex[:6]}"
-    core = client.CoreV1Api(api())
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    core.create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name="git-auth"),
-            string_data={"username": "alice", "password": PASSWORD},
-        ),
-    )
-    return namespace
+    install_crd()
+    return namespace_with_git_secret("hooks", "alice", PASSWORD)
 
 
 def clone(url: str, path: Path) -> Registry:
