@@ -54,20 +54,24 @@ def test_wrong_password_is_a_permanent_typed_error_and_never_shown(
     trace = tmp_path / "git-trace.log"
     monkeypatch.setenv("GIT_TRACE", str(trace))  # git logs every command line it runs
     caplog.set_level(logging.DEBUG)
-    mirror = RemoteMirror(remote.url, GitCredentials(USER, WRONG), tmp_path / "cache")
+    credentials = GitCredentials(USER, WRONG)
+    mirror = RemoteMirror(remote.url, credentials, tmp_path / "cache")
     error = failure(mirror)
     assert isinstance(error, AuthenticationFailed)
     assert error.permanent
     assert error.reason == "AuthenticationFailed"
-    assert_one_clean_line(error, WRONG)
     assert remote.server.stats.denied >= 1
-    assert WRONG not in caplog.text
     assert "git ls-remote" in trace.read_text()  # the trace works...
-    assert WRONG not in trace.read_text()  # ...and no command line held the password
-    for path in (tmp_path / "cache").rglob("*"):
-        assert WRONG not in path.name
-        if path.is_file():
-            assert WRONG.encode() not in path.read_bytes()
+    # ...and neither the password nor its Basic header form is in a message, a log, a command
+    # line or a cache file.
+    for secret in (WRONG, str(credentials.basic_token)):
+        assert_one_clean_line(error, secret)
+        assert secret not in caplog.text
+        assert secret not in trace.read_text()
+        for path in (tmp_path / "cache").rglob("*"):
+            assert secret not in path.name
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes()
 
 
 def test_missing_credentials_are_an_authentication_error(remote: Remote, tmp_path: Path) -> None:

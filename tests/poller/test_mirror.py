@@ -69,12 +69,16 @@ def test_idle_sync_costs_one_ref_listing_and_nothing_else(
     mirror = RemoteMirror(remote.url, credentials, tmp_path / "cache")
     first = mirror.sync()
     commands, sent = remote.server.commands.copy(), remote.server.stats.bytes_sent
+    requests, denied = remote.server.stats.requests, remote.server.stats.denied
     again = mirror.sync()
     assert not again.changed
     assert again.digest == first.digest
     assert again.head == first.head
     assert again.synced_at == first.synced_at
     assert delta(commands, remote.server) == {"ls-refs": 1}
+    # Basic credentials are sent up front: no unauthenticated request answered with 401.
+    assert remote.server.stats.requests - requests == 2  # GET info/refs, POST ls-refs
+    assert remote.server.stats.denied == denied
     assert remote.server.stats.bytes_sent - sent < 2_000
     assert mirror.counters.ref_listings == 2
     assert (mirror.counters.fetches, mirror.counters.blob_fetches) == (1, 1)

@@ -1,7 +1,9 @@
 """Git credentials from the environment, handed to git without ever reaching argv or logs.
 
-Basic credentials go through GIT_ASKPASS: a helper script that prints variables set only in the
-child's environment. A bearer token goes in `http.extraHeader` through GIT_CONFIG_* variables.
+Basic credentials are sent preemptively in `http.extraHeader` (saving git's unauthenticated
+first request and its 401, on every poll), and through GIT_ASKPASS, a helper script printing
+variables set only in the child's environment, should a server still challenge. A bearer token
+goes in `http.extraHeader` too; headers travel through GIT_CONFIG_* variables, never argv.
 An SSH private key and known_hosts are written to owner-only files named by their hash (ssh
 cannot read a key from the environment) and named in GIT_SSH_COMMAND; host keys are always
 checked, so a missing known_hosts fails the connection instead of trusting the first key seen.
@@ -9,6 +11,7 @@ checked, so a missing known_hosts fails the connection instead of trusting the f
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -60,9 +63,17 @@ class GitCredentials:
         return self.password is None and self.bearer is None and self.ssh_key is None
 
     @property
+    def basic_token(self) -> str | None:
+        """`user:password` in base64, as an Authorization: Basic header carries it."""
+        if self.password is None:
+            return None
+        pair = f"{self.username or DEFAULT_TOKEN_USER}:{self.password}"
+        return base64.b64encode(pair.encode()).decode()
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a message."""
-        values = (self.password, self.bearer, self.ssh_key)
+        values = (self.password, self.basic_token, self.bearer, self.ssh_key)
         return tuple(value for value in values if value)
 
     @classmethod
@@ -119,8 +130,11 @@ def git_environment(
                     _ASKPASS_SECRET: credentials.password,
                 }
             )
-        if credentials.bearer is not None:
+        if credentials.bearer is not None:  # one Authorization header: the bearer wins
             config.append(("http.extraHeader", f"Authorization: Bearer {credentials.bearer}"))
+        elif credentials.password is not None:
+            header = f"Authorization: Basic {credentials.basic_token}"
+            config.append(("http.extraHeader", header))
         if credentials.ssh_key is not None:
             env["GIT_SSH_COMMAND"] = ssh_command(credentials, workdir)
             env["GIT_SSH_VARIANT"] = "ssh"
