@@ -258,6 +258,6 @@ def describe_command(name: str, repo: str, rev: str | None, field: str | None) -
     if annotation is None:
         return
     if field is None:
-        print_json(plain(annotation.model_dump()))
+        print_json(plain(annotation.as_dict()))
     elif getattr(annotation, field) is not None:
         click.echo(getattr(annotation, field))
