@@ -94,7 +94,8 @@ def _check_policy(
         for version in artifact.versions
         for vstage in version.stages.values()
     )
-    report.problems += [Problem(f"tag {v.tag}", str(v.violation)) for v in violations]
+    # Problem(subject, detail) prints exactly as str(v): the wording the operator and assign use.
+    report.problems += [Problem(v.subject, v.detail) for v in violations]
 
 
 def _tags(repo: pygit2.Repository) -> list[_Tag]:

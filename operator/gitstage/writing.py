@@ -18,7 +18,12 @@ import pygit2
 
 from gitstage.adapters.fetch.credentials import GitCredentials, redact
 from gitstage.adapters.git.partial import RemoteRepository, partial_fetch
-from gitstage.adapters.git.policy_reader import blob_at_head, read_policy, read_trust
+from gitstage.adapters.git.policy_reader import (
+    blob_at_head,
+    policy_evaluator,
+    read_policy,
+    read_trust,
+)
 from gitstage.adapters.git.reader import (
     GitCommitSource,
     open_repository,
@@ -38,7 +43,7 @@ from gitstage.adapters.git.writer import (
 )
 from gitstage.domain.config import CONFIG_FILE, RegistryConfig, parse_config
 from gitstage.domain.events import Event, EventKind, Instant
-from gitstage.domain.policy import POLICY_FILE, UNSIGNED, policy_violation
+from gitstage.domain.policy import POLICY_FILE, UNSIGNED, violation_of
 from gitstage.domain.state import RegistryState, build_state
 from gitstage.domain.tags import Action
 from gitstage.domain.write_plan import WriteContext, WritePlan, plan
@@ -139,13 +144,14 @@ def _enforce_policy(target: _Target, prepared: list[PreparedTag], tagger: pygit2
     assignments = [p for p in prepared if p.tag.action is Action.ASSIGN]
     if not assignments:
         return
-    policy = read_policy(target.repo, target.config.stages)
-    if policy is None:
+    evaluator = policy_evaluator(target.repo, target.state, target.config.stages)
+    if evaluator is None:
         return
+    trust = read_trust(target.repo, evaluator.policy)
     for item in assignments:
         status = UNSIGNED
         if item.raw is not None:
-            status = verify_signature(item.raw, read_trust(target.repo, policy))
+            status = verify_signature(item.raw, trust)
         tag = item.tag
         event = Event(
             kind=EventKind.ASSIGNMENT,
@@ -159,11 +165,9 @@ def _enforce_policy(target: _Target, prepared: list[PreparedTag], tagger: pygit2
             version=tag.version,
             stage=tag.stage,
         )
-        violation = policy_violation(
-            target.state, policy, event.artifact, str(tag.stage), event, status
-        )
+        violation = evaluator.violation(event, status)
         if violation is not None:
-            raise PolicyRefusal(f"{violation} (see {POLICY_FILE})")
+            raise PolicyRefusal(str(violation_of(event, violation)))
 
 
 @contextmanager

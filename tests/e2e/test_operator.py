@@ -8,9 +8,9 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import yaml
@@ -18,10 +18,13 @@ from kopf.testing import KopfRunner
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from gitstage import api as api_
+from gitstage.adapters.git.poll_types import PollerStats
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator import handlers
 from tests.conftest import Kube
 from tests.e2e.kubeutil import api, eventually
+from tests.support.ssh_git_server import SshGitServer, SshKeyPair
 
 pytestmark = pytest.mark.e2e
 
@@ -78,6 +81,14 @@ class Registry:
         self.clock = int(time.time()) + 1
 
 
+class InNamespace(Protocol):
+    namespace: str
+
+
+class WithSource(InNamespace, Protocol):
+    url: str
+
+
 @dataclass
 class Env:
     registry: Registry
@@ -85,6 +96,9 @@ class Env:
     url: str
     namespace: str
     runner: KopfRunner
+    # Secret material tests hand to the operator: checked against its log once it has stopped
+    # (KopfRunner.output blocks until then).
+    secrets: list[str] = field(default_factory=lambda: [PASSWORD])
 
 
 @pytest.fixture(scope="module")
@@ -129,13 +143,20 @@ def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         os.environ["GITSTAGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("mirrors"))
         args = ["run", "-A", "--standalone", "-m", "gitstage.operator.handlers"]
         with KopfRunner(args, timeout=60) as runner:
-            yield Env(registry, server, url, namespace, runner)
-        assert PASSWORD not in runner.output
+            env = Env(registry, server, url, namespace, runner)
+            yield env
+        leaked = [secret[:8] + "..." for secret in env.secrets if secret in runner.output]
+        assert not leaked, f"secrets in the operator log: {leaked}"
         core.delete_namespace(namespace)
 
 
 def model_registry(
-    env: Env, name: str, *, url: str | None = None, secret: str = "git-auth", interval: str = "1s"
+    env: WithSource,
+    name: str,
+    *,
+    url: str | None = None,
+    secret: str = "git-auth",
+    interval: str = "1s",
 ) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -160,19 +181,19 @@ def custom() -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api())
 
 
-def get_registry(env: Env, name: str) -> dict[str, Any]:
+def get_registry(env: InNamespace, name: str) -> dict[str, Any]:
     result: dict[str, Any] = custom().get_namespaced_custom_object(
         GROUP, VERSION, env.namespace, PLURAL, name
     )
     return result
 
 
-def condition(env: Env, name: str, kind: str) -> dict[str, Any] | None:
+def condition(env: InNamespace, name: str, kind: str) -> dict[str, Any] | None:
     conditions = (get_registry(env, name).get("status") or {}).get("conditions") or []
     return next((c for c in conditions if c["type"] == kind), None)
 
 
-def deployment(env: Env, name: str) -> client.V1Deployment | None:
+def deployment(env: InNamespace, name: str) -> client.V1Deployment | None:
     try:
         return client.AppsV1Api(api()).read_namespaced_deployment(name, env.namespace)
     except ApiException as error:
@@ -181,14 +202,14 @@ def deployment(env: Env, name: str) -> client.V1Deployment | None:
         raise
 
 
-def served_commit(env: Env, name: str) -> str | None:
+def served_commit(env: InNamespace, name: str) -> str | None:
     found = deployment(env, name)
     if found is None or found.spec is None or found.spec.template.metadata is None:
         return None
     return (found.spec.template.metadata.annotations or {}).get("gitstage.dev/commit")
 
 
-def running_pods(env: Env, commit: str) -> int:
+def running_pods(env: InNamespace, commit: str) -> int:
     pods = client.CoreV1Api(api()).list_namespaced_pod(env.namespace)
     return sum(
         1
@@ -201,7 +222,7 @@ def running_pods(env: Env, commit: str) -> int:
     )
 
 
-def settled(env: Env, name: str) -> bool:
+def settled(env: InNamespace, name: str) -> bool:
     found = deployment(env, name)
     if found is None or found.status is None or found.metadata is None:
         return False
@@ -215,12 +236,12 @@ def settled(env: Env, name: str) -> bool:
     return counts == {2} and status.observed_generation == found.metadata.generation
 
 
-def events(env: Env, reason: str) -> list[str]:
+def events(env: InNamespace, reason: str) -> list[str]:
     found = client.CoreV1Api(api()).list_namespaced_event(env.namespace)
     return [e.message or "" for e in found.items if e.reason == reason]
 
 
-def patch_registry(env: Env, name: str, body: dict[str, Any]) -> None:
+def patch_registry(env: InNamespace, name: str, body: dict[str, Any]) -> None:
     custom().patch_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, name, body)
 
 
@@ -275,20 +296,31 @@ def test_new_assignment_rolls_forward_and_unassign_rolls_back(
 def test_an_idle_registry_makes_no_api_writes(env: Env, commits: dict[str, str]) -> None:
     """Once the rollout has settled, polls of an unchanged remote write nothing anywhere."""
     eventually(lambda: settled(env, "churn-prod"), timeout=90, what="the rollout to settle")
-    poller = next(iter(handlers.FEEDS[0].pollers.values()))
-    fetches = poller.mirror.counters.fetches
+    fetches = poller_stats(env, "churn").fetches
 
     def quiet_window() -> bool:
         """Three polls during which neither the registry nor its Deployment changed."""
         versions = resource_versions(env)
-        polls = poller.polls
-        eventually(lambda: poller.polls >= polls + 3, timeout=30, what="three more polls")
+        polls = poller_stats(env, "churn").polls
+        eventually(
+            lambda: poller_stats(env, "churn").polls >= polls + 3,
+            timeout=30,
+            what="three more polls",
+        )
         return resource_versions(env) == versions
 
     # Pods of the old ReplicaSet may still be terminating: allow the status to catch up first.
     eventually(quiet_window, timeout=90, what="a window of three idle polls without writes")
-    assert poller.mirror.counters.fetches == fetches  # ref listings only, no object download
+    # ref listings only, no object download
+    assert poller_stats(env, "churn").fetches == fetches
     assert quiet_window()
+
+
+def poller_stats(env: Env, name: str) -> PollerStats:
+    """The shared poller's counters for this registry (the operator runs in this process)."""
+    stats = handlers.FEEDS[0].stats_for(f"{env.namespace}/{name}")
+    assert stats is not None, f"{name} follows no poller"
+    return stats
 
 
 def resource_versions(env: Env) -> tuple[str, str]:
@@ -303,10 +335,7 @@ def resource_versions(env: Env) -> tuple[str, str]:
 
 def test_requested_at_polls_at_once(env: Env, commits: dict[str, str]) -> None:
     patch_registry(env, "churn", {"spec": {"source": {"interval": "1h"}}})
-    feed = handlers.FEEDS[0]
-    eventually(
-        lambda: next(iter(feed.pollers.values())).interval() == 3600.0, what="the new interval"
-    )
+    eventually(lambda: poller_stats(env, "churn").interval == 3600.0, what="the new interval")
     env.registry.tag("churn#prod#4", commits["v2"])
     now = str(time.time())
     patch_registry(env, "churn", {"metadata": {"annotations": {"gitstage.dev/requestedAt": now}}})
@@ -408,15 +437,105 @@ def test_an_emptied_stage_can_scale_to_zero(env: Env, commits: dict[str, str]) -
     assert served_commit(env, "canary-prod") == commits["v2"]  # the last version, not deleted
 
 
-def test_deleting_the_registry_deletes_its_deployments(env: Env) -> None:
-    custom().delete_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, "churn")
-    assert (
-        eventually(
-            lambda: deployment(env, "churn-prod") is None or None,
-            timeout=60,
-            what="garbage collection",
-        )
-        is None
-        or True
+def test_fields_owned_by_others_survive_a_rollout_and_unknown_names_are_reported(
+    env: Env, commits: dict[str, str]
+) -> None:
+    """Server-side apply leaves an autoscaler's replicas and a kubectl annotation alone; bindings
+    to an artifact or stage the registry lacks are held with the reason in status."""
+    body = model_registry(env, "shared")
+    serving = body["spec"]["deployments"][0]
+    del serving["replicas"]  # the autoscaler owns them
+    body["spec"]["deployments"] += [
+        {**serving, "name": "shared-ghost", "artifact": "ghost"},
+        {**serving, "name": "shared-nostage", "stage": "nostage"},
+    ]
+    custom().create_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, body)
+    holder = api_.find_version_in_stage(env.registry.clone, "churn", "prod")
+    assert holder is not None
+    eventually(lambda: served_commit(env, "shared-prod") == holder.commit, timeout=60, what="v")
+    apps = client.AppsV1Api(api())
+    apps.patch_namespaced_deployment_scale(
+        "shared-prod", env.namespace, {"spec": {"replicas": 3}}, field_manager="autoscaler"
     )
+    apps.patch_namespaced_deployment(
+        "shared-prod",
+        env.namespace,
+        {"metadata": {"annotations": {"team.example/owner": "ml-platform"}}},
+        field_manager="kubectl-annotate",
+    )
+    newer = env.registry.commit("weights-shared")
+    env.registry.tag("churn@v0.0.7", newer)
+    env.registry.tag("churn#prod#9", newer)
+    assert eventually(lambda: served_commit(env, "shared-prod") == newer, timeout=60, what="roll")
+    found = deployment(env, "shared-prod")
+    assert found is not None
+    assert found.spec is not None
+    assert found.metadata is not None
+    assert found.spec.replicas == 3
+    assert (found.metadata.annotations or {}).get("team.example/owner") == "ml-platform"
+
+    def held(name: str) -> dict[str, Any]:
+        states = get_registry(env, "shared").get("status", {}).get("deployments") or []
+        return next((s for s in states if s["name"] == name), {})
+
+    eventually(lambda: held("shared-ghost").get("rollout") == "Held", what="ghost held")
+    eventually(lambda: held("shared-nostage").get("rollout") == "Held", what="nostage held")
+    assert "artifact 'ghost' is not in the registry" in held("shared-ghost")["message"]
+    assert "stage 'nostage'" in held("shared-nostage")["message"]
+    assert deployment(env, "shared-ghost") is None
+    assert deployment(env, "shared-nostage") is None
+    assert eventually(lambda: events(env, "UnknownArtifact"), what="an UnknownArtifact event")
+    custom().delete_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, "shared")
+
+
+def test_an_ssh_source_rolls_out_with_the_key_and_known_hosts_of_its_secret(
+    env: Env, commits: dict[str, str]
+) -> None:
+    key = SshKeyPair.generate()
+    private = key.private_openssh.splitlines()[1]
+    env.secrets.append(private)
+    with SshGitServer(env.server.root, [key]) as ssh:
+        core = client.CoreV1Api(api())
+        for name, known_hosts in (("git-ssh", ssh.known_hosts), ("git-ssh-mitm", "")):
+            secret = {"identity": key.private_openssh, "known_hosts": known_hosts}
+            core.create_namespaced_secret(
+                env.namespace,
+                client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=secret),
+            )
+        for name, secret in (("viassh", "git-ssh"), ("mitm", "git-ssh-mitm")):
+            body = model_registry(env, name, url=ssh.url("registry.git"), secret=secret)
+            custom().create_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, body)
+        holder = api_.find_version_in_stage(env.registry.clone, "churn", "prod")
+        assert holder is not None
+        assert eventually(
+            lambda: served_commit(env, "viassh-prod") == holder.commit, timeout=60, what="rollout"
+        )
+        eventually(
+            lambda: (condition(env, "mitm", "Stalled") or {}).get("reason") == "HostKeyUnknown",
+            timeout=60,
+            what="Stalled for an unknown host key",
+        )
+        found = deployment(env, "viassh-prod")
+        assert found is not None
+        assert found.spec is not None
+        assert found.spec.template.spec is not None
+        [fetcher, *_] = found.spec.template.spec.init_containers or []
+        from_secret = {
+            e.name: e.value_from.secret_key_ref.key
+            for e in fetcher.env or []
+            if e.value_from is not None and e.value_from.secret_key_ref is not None
+        }
+        assert from_secret == {
+            "GITSTAGE_GIT_SSH_KEY": "identity",
+            "GITSTAGE_GIT_KNOWN_HOSTS": "known_hosts",
+        }
+        assert private not in str(get_registry(env, "viassh"))
+        assert private not in str(get_registry(env, "mitm"))
+        for name in ("viassh", "mitm"):
+            custom().delete_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, name)
+
+
+def test_deleting_the_registry_deletes_its_deployments(env: Env) -> None:
+    assert deployment(env, "churn-prod") is not None
+    custom().delete_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, "churn")
     eventually(lambda: deployment(env, "churn-prod") is None, timeout=60, what="cascade")

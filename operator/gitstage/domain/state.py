@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from operator import attrgetter
 from typing import Protocol
 
@@ -314,6 +315,26 @@ class Artifact:
         version.add(event)
         if was_discovered and not version.discovered:
             self._explicit_by_commit.setdefault(version.commit, []).append(version)
+
+
+def without_tags(artifact: Artifact, tags: AbstractSet[str]) -> Artifact:
+    """The artifact as if the tags named in `tags` did not exist (to look past refused ones).
+
+    Events keep their order; a version known only from those tags disappears with them.
+    """
+    copy = Artifact(artifact.name)
+    copy.deprecations = [e for e in artifact.deprecations if e.tag not in tags]
+    for version in artifact.versions:
+        stage_events = [e for s in version.stages.values() for e in s.assignments + s.unassignments]
+        tagged = version.registrations + version.deregistrations + stage_events
+        kept = [e for e in tagged if e.tag not in tags]
+        if tagged and not kept:
+            continue
+        clone = Version(artifact.name, version.name, version.commit)
+        copy.versions.append(clone)
+        for event in [*kept, *version.commit_events]:
+            copy.add(event, clone)
+    return copy
 
 
 def _many_versions(artifact: str, commit: str, versions: list[Version]) -> RegistryError:

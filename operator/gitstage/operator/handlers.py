@@ -10,9 +10,14 @@ from typing import Any
 
 import kopf
 
+from gitstage.adapters import metrics
+from gitstage.adapters.git.poller import PollerHub
 from gitstage.adapters.kube import client as kube_client
-from gitstage.operator.feed import PollingFeed
+from gitstage.operator import endpoints, observability
+from gitstage.operator.endpoints import Endpoint
+from gitstage.operator.feed import HubFeed
 from gitstage.operator.settings import OperatorSettings
+from gitstage.operator.webhooks import WebhookReceiver
 from gitstage.operator.worker import (
     FLUX_REQUESTED_AT,
     REQUESTED_AT,
@@ -22,7 +27,8 @@ from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.render import LABEL_BINDING, LABEL_REGISTRY, MANAGED_BY
 
 WORKERS: dict[str, RegistryWorker] = {}
-FEEDS: list[PollingFeed] = []  # the running feed, for probes and tests
+FEEDS: list[HubFeed] = []  # the running feed, for probes and tests
+ENDPOINTS: dict[str, Endpoint] = {}  # running listeners by name (webhooks, metrics)
 
 
 @kopf.on.startup()
@@ -40,9 +46,30 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.reconnect_backoff = 1.0
     settings.posting.level = logging.INFO
     operator_settings = OperatorSettings.from_env()
+    # Namespaced RBAC grants nothing cluster-scoped: serve the CRD found at start, list nothing.
+    settings.scanning.disabled = not operator_settings.scanning
     memo["settings"] = operator_settings
-    memo["feed"] = PollingFeed(operator_settings.cache_dir)
-    FEEDS[:] = [memo["feed"]]
+    feed = HubFeed(PollerHub(operator_settings.cache_dir, on_poll=observability.record_poll))
+    memo["feed"] = feed
+    FEEDS[:] = [feed]
+    await _start_endpoints(operator_settings, feed)
+
+
+async def _start_endpoints(settings: OperatorSettings, feed: HubFeed) -> None:
+    if settings.webhook is not None:
+        receiver = WebhookReceiver(feed, settings.webhook_secrets)
+        listener = settings.webhook
+        ENDPOINTS["webhooks"] = await endpoints.serve(
+            "webhooks", receiver.app(), listener.host, listener.port
+        )
+    if settings.metrics is not None:
+        app = endpoints.metrics_app(lambda: metrics.POLLERS.set(len(feed.hub.stats())))
+        listener = settings.metrics
+        ENDPOINTS["metrics"] = await endpoints.serve("metrics", app, listener.host, listener.port)
+    for endpoint in ENDPOINTS.values():
+        logging.getLogger(__name__).info(
+            "%s listening on %s:%d", endpoint.name, endpoint.host, endpoint.port
+        )
 
 
 @kopf.on.login()
@@ -65,7 +92,10 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
-    feed: PollingFeed = memo["feed"]
+    for endpoint in list(ENDPOINTS.values()):
+        await endpoint.close()
+    ENDPOINTS.clear()
+    feed: HubFeed = memo["feed"]
     await feed.close()
 
 

@@ -15,8 +15,9 @@ from gitstage.adapters.git.reader import Registry
 from gitstage.adapters.kube import deployments
 from gitstage.adapters.kube.deployments import ObservedDeployment
 from gitstage.adapters.kube.registries import patch_status
+from gitstage.domain.policy import PolicyEvaluator
 from gitstage.resources import v1alpha1 as v1
-from gitstage.workloads.plan import Hold, decide
+from gitstage.workloads.plan import Hold, Refused, decide
 from gitstage.workloads.render import (
     ANNOTATION_DIGEST,
     Owner,
@@ -40,6 +41,7 @@ class SourceView:
     error: str | None = None
     error_reason: str | None = None
     permanent: bool = False
+    policy: PolicyEvaluator | None = None  # the registry's promotion policy, if it has one
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,22 @@ class Notice:
     message: str
 
 
+@dataclass(frozen=True)
+class Transition:
+    """A Deployment change applied: Created, Updated, RollingOut, RolledBack or ScaledToZero."""
+
+    deployment: str
+    kind: str
+
+
 @dataclass
 class Outcome:
     notices: list[Notice] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    states: list[v1.DeploymentState] = field(default_factory=list)
     status_written: bool = False
+    refusals: list[str] = field(default_factory=list)  # "binding: violation", for Ready
 
 
 @dataclass(frozen=True)
@@ -107,8 +120,10 @@ def reconcile(ctx: Context, spec: v1.ModelRegistrySpec, source: SourceView | Non
             continue
         before = next((d for d in previous.deployments if d.name == binding.name), None)
         run = BindingRun(ctx, owner, access, binding, observed, before, outcome)
-        states.append(_reconcile_binding(run, spec.resolution, registry))
-    status = _status(ctx, spec, source, previous, states)
+        policy = source.policy if source else None
+        states.append(_reconcile_binding(run, spec.resolution, registry, policy))
+    outcome.states = states
+    status = _status(ctx, spec, source, previous, states, refusals=outcome.refusals)
     if status != _current_status(ctx.body):
         patch_status(ctx.namespace, ctx.name, status)
         outcome.status_written = True
@@ -130,22 +145,46 @@ _STATUS_FIELDS = {f.alias or n for n, f in v1.ModelRegistryStatus.model_fields.i
 
 
 def _reconcile_binding(
-    run: BindingRun, resolution: v1.Resolution, registry: Registry
+    run: BindingRun,
+    resolution: v1.Resolution,
+    registry: Registry,
+    policy: PolicyEvaluator | None,
 ) -> v1.DeploymentState:
-    decision = decide(registry.state, run.binding, resolution)
+    decision = decide(registry.state, run.binding, resolution, policy)
     observed = run.observed
     running = Serving.from_annotations(observed.annotations) if observed else None
+    if isinstance(decision, Refused):
+        return _refused(run, decision, running)
     if isinstance(decision, Hold):
         return _hold(run, decision, running)
-    manifest = render_deployment(
-        run.owner, run.binding, decision, run.access, run.ctx.fetcher_image
-    )
+    return _serve(run, decision, running)
+
+
+def _serve(run: BindingRun, target: Serving, running: Serving | None) -> v1.DeploymentState:
+    observed = run.observed
+    manifest = render_deployment(run.owner, run.binding, target, run.access, run.ctx.fetcher_image)
     if observed is None or observed.annotations.get(ANNOTATION_DIGEST) != _digest(manifest):
         deployments.apply(manifest)
+        notice = _rollout_notice(run.binding, running, target)
         run.outcome.applied.append(run.binding.name)
-        run.outcome.notices.append(_rollout_notice(run.binding, running, decision))
+        run.outcome.notices.append(notice)
+        run.outcome.transitions.append(Transition(run.binding.name, notice.reason))
         observed = deployments.observe(run.ctx.namespace, run.binding.name)
-    return _deployment_state(run.binding, decision, observed, None)
+    return _deployment_state(run.binding, target, observed, None)
+
+
+def _refused(run: BindingRun, refused: Refused, running: Serving | None) -> v1.DeploymentState:
+    """Never roll out a holder that breaks the policy: serve the newest compliant holder, or
+    keep what runs when there is none; Ready=False says which tag broke which rule."""
+    run.outcome.refusals.append(f"{run.binding.name}: {refused.message}")
+    if refused.fallback is None:
+        return _hold(run, refused.as_hold(), running)
+    if run.before is None or run.before.message != refused.message:
+        run.outcome.notices.append(
+            Notice("Warning", "PolicyViolation", f"{run.binding.name}: {refused.message}")
+        )
+    state = _serve(run, refused.fallback, running)
+    return state.model_copy(update={"message": refused.message})
 
 
 def _hold(run: BindingRun, hold: Hold, running: Serving | None) -> v1.DeploymentState:
@@ -158,6 +197,7 @@ def _hold(run: BindingRun, hold: Hold, running: Serving | None) -> v1.Deployment
         )
         deployments.apply(manifest)
         run.outcome.applied.append(binding.name)
+        run.outcome.transitions.append(Transition(binding.name, "ScaledToZero"))
         observed = deployments.observe(run.ctx.namespace, binding.name)
     if run.before is None or run.before.message != hold.message:
         action = "scaled to zero" if scale_down else "keeps serving the last version"
@@ -257,10 +297,12 @@ def _status(
     source: SourceView | None,
     previous: v1.ModelRegistryStatus,
     states: list[v1.DeploymentState],
+    *,
+    refusals: list[str],
 ) -> dict[str, Any]:
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
     conditions = merge_conditions(
-        previous.conditions, _conditions(spec, source, states), ctx.generation, now
+        previous.conditions, _conditions(spec, source, states, refusals), ctx.generation, now
     )
     registry = source.registry if source else None
     status = v1.ModelRegistryStatus(
@@ -282,7 +324,10 @@ def _status(
 
 
 def _conditions(
-    spec: v1.ModelRegistrySpec, source: SourceView | None, states: list[v1.DeploymentState]
+    spec: v1.ModelRegistrySpec,
+    source: SourceView | None,
+    states: list[v1.DeploymentState],
+    refusals: list[str],
 ) -> list[ConditionUpdate]:
     if spec.suspend:
         return [
@@ -306,7 +351,10 @@ def _conditions(
     progressing = [d for d in states if d.rollout in ("Progressing", "Pending")]
     failed = [d for d in states if d.rollout == "Failed"]
     held = [d for d in states if d.rollout == "Held" or d.message]
-    if failed:
+    if refusals:
+        # First: a refused promotion (a forged or premature tag) is what an operator must see.
+        ready = ConditionUpdate("Ready", False, "PolicyViolation", "; ".join(refusals))
+    elif failed:
         message = "; ".join(f"{d.name}: rollout exceeded its progress deadline" for d in failed)
         ready = ConditionUpdate("Ready", False, "RolloutFailed", message)
     elif held:

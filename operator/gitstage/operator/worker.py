@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from gitstage.adapters.kube import registries
+from gitstage.operator import observability
 from gitstage.operator.reconcile import Context, Outcome, SourceView, reconcile
 from gitstage.operator.settings import OperatorSettings
 from gitstage.resources import v1alpha1 as v1
@@ -30,14 +31,27 @@ RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 @dataclass(frozen=True)
 class Credentials:
-    """HTTPS credentials from the source Secret; never logged (repr hides them)."""
+    """HTTPS or SSH credentials from the source Secret; never logged (repr hides them)."""
 
     username: str | None = None
     password: str | None = None
     bearer_token: str | None = None
+    ssh_identity: str | None = None
+    known_hosts: str | None = None
 
     def __repr__(self) -> str:
-        return f"Credentials(username={self.username!r}, password=***, bearer_token=***)"
+        return f"Credentials(username={self.username!r}, password=***, bearer_token=***, ...)"
+
+    @classmethod
+    def from_secret(cls, data: dict[str, str]) -> Credentials:
+        """The keys Flux's GitRepository reads: username/password, bearerToken, identity."""
+        return cls(
+            data.get("username"),
+            data.get("password"),
+            data.get("bearerToken"),
+            data.get("identity"),
+            data.get("known_hosts"),
+        )
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,7 @@ class RegistryWorker:
                 await self._sleep(stopped, delay)
         finally:
             self._feed.unfollow(self.key)
+            observability.forget(self.namespace, self.name)
 
     async def _sleep(self, stopped: kopf.DaemonStopped, delay: float | None) -> None:
         """Wait for a wake-up (or the retry delay); check `stopped` every few seconds."""
@@ -149,6 +164,7 @@ class RegistryWorker:
         )
         outcome = await asyncio.to_thread(reconcile, ctx, spec, self._source)
         self.reconciles += 1
+        observability.record_reconcile(self.namespace, self.name, outcome)
         self._post(body, outcome)
 
     async def _follow_source(self, spec: v1.ModelRegistrySpec) -> None:
@@ -173,12 +189,13 @@ class RegistryWorker:
         except registries.SecretNotFoundError as error:
             self._source = SourceView(None, None, None, None, str(error), "SecretNotFound", True)
             return None
-        return Credentials(data.get("username"), data.get("password"), data.get("bearerToken"))
+        return Credentials.from_secret(data)
 
     async def _invalid_spec(self, body: dict[str, Any], error: ValidationError) -> None:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         message = f"invalid spec at {where}: {first['msg']}"
+        observability.record_event()
         kopf.event(
             kopf.Body(cast(kopf.RawBody, body)),
             type="Warning",
@@ -201,6 +218,7 @@ class RegistryWorker:
 
     def _post(self, body: dict[str, Any], outcome: Outcome) -> None:
         for notice in outcome.notices:
+            observability.record_event()
             kopf.event(
                 kopf.Body(cast(kopf.RawBody, body)),
                 type=notice.type,

@@ -194,7 +194,7 @@ def _fetcher(
     if serving.stage is not None:
         env.append({"name": "GITSTAGE_FETCH_STAGE", "value": serving.stage})
     if source.secret_name is not None:
-        env += _git_credentials_env(source.secret_name)
+        env += _git_credentials_env(source.secret_name, ssh=is_ssh_url(source.url))
     container: Manifest = {
         "name": FETCHER_NAME,
         "image": binding.fetcher.image or default_image,
@@ -218,13 +218,26 @@ def _fetcher(
     return container
 
 
-def _git_credentials_env(secret: str) -> list[Manifest]:
-    """The source Secret's keys, optional each, as the fetcher's git credential variables."""
+def is_ssh_url(url: str) -> bool:
+    """`ssh://...` or scp-like `user@host:path`; anything else is HTTP(S) or a path."""
+    if "://" in url:
+        return url.startswith(("ssh://", "git+ssh://", "ssh+git://"))
+    head = url.split("/", 1)[0]
+    return ":" in head
+
+
+def _git_credentials_env(secret: str, *, ssh: bool) -> list[Manifest]:
+    """The source Secret's keys, optional each, as the fetcher's git credential variables.
+
+    Only the keys of the URL's transport, so HTTPS manifests stay as they were before SSH.
+    """
     keys = [
         ("GITSTAGE_GIT_USERNAME", "username"),
         ("GITSTAGE_GIT_PASSWORD", "password"),
         ("GITSTAGE_GIT_BEARER_TOKEN", "bearerToken"),
     ]
+    if ssh:
+        keys = [("GITSTAGE_GIT_SSH_KEY", "identity"), ("GITSTAGE_GIT_KNOWN_HOSTS", "known_hosts")]
     return [
         {
             "name": variable,

@@ -1,5 +1,5 @@
-"""Read the promotion policy and its trusted keys from the registry's HEAD commit, verify the
-signatures it asks for, and read a registry with policy-violating assignments left out.
+"""Read the promotion policy and its trusted keys from the registry's HEAD commit, and verify
+tag signatures on demand for the policy's evaluator.
 
 The policy is read from a commit, never from a work tree: what counts is what was pushed.
 """
@@ -8,32 +8,32 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Mapping
 
 import pygit2
 
-from gitstage.adapters.git.reader import (
-    GitCommitSource,
-    Registry,
-    open_repository,
-    read_config,
-    scan_tags,
-)
-from gitstage.adapters.git.signatures import TrustStore, tag_signature
+from gitstage.adapters.git.reader import TAGS_PREFIX, Registry
+from gitstage.adapters.git.signatures import SigningError, TrustStore, verify_signature
+from gitstage.domain.config import CONFIG_FILE, parse_config
 from gitstage.domain.policy import (
     POLICY_FILE,
     AssignmentViolation,
     Policy,
+    PolicyEvaluator,
+    PolicyFileError,
+    SignatureKind,
     SignatureStatus,
     assignment_violations,
     parse_policy,
     tags_needing_signatures,
 )
-from gitstage.domain.state import RegistryState, build_state
+from gitstage.domain.state import RegistryState
 
 # Tag objects never change: a verification holds as long as the trusted keys do.
 _VERIFIED: dict[tuple[str, str], SignatureStatus] = {}
 _VERIFIED_LIMIT = 10_000
+_LOCK = threading.Lock()
 
 
 def blob_at_head(repo: pygit2.Repository, path: str) -> bytes | None:
@@ -43,8 +43,12 @@ def blob_at_head(repo: pygit2.Repository, path: str) -> bytes | None:
         entry = repo.head.peel(pygit2.Commit).tree[path]
     except KeyError:
         return None
+    if entry.type_str != "blob":
+        return None
     blob = repo.get(entry.id)
-    return blob.data if isinstance(blob, pygit2.Blob) else None
+    if not isinstance(blob, pygit2.Blob):  # a blobless cache skipped it: never "no policy"
+        raise PolicyFileError(f"{path} at HEAD is missing from the local cache")
+    return bytes(blob.data)
 
 
 def read_policy(repo: pygit2.Repository, gto_stages: list[str] | None) -> Policy | None:
@@ -55,7 +59,11 @@ def read_policy(repo: pygit2.Repository, gto_stages: list[str] | None) -> Policy
     data = blob_at_head(repo, POLICY_FILE)
     if data is None:
         return None
-    return parse_policy(data.decode("utf-8")).with_gto_stages(gto_stages)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PolicyFileError("not UTF-8 text") from None
+    return parse_policy(text).with_gto_stages(gto_stages)
 
 
 def read_trust(repo: pygit2.Repository, policy: Policy) -> TrustStore:
@@ -65,62 +73,90 @@ def read_trust(repo: pygit2.Repository, policy: Policy) -> TrustStore:
     )
 
 
-def signature_statuses(
-    repo: pygit2.Repository, state: RegistryState, policy: Policy
-) -> dict[str, SignatureStatus]:
-    """Verify the tags of assignments to stages whose rule asks for a signature."""
-    trust = read_trust(repo, policy)
-    digest = hashlib.sha256()
-    for part in (trust.allowed_signers, trust.gpg_keyring):
-        digest.update(b"-" if part is None else b"+%d:" % len(part) + part)
-    trust_key = digest.hexdigest()
-    statuses: dict[str, SignatureStatus] = {}
-    for name in tags_needing_signatures(state, policy):
-        oid = repo.references[f"refs/tags/{name}"].target
-        key = (str(oid), trust_key)
-        if key not in _VERIFIED:
+class TagSignatures:
+    """A `SignatureLookup`: verifies a tag when first asked, each tag object once per set of
+    trusted keys (the cache outlives this object: tag objects never change).
+
+    `tags` maps the tags that may be asked about to their tag object ids, taken when the
+    registry was read, so a later fetch into the same repository changes nothing here. Safe to
+    call from several threads: each verification opens its own repository handle.
+    """
+
+    def __init__(self, path: str, trust: TrustStore, tags: Mapping[str, str]) -> None:
+        self._path = path
+        self._trust = trust
+        self._tags = dict(tags)
+        digest = hashlib.sha256()
+        for part in (trust.allowed_signers, trust.gpg_keyring):
+            digest.update(b"-" if part is None else b"+%d:" % len(part) + part)
+        self._trust_key = digest.hexdigest()
+        # For tests and benchmarks: tag objects checked (cache misses), and of those, the signed
+        # ones (each costs `ssh-keygen` or `gpgv` runs; an unsigned tag costs one object read).
+        self.verified = 0
+        self.signed = 0
+
+    def __call__(self, tag: str) -> SignatureStatus:
+        oid = self._tags.get(tag)
+        if oid is None:
+            return SignatureStatus(SignatureKind.UNSIGNED, detail="no such tag")
+        key = (oid, self._trust_key)
+        with _LOCK:
+            cached = _VERIFIED.get(key)
+        if cached is not None:
+            return cached
+        try:
+            status = self._verify(oid)
+        except SigningError as error:  # a missing or hung tool: refuse now, retry next time
+            return SignatureStatus(SignatureKind.INVALID, detail=str(error))
+        with _LOCK:
             if len(_VERIFIED) >= _VERIFIED_LIMIT:
                 _VERIFIED.clear()
-            _VERIFIED[key] = tag_signature(repo, name, trust)
-        statuses[name] = _VERIFIED[key]
-    return statuses
+            _VERIFIED[key] = status
+            self.verified += 1
+            self.signed += status.kind is not SignatureKind.UNSIGNED
+        return status
+
+    def _verify(self, oid: str) -> SignatureStatus:
+        kind, raw = pygit2.Repository(self._path).odb.read(oid)
+        if kind != pygit2.enums.ObjectType.TAG:
+            return SignatureStatus(SignatureKind.UNSIGNED, detail="lightweight tag")
+        return verify_signature(raw, self._trust)
 
 
-@dataclass
-class PolicedRegistry:
-    """A registry read under its policy: `registry` leaves violating assignments out, so the
-    previous holder of a stage keeps it; `violations` says which tags were left out and why."""
+def tag_signatures(repo: pygit2.Repository, state: RegistryState, policy: Policy) -> TagSignatures:
+    """A lookup for the tags that may need verifying: assignments to stages that ask for it."""
+    tags: dict[str, str] = {}
+    for name in tags_needing_signatures(state, policy):
+        ref = repo.references.get(TAGS_PREFIX + name)
+        if ref is not None:  # else deleted since the read: the lookup says "no such tag"
+            tags[name] = str(ref.target)
+    return TagSignatures(repo.path, read_trust(repo, policy), tags)
 
-    registry: Registry
-    policy: Policy | None
-    violations: list[AssignmentViolation] = field(default_factory=list)
+
+def policy_evaluator(
+    repo: pygit2.Repository, state: RegistryState, gto_stages: list[str] | None
+) -> PolicyEvaluator | None:
+    """The registry's policy over `state`; None without a policy file.
+
+    Raises PolicyFileError for an invalid file.
+    """
+    policy = read_policy(repo, gto_stages)
+    if policy is None:
+        return None
+    return PolicyEvaluator(state, policy, tag_signatures(repo, state, policy))
+
+
+def gto_stages_at_head(repo: pygit2.Repository) -> list[str] | None:
+    """`.gto`'s `stages` as committed at HEAD (a bare mirror has no work tree to read it from)."""
+    text = blob_at_head(repo, CONFIG_FILE)
+    config = parse_config(text.decode("utf-8") if text else None, CONFIG_FILE, os.environ)
+    return config.stages
 
 
 def policy_violations(repo: pygit2.Repository, registry: Registry) -> list[AssignmentViolation]:
+    """Every assignment in history that breaks the policy at HEAD (`gitstage check`)."""
     policy = read_policy(repo, registry.config.stages)
     if policy is None:
         return []
-    return assignment_violations(
-        registry.state, policy, signature_statuses(repo, registry.state, policy)
-    )
-
-
-def read_registry_under_policy(path: str | os.PathLike[str] = ".") -> PolicedRegistry:
-    """Like `read_registry`, but assignments that violate the policy do not take effect."""
-    repo = open_repository(path)
-    config = read_config(repo)
-    source = GitCommitSource(repo, config.index)
-    scan = scan_tags(repo)
-    state = build_state(scan.annotated, source, scan.reserved)
-    registry = Registry(state=state, config=config, head=source.head)
-    policy = read_policy(repo, config.stages)
-    if policy is None:
-        return PolicedRegistry(registry, None)
-    violations = assignment_violations(state, policy, signature_statuses(repo, state, policy))
-    if violations:
-        left_out = {v.tag for v in violations}
-        kept = [(parsed, tag) for parsed, tag in scan.annotated if parsed.name not in left_out]
-        registry = Registry(
-            state=build_state(kept, source, scan.reserved), config=config, head=source.head
-        )
-    return PolicedRegistry(registry, policy, violations)
+    signatures = tag_signatures(repo, registry.state, policy)
+    return assignment_violations(registry.state, policy, signatures)

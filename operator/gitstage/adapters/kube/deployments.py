@@ -9,6 +9,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from gitstage.adapters.kube.client import apps
+from gitstage.adapters.metrics import api_write
 
 FIELD_MANAGER = "gitstage"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -31,6 +32,7 @@ class ObservedDeployment:
 def apply(manifest: dict[str, Any]) -> None:
     """Server-side apply: fields owned by others (an HPA's replicas, kubectl annotations) stay."""
     metadata = manifest["metadata"]
+    api_write("apply", "deployments")
     apps().patch_namespaced_deployment(
         name=metadata["name"],
         namespace=metadata["namespace"],

@@ -8,6 +8,7 @@ from typing import Any, cast
 from kubernetes.client.exceptions import ApiException
 
 from gitstage.adapters.kube.client import core, custom
+from gitstage.adapters.metrics import api_write
 from gitstage.resources import v1alpha1 as v1
 
 
@@ -17,6 +18,7 @@ class SecretNotFoundError(LookupError):
 
 
 def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
+    api_write("patch", "modelregistries/status")
     custom().patch_namespaced_custom_object_status(
         group=v1.GROUP,
         version=v1.VERSION,

@@ -1,0 +1,264 @@
+"""Push-to-Deployment-updated latency, with a webhook and with polling only.
+
+A local control plane (gitstage.dev.cluster.LocalCluster, KWOK node), a loopback smart-HTTP git
+server with Basic auth, and `gitstage operator` as a subprocess. Two registry repositories, each
+followed by one ModelRegistry serving `churn#prod` with one replica:
+
+  webhook   interval 1h; after each push, a signed GitHub `push` delivery of the annotated tag
+  polling   interval --poll-interval; pushes arrive at a random phase of the poll cycle
+
+Each push assigns prod to the next pre-registered version (`git tag -a churn#prod#N`, pushed to
+the served bare repository). Latency runs from the moment `git push` returns to the watch event
+showing the Deployment's pod template pinned to the new commit ("updated"), and to the first one
+where that ReplicaSet's replicas are all updated and ready ("rolled out").
+
+    PYTHONPATH=operator:. python benchmarks/push_latency.py [--pushes 20] [--poll-interval 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.operator_harness import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    Kube,
+    Operator,
+    control_plane,
+    log,
+    model_registry,
+    namespace_with_secret,
+    operator_process,
+    percentile,
+    post,
+)
+from kubernetes import watch
+from tests.support import forge_payloads as fp
+from tests.support.fast_import import CommitSpec, FastImport, Stamp, TagSpec, init_repo
+
+from gitstage.dev.git_server import BasicAuth, GitHttpServer
+
+USER, PASSWORD = "bench", "bench-pw-" + uuid.uuid4().hex[:6]
+SECRET = "bench-hook-" + uuid.uuid4().hex[:8]
+NAMESPACE = "latency"
+BASE_EPOCH = 1_700_000_000
+COMMIT_ANNOTATION = "gitstage.dev/commit"
+
+
+@dataclass
+class Seen:
+    """When the watch first showed a commit in the pod template, and fully rolled out."""
+
+    updated: dict[str, float] = field(default_factory=dict)
+    rolled_out: dict[str, float] = field(default_factory=dict)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+
+def watch_deployments(kube: Kube, seen: dict[str, Seen], stop: threading.Event) -> None:
+    """Record, per Deployment, the first event time of each commit's update and rollout."""
+    try:
+        _watch(kube, seen, stop)
+    except Exception:
+        if not stop.is_set():  # the cluster stopping ends the stream: not an error
+            raise
+
+
+def _watch(kube: Kube, seen: dict[str, Seen], stop: threading.Event) -> None:
+    while not stop.is_set():
+        stream = watch.Watch().stream(
+            kube.apps().list_namespaced_deployment, NAMESPACE, timeout_seconds=30
+        )
+        for event in stream:
+            now = time.monotonic()
+            deployment = event["object"]
+            record = seen.get(deployment.metadata.name)
+            template = deployment.spec.template.metadata
+            commit = (template.annotations or {}).get(COMMIT_ANNOTATION) if template else None
+            if record is None or commit is None:
+                continue
+            with record.changed:
+                record.updated.setdefault(commit, now)
+                if _rolled_out(deployment):
+                    record.rolled_out.setdefault(commit, now)
+                record.changed.notify_all()
+            if stop.is_set():
+                return
+
+
+def _rolled_out(deployment: Any) -> bool:
+    status, spec, meta = deployment.status, deployment.spec, deployment.metadata
+    wanted = spec.replicas if spec.replicas is not None else 1
+    return bool(
+        status is not None
+        and (status.observed_generation or 0) >= (meta.generation or 0)
+        and (status.updated_replicas or 0) == wanted
+        and (status.ready_replicas or 0) == wanted
+        and (status.replicas or 0) == wanted
+    )
+
+
+@dataclass
+class Repo:
+    work: Path
+    bare: Path
+    commits: list[str]  # commit k carries churn@v0.0.k
+
+
+def write_repo(root: Path, name: str, versions: int) -> Repo:
+    """`versions` commits, each registered as a churn version; v0.0.0 in prod."""
+    work = root / f"{name}-work"
+    init_repo(work)
+    index = "churn:\n  type: model\n  path: models/churn.bin\n"
+    with FastImport(work) as stream:
+        for number in range(versions):
+            files = {"artifacts.yaml": index, "models/churn.bin": f"weights {number}\n"}
+            stream.commit(CommitSpec(number + 1, Stamp(BASE_EPOCH + number * 10), "train", files))
+            stream.tag(TagSpec(f"churn@v0.0.{number}", number + 1, Stamp(BASE_EPOCH + number)))
+        stream.tag(TagSpec("churn#prod#0", 1, Stamp(BASE_EPOCH + versions * 10)))
+        marks = stream.close()
+    bare = root / "srv" / f"{name}.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
+    return Repo(work, bare, [marks[n + 1] for n in range(versions)])
+
+
+def push_assignment(repo: Repo, number: int) -> str:
+    """Tag churn#prod#N on version N's commit and push it; returns the tag object's SHA."""
+    name = f"churn#prod#{number}"
+    env = {
+        **os.environ,
+        "GIT_COMMITTER_NAME": "Ana",
+        "GIT_COMMITTER_EMAIL": "ana@example.com",
+        "GIT_COMMITTER_DATE": f"{BASE_EPOCH + 100_000 + number * 10} +0000",
+    }
+    target = repo.commits[number]
+    subprocess.run(
+        ["git", "-C", str(repo.work), "tag", "-a", name, "-m", "promote", target],
+        env=env,
+        check=True,
+    )
+    subprocess.run(
+        ["git", "-C", str(repo.work), "push", "-q", str(repo.bare), f"refs/tags/{name}"],
+        check=True,
+    )
+    return subprocess.run(
+        ["git", "-C", str(repo.work), "rev-parse", f"refs/tags/{name}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+@dataclass
+class Sample:
+    updated: float
+    rolled_out: float
+
+
+def wait_commit(record: Seen, commit: str, since: float, timeout: float) -> Sample:
+    with record.changed:
+        done = record.changed.wait_for(lambda: commit in record.rolled_out, timeout=timeout)
+    if not done:
+        raise SystemExit(f"error: commit {commit[:7]} not rolled out within {timeout:.0f}s")
+    return Sample(record.updated[commit] - since, record.rolled_out[commit] - since)
+
+
+def run_mode(
+    mode: str, *, repo: Repo, url: str, operator: Operator, record: Seen, args: argparse.Namespace
+) -> list[Sample]:
+    rng = random.Random(7)
+    samples: list[Sample] = []
+    forge = fp.ForgeRepo(url.removesuffix(".git"), "git@127.0.0.1:ml/registry.git", url)
+    for number in range(1, args.pushes + 1):
+        if mode == "polling":
+            time.sleep(rng.uniform(0, args.poll_interval))  # arrive at a random poll phase
+        tag_object = push_assignment(repo, number)
+        pushed = time.monotonic()
+        if mode == "webhook":
+            ref = f"refs/tags/churn#prod#{number}"
+            delivery = fp.github_push(forge, ref, tag_object, SECRET.encode())
+            status = post(operator.webhook_url + delivery.path, delivery.body, delivery.headers)
+            assert status == 202, status
+        timeout = 60.0 if mode == "webhook" else args.poll_interval * 3 + 60
+        sample = wait_commit(record, repo.commits[number], pushed, timeout)
+        samples.append(sample)
+        log(
+            f"{mode} push {number}/{args.pushes}: updated after {sample.updated * 1000:.0f} ms, "
+            f"rolled out after {sample.rolled_out * 1000:.0f} ms"
+        )
+    return samples
+
+
+def summary(mode: str, label: str, values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return (
+        f"{mode:<8} {label:<11} p50 {percentile(ms, 0.5):7.0f} ms   p95 {percentile(ms, 0.95):7.0f}"
+        f" ms   mean {statistics.mean(ms):7.0f} ms   min {min(ms):6.0f}   max {max(ms):6.0f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pushes", type=int, default=20, help="pushes per mode (default 20)")
+    parser.add_argument("--poll-interval", type=float, default=10.0, help="seconds (default 10)")
+    parser.add_argument("--modes", default="webhook,polling")
+    args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    results: dict[str, list[Sample]] = {}
+    with tempfile.TemporaryDirectory(prefix="gitstage-latency-") as scratch_name:
+        scratch = Path(scratch_name)
+        repos = {mode: write_repo(scratch, mode, args.pushes + 1) for mode in modes}
+        with (
+            GitHttpServer(scratch / "srv", auth=BasicAuth(USER, PASSWORD)) as server,
+            control_plane(scratch / "cluster") as kube,
+        ):
+            namespace_with_secret(kube, NAMESPACE, USER, PASSWORD)
+            seen = {f"{mode}-0": Seen() for mode in modes}
+            stop = threading.Event()
+            watcher = threading.Thread(
+                target=watch_deployments, args=(kube, seen, stop), daemon=True
+            )
+            watcher.start()
+            with operator_process(kube, scratch, SECRET) as operator:
+                for mode in modes:
+                    url = server.url(f"{mode}.git")
+                    interval = "1h" if mode == "webhook" else f"{args.poll_interval:g}s"
+                    body = model_registry(mode, url, interval, [("churn", "prod")])
+                    kube.custom().create_namespaced_custom_object(
+                        GROUP, VERSION, NAMESPACE, PLURAL, body
+                    )
+                    first = repos[mode].commits[0]
+                    wait_commit(seen[f"{mode}-0"], first, time.monotonic(), 120)
+                    log(f"{mode}: serving v0.0.0; pushing {args.pushes} assignments")
+                    results[mode] = run_mode(
+                        mode,
+                        repo=repos[mode],
+                        url=url,
+                        operator=operator,
+                        record=seen[f"{mode}-0"],
+                        args=args,
+                    )
+                current, peak = operator.rss_mib()
+            stop.set()
+    print(f"push-to-Deployment latency over {args.pushes} pushes per mode", end="")
+    print(f" (polling interval {args.poll_interval:g} s, ±10% jitter; webhook: interval 1h)")
+    for mode, samples in results.items():
+        print(summary(mode, "updated", [s.updated for s in samples]))
+        print(summary(mode, "rolled out", [s.rolled_out for s in samples]))
+    print(f"operator RSS at the end: {current:.0f} MiB (peak {peak:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()

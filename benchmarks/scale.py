@@ -1,0 +1,294 @@
+"""Scale: many ModelRegistries over shared repositories; time to Ready, RSS, idle cost.
+
+--repos registry repositories, each with --artifacts artifacts (one commit registering v1.0.0 of
+each and assigning it to prod: two annotated tags per artifact), served over smart HTTP with
+Basic auth by a server that counts git commands. --registries ModelRegistries are created at
+once, round-robin over the repositories, each serving one artifact's prod stage with one replica
+(a different artifact per registry of a repository). `gitstage operator` runs as a subprocess.
+
+Figures:
+  time until all Ready    from the first create to every registry's Ready=True
+  operator RSS            VmRSS and VmHWM (peak) of the operator process, from /proc
+  API writes when idle    over --idle-seconds once all are Ready: the operator's own count
+                          (gitstage_kube_api_writes_total) and, from the API server's watch,
+                          MODIFIED/ADDED events on ModelRegistries and Deployments (any writer)
+  git requests per poll   git commands and HTTP requests the server saw in that window, per poll
+                          the operator counted (gitstage_polls_total)
+
+    PYTHONPATH=operator:. python benchmarks/scale.py [--registries 200 --repos 50 --artifacts 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.operator_harness import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    Kube,
+    Memory,
+    Operator,
+    control_plane,
+    log,
+    model_registry,
+    namespace_with_secret,
+    operator_process,
+    wait_for,
+)
+from kubernetes import watch
+from tests.support.fast_import import CommitSpec, FastImport, Stamp, TagSpec, init_repo
+from tests.support.git_server import CountingGitServer
+
+from gitstage.dev.git_server import BasicAuth
+
+USER, PASSWORD = "bench", "bench-pw-" + uuid.uuid4().hex[:6]
+SECRET = "bench-hook-" + uuid.uuid4().hex[:8]
+NAMESPACE = "scale"
+BASE_EPOCH = 1_700_000_000
+PODS_PER_NODE = 100  # KWOK nodes allow 110
+
+
+def write_repositories(srv: Path, scratch: Path, repos: int, artifacts: int) -> None:
+    """Each repository: one commit with artifacts.yaml, a@v1.0.0 and a#prod#1 for every a."""
+    names = [f"model-{n}" for n in range(artifacts)]
+    index = "".join(f"{name}:\n  type: model\n  path: models/{name}.bin\n" for name in names)
+    files = {"artifacts.yaml": index} | {f"models/{n}.bin": f"weights of {n}\n" for n in names}
+    for number in range(repos):
+        work = scratch / f"work-{number}"
+        init_repo(work)
+        with FastImport(work) as stream:
+            stream.commit(CommitSpec(1, Stamp(BASE_EPOCH), "register models", files))
+            for offset, name in enumerate(names):
+                stream.tag(TagSpec(f"{name}@v1.0.0", 1, Stamp(BASE_EPOCH + 10 + offset)))
+                stream.tag(TagSpec(f"{name}#prod#1", 1, Stamp(BASE_EPOCH + 100 + offset)))
+            stream.close()
+        bare = srv / f"repo-{number}.git"
+        _git("clone", "-q", "--bare", str(work), str(bare))
+        _git("-C", str(bare), "config", "uploadpack.allowFilter", "true")
+
+
+def _git(*args: str) -> None:
+    subprocess.run(["git", *args], check=True)
+
+
+def registries(args: argparse.Namespace, server: CountingGitServer) -> list[dict[str, Any]]:
+    bodies = []
+    for number in range(args.registries):
+        repo = number % args.repos
+        artifact = f"model-{(number // args.repos) % args.artifacts}"
+        url = server.url(f"repo-{repo}.git")
+        bodies.append(model_registry(f"r{number}", url, args.interval, [(artifact, "prod")]))
+    return bodies
+
+
+def ready_count(kube: Kube) -> int:
+    found = kube.custom().list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
+    ready = 0
+    for item in found["items"]:
+        conditions = (item.get("status") or {}).get("conditions") or []
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            ready += 1
+    return ready
+
+
+class Writes:
+    """Watch events on ModelRegistries and Deployments of the namespace, any writer."""
+
+    def __init__(self, kube: Kube) -> None:
+        self.counts: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._watch, args=(kind,), daemon=True)
+            for kind in ("modelregistries", "deployments")
+        ]
+        self._kube = kube
+        self._started = threading.Barrier(3)
+
+    def _watch(self, kind: str) -> None:
+        if kind == "deployments":
+            listed = self._kube.apps().list_namespaced_deployment(NAMESPACE)
+            version = listed.metadata.resource_version
+            stream = watch.Watch().stream(
+                self._kube.apps().list_namespaced_deployment,
+                NAMESPACE,
+                resource_version=version,
+                timeout_seconds=3600,
+            )
+        else:
+            custom = self._kube.custom()
+            found = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
+            version = found["metadata"]["resourceVersion"]
+            stream = watch.Watch().stream(
+                custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                NAMESPACE,
+                PLURAL,
+                resource_version=version,
+                timeout_seconds=3600,
+            )
+        self._started.wait()
+        try:
+            for event in stream:
+                if self._stop.is_set():
+                    return
+                self.counts[f"{kind} {event['type']}"] += 1
+        except Exception:
+            if not self._stop.is_set():  # the cluster stopping ends the stream: not an error
+                raise
+
+    def __enter__(self) -> Writes:
+        for thread in self._threads:
+            thread.start()
+        self._started.wait()  # both watches listed: events from here on are counted
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+
+
+@dataclass
+class Window:
+    seconds: float
+    api_writes: float
+    watch_events: Counter[str]
+    polls: float
+    commands: Counter[str]
+    http_requests: int
+    http_denied: int
+
+
+def idle_window(
+    kube: Kube, operator: Operator, server: CountingGitServer, seconds: float
+) -> Window:
+    writes_before = operator.total("gitstage_kube_api_writes_total")
+    polls_before = operator.total("gitstage_polls_total")
+    commands_before = server.commands.copy()
+    requests_before, denied_before = server.stats.requests, server.stats.denied
+    with Writes(kube) as writes:
+        started = time.monotonic()
+        while (left := seconds - (time.monotonic() - started)) > 0:
+            log(f"idle window: {left:.0f}s left")
+            time.sleep(min(15.0, left))  # the measurement window itself
+        elapsed = time.monotonic() - started
+        events = Counter(writes.counts)
+    return Window(
+        elapsed,
+        operator.total("gitstage_kube_api_writes_total") - writes_before,
+        events,
+        operator.total("gitstage_polls_total") - polls_before,
+        server.commands - commands_before,
+        server.stats.requests - requests_before,
+        server.stats.denied - denied_before,
+    )
+
+
+def report(args: argparse.Namespace, ramp: Ramp, memory: Memory, window: Window) -> None:
+    per_minute = 60.0 / window.seconds
+    print(
+        f"scale: {args.registries} ModelRegistries over {args.repos} repositories with "
+        f"{args.artifacts} artifacts each ({args.repos * args.artifacts * 2} tags), "
+        f"one Deployment of one replica per registry, poll interval {args.interval}"
+    )
+    print(
+        f"time until all Ready: {ramp.ready:.1f} s "
+        f"(every Deployment created by the operator after {ramp.created:.1f} s)"
+    )
+    print(
+        f"operator RSS: {memory.rss:.0f} MiB once idle ({memory.anon:.0f} MiB anonymous, "
+        f"{memory.file:.0f} MiB file-backed), peak {memory.peak:.0f} MiB"
+    )
+    print(
+        f"idle window of {window.seconds:.0f} s: {window.api_writes:.0f} API writes by the "
+        f"operator ({window.api_writes * per_minute:.1f} per minute); watch events on "
+        f"ModelRegistries and Deployments: {sum(window.watch_events.values())}"
+        + (f" ({dict(window.watch_events)})" if window.watch_events else "")
+    )
+    polls = max(window.polls, 1.0)
+    commands = ", ".join(f"{k} {v}" for k, v in sorted(window.commands.items())) or "none"
+    print(
+        f"git in that window: {window.polls:.0f} polls ({window.polls / args.repos:.1f} rounds of "
+        f"{args.repos} repositories); server saw {commands}; "
+        f"{sum(window.commands.values()) / polls:.2f} git commands and "
+        f"{window.http_requests / polls:.2f} HTTP requests per poll "
+        f"({window.http_denied / polls:.2f} of them the 401 that asks for Basic credentials)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--registries", type=int, default=200)
+    parser.add_argument("--repos", type=int, default=50)
+    parser.add_argument("--artifacts", type=int, default=20)
+    parser.add_argument("--interval", default="30s", help="poll interval of every registry")
+    parser.add_argument("--idle-seconds", type=float, default=120.0)
+    parser.add_argument("--ready-timeout", type=float, default=900.0)
+    args = parser.parse_args()
+    if args.registries < args.repos:
+        parser.error("--registries must be at least --repos")
+    nodes = math.ceil(args.registries / PODS_PER_NODE)
+    with tempfile.TemporaryDirectory(prefix="gitstage-scale-") as scratch_name:
+        scratch = Path(scratch_name)
+        srv = scratch / "srv"
+        srv.mkdir()
+        started = time.monotonic()
+        write_repositories(srv, scratch, args.repos, args.artifacts)
+        log(f"{args.repos} repositories written in {time.monotonic() - started:.1f}s")
+        server = CountingGitServer(srv, auth=BasicAuth(USER, PASSWORD))
+        server.start()
+        try:
+            with control_plane(scratch / "cluster", extra_nodes=nodes - 1) as kube:
+                namespace_with_secret(kube, NAMESPACE, USER, PASSWORD)
+                with operator_process(kube, scratch, SECRET) as operator:
+                    ramp = create_and_wait(kube, registries(args, server), args.ready_timeout)
+                    window = idle_window(kube, operator, server, args.idle_seconds)
+                    memory = operator.memory()
+        finally:
+            server.stop()
+    report(args, ramp, memory, window)
+
+
+@dataclass
+class Ramp:
+    created: float  # every Deployment exists: the operator's share
+    ready: float  # every ModelRegistry Ready: adds the controllers' and KWOK's work
+
+
+def create_and_wait(kube: Kube, bodies: list[dict[str, Any]], timeout: float) -> Ramp:
+    started = time.monotonic()
+    custom = kube.custom()
+    for body in bodies:
+        custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
+    log(f"{len(bodies)} ModelRegistries created in {time.monotonic() - started:.1f}s")
+    last = [(-1, -1)]
+    created: list[float] = []
+
+    def all_ready() -> bool:
+        deployments = len(kube.apps().list_namespaced_deployment(NAMESPACE).items)
+        if deployments == len(bodies) and not created:
+            created.append(time.monotonic() - started)
+        ready = ready_count(kube)
+        if (ready, deployments) != last[0]:
+            elapsed = time.monotonic() - started
+            log(f"after {elapsed:.1f}s: {deployments} Deployments, {ready}/{len(bodies)} Ready")
+            last[0] = (ready, deployments)
+        return ready == len(bodies)
+
+    wait_for(all_ready, "every ModelRegistry Ready", timeout, step=1.0)
+    return Ramp(created[0], time.monotonic() - started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+{{/* The release's full name, at most 63 characters (a DNS label). */}}
+{{- define "gitstage.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels every object of the release carries. */}}
+{{- define "gitstage.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "gitstage.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* Labels selecting the operator pod. */}}
+{{- define "gitstage.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "gitstage.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "gitstage.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The operator image, by digest when one is given. */}}
+{{- define "gitstage.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+What the operator does in a namespace, and nothing more:
+- ModelRegistries: kopf lists and watches them and patches its finalizer and annotations;
+  workers read them and patch their status. Updating the finalizers subresource lets the
+  Deployments' ownerReferences set blockOwnerDeletion where the
+  OwnerReferencesPermissionEnforcement admission plugin is on.
+- Deployments: server-side apply (patch; create when apply creates), read, and a watch for
+  rollout progress. Never delete: owner references delete them with their ModelRegistry.
+- Secrets: get only, the source credentials a ModelRegistry names (never list or watch).
+- Events: create (kopf posts rollout, rollback and failure events).
+*/}}
+{{- define "gitstage.namespacedRules" -}}
+- apiGroups: [gitstage.dev]
+  resources: [modelregistries]
+  verbs: [get, list, watch, patch]
+- apiGroups: [gitstage.dev]
+  resources: [modelregistries/status]
+  verbs: [patch]
+- apiGroups: [gitstage.dev]
+  resources: [modelregistries/finalizers]
+  verbs: [update]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- end -}}

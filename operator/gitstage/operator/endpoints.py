@@ -1,0 +1,47 @@
+"""The operator's own HTTP listeners (webhooks, metrics), on the event loop kopf runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from gitstage.adapters import metrics
+
+
+@dataclass
+class Endpoint:
+    """A started listener; `port` is the bound one (useful when asked for port 0)."""
+
+    name: str
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def serve(name: str, app: web.Application, host: str, port: int) -> Endpoint:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    addresses = runner.addresses
+    bound = int(addresses[0][1]) if addresses else port
+    return Endpoint(name, runner, host, bound)
+
+
+def metrics_app(before_scrape: Callable[[], None] | None = None) -> web.Application:
+    async def scrape(_: web.Request) -> web.Response:
+        if before_scrape is not None:
+            before_scrape()
+        response = web.Response(body=metrics.exposition())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    app = web.Application()
+    app.router.add_get("/metrics", scrape)
+    return app

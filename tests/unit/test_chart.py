@@ -1,0 +1,356 @@
+"""charts/gitstage: lint, rendering in both RBAC modes, the generated CRD, strict kubeconform.
+
+helm and kubeconform are the binaries built from the pinned Go modules (tests/cluster/).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gitstage.resources.crd import custom_resource_definition, render_crd_yaml
+from gitstage.resources.v1alpha1 import ModelRegistrySpec
+from gitstage.workloads.render import Owner, Serving, SourceAccess, render_deployment
+from tests.support.chart import (
+    CHART,
+    ROOT,
+    Manifest,
+    Rendered,
+    helm,
+    kubeconform,
+    kubernetes_version,
+    render,
+    schema_dir,
+    values_file,
+)
+
+NAMESPACED = {"watchNamespaces": ["ml", "ml-staging"]}
+EXAMPLE = ROOT / "examples" / "modelregistry.yaml"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def schemas(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return schema_dir(tmp_path_factory.mktemp("schemas"))
+
+
+def container(rendered: Rendered) -> Manifest:
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    (only,) = pod["containers"]
+    result: Manifest = only
+    return result
+
+
+@pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster-wide", "namespaced"])
+def test_helm_lint_strict_is_clean(home: Path, values: dict[str, Any]) -> None:
+    result = helm(
+        home,
+        "lint",
+        "--strict",
+        "--kube-version",
+        kubernetes_version(),
+        str(CHART),
+        "--values",
+        str(values_file(home, values)),
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+    assert not re.search(r"\[(WARNING|ERROR)\]", result.stdout + result.stderr)
+
+
+def test_every_value_has_a_comment() -> None:
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    keys = [(n, line) for n, line in enumerate(lines) if re.match(r"^\s*[A-Za-z][\w.-]*:", line)]
+    assert len(keys) > 40
+    uncommented = [line for n, line in keys if not lines[n - 1].strip().startswith("#")]
+    assert uncommented == []
+
+
+def _schema_keys(schema: Manifest, prefix: str = "") -> Iterator[str]:
+    for name, sub in schema.get("properties", {}).items():
+        yield prefix + name
+        if sub.get("additionalProperties") is False:
+            yield from _schema_keys(sub, f"{prefix}{name}.")
+
+
+def _value_keys(values: Manifest, schema: Manifest, prefix: str = "") -> Iterator[str]:
+    """Keys of values.yaml, down to where the schema stops listing properties."""
+    for name, value in values.items():
+        yield prefix + name
+        sub = schema.get("properties", {}).get(name, {})
+        if isinstance(value, dict) and sub.get("additionalProperties") is False:
+            yield from _value_keys(value, sub, f"{prefix}{name}.")
+
+
+def test_the_schema_declares_exactly_the_values() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert sorted(_value_keys(values, schema)) == sorted(_schema_keys(schema))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"watchNamespace": ["ml"]}, "additional properties 'watchNamespace' not allowed"),
+        ({"watchNamespaces": ["ML_team"]}, "/watchNamespaces/0"),
+        ({"operator": {"logFormat": "xml", "verbose": False}}, "/operator/logFormat"),
+        ({"health": {"port": 70000, "path": "/healthz"}}, "/health/port"),
+        ({"image": {"digest": "latest"}}, "/image/digest"),
+    ],
+)
+def test_the_schema_rejects_bad_values(home: Path, values: Manifest, message: str) -> None:
+    result = helm(
+        home,
+        "template",
+        "gs",
+        str(CHART),
+        "--values",
+        str(values_file(home, values)),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_one_hardened_operator_pod(home: Path) -> None:
+    rendered = render(home)
+    deployment = rendered.one("Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    operator = container(rendered)
+    security = operator["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    # Writable: only emptyDirs, for /tmp and the git mirror cache.
+    assert {v["name"]: set(v) for v in pod["volumes"]} == {
+        "tmp": {"name", "emptyDir"},
+        "mirrors": {"name", "emptyDir"},
+    }
+    mounts = {m["mountPath"]: m["name"] for m in operator["volumeMounts"]}
+    assert mounts == {"/tmp": "tmp", "/var/cache/gitstage": "mirrors"}
+    env = {e["name"]: e.get("value") for e in operator["env"]}
+    assert env["GITSTAGE_CACHE_DIR"].startswith("/var/cache/gitstage/")
+    assert env["GITSTAGE_FETCHER_IMAGE"] == operator["image"] == "ghcr.io/gitstage/gitstage:0.1.0"
+    assert set(operator["resources"]["requests"]) == {"cpu", "memory"}
+    assert pod["serviceAccountName"] == rendered.one("ServiceAccount")["metadata"]["name"]
+
+
+def test_liveness_probes_the_endpoint_the_operator_serves(home: Path) -> None:
+    operator = container(render(home, {"health": {"port": 9808, "path": "/livez"}}))
+    assert "--liveness=http://0.0.0.0:9808/livez" in operator["args"]
+    probe = operator["livenessProbe"]["httpGet"]
+    ports = {p["name"]: p["containerPort"] for p in operator["ports"]}
+    assert (probe["path"], ports[probe["port"]]) == ("/livez", 9808)
+
+
+def test_json_logs_by_default(home: Path) -> None:
+    assert "--log-format=json" in container(render(home))["args"]
+    assert (
+        "--log-format=plain"
+        in container(render(home, {"operator": {"logFormat": "plain"}}))["args"]
+    )
+
+
+NAMESPACED_RULES = [
+    {
+        "apiGroups": ["gitstage.dev"],
+        "resources": ["modelregistries"],
+        "verbs": ["get", "list", "watch", "patch"],
+    },
+    {"apiGroups": ["gitstage.dev"], "resources": ["modelregistries/status"], "verbs": ["patch"]},
+    {
+        "apiGroups": ["gitstage.dev"],
+        "resources": ["modelregistries/finalizers"],
+        "verbs": ["update"],
+    },
+    {
+        "apiGroups": ["apps"],
+        "resources": ["deployments"],
+        "verbs": ["get", "list", "watch", "create", "patch"],
+    },
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+]
+
+
+def test_cluster_wide_rbac_is_one_cluster_role(home: Path) -> None:
+    rendered = render(home)
+    role = rendered.one("ClusterRole")
+    crds = {
+        "apiGroups": ["apiextensions.k8s.io"],
+        "resources": ["customresourcedefinitions"],
+        "verbs": ["list", "watch"],
+    }
+    assert role["rules"] == [*NAMESPACED_RULES, crds]
+    binding = rendered.one("ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "gs-gitstage", "namespace": "gitstage-system"}
+    ]
+    assert rendered.of_kind("Role") == rendered.of_kind("RoleBinding") == []
+    args = container(rendered)["args"]
+    assert "--no-scan" not in args
+    assert not [a for a in args if a.startswith("--namespace")]
+
+
+def test_namespaced_rbac_is_a_role_per_watched_namespace(home: Path) -> None:
+    rendered = render(home, NAMESPACED)
+    assert rendered.of_kind("ClusterRole") == rendered.of_kind("ClusterRoleBinding") == []
+    roles = {r["metadata"]["namespace"]: r for r in rendered.of_kind("Role")}
+    assert set(roles) == {"ml", "ml-staging"}
+    assert all(r["rules"] == NAMESPACED_RULES for r in roles.values())
+    for binding in rendered.of_kind("RoleBinding"):
+        assert binding["metadata"]["namespace"] in roles
+        assert binding["subjects"][0]["namespace"] == "gitstage-system"
+    args = container(rendered)["args"]
+    assert [a for a in args if a.startswith("--namespace")] == [
+        "--namespace=ml",
+        "--namespace=ml-staging",
+    ]
+    assert "--no-scan" in args
+
+
+def test_the_chart_crd_is_the_generated_one(home: Path) -> None:
+    assert (CHART / "files" / "modelregistries.gitstage.dev.yaml").read_text() == (
+        render_crd_yaml()
+    ), "charts/gitstage/files drifted: run `gitstage crds -o charts/gitstage/files`"
+    crd = render(home).one("CustomResourceDefinition")
+    assert crd["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
+    assert crd["metadata"].pop("labels")["app.kubernetes.io/managed-by"] == "Helm"
+    assert crd == custom_resource_definition()
+
+
+def test_crds_can_be_left_out_or_not_kept(home: Path) -> None:
+    assert (
+        render(home, {"crds": {"enabled": False, "keep": True}}).of_kind("CustomResourceDefinition")
+        == []
+    )
+    crd = render(home, {"crds": {"enabled": True, "keep": False}}).one("CustomResourceDefinition")
+    assert "annotations" not in crd["metadata"]
+
+
+def test_the_service_exposes_the_configured_ports(home: Path) -> None:
+    ports = {
+        "metrics": {"name": "prom", "port": 9090, "targetPort": 8088},
+        "webhook": {"name": "hooks", "port": 8443, "targetPort": 9444},
+    }
+    webhook = {"enabled": True, "secretName": "hook-secrets", "secretKey": "lines"}
+    values = {"service": {"enabled": True, "type": "ClusterIP", "ports": ports}}
+    rendered = render(home, {**values, "webhook": webhook})
+    service = rendered.one("Service")
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("prom", 9090, "prom"),
+        ("hooks", 8443, "hooks"),
+    ]
+    declared = {p["name"]: p["containerPort"] for p in container(rendered)["ports"]}
+    assert (declared["prom"], declared["hooks"]) == (8088, 9444)
+    assert service["spec"]["selector"].items() <= (
+        rendered.one("Deployment")["spec"]["template"]["metadata"]["labels"].items()
+    )
+    disabled = {"service": {"enabled": False, "type": "ClusterIP", "ports": ports}}
+    assert render(home, disabled).of_kind("Service") == []
+
+
+def test_the_operator_serves_metrics_and_webhooks_on_the_declared_ports(home: Path) -> None:
+    plain = render(home)
+    args = container(plain)["args"]
+    assert "--metrics-port=8080" in args
+    assert not [a for a in args if a.startswith("--webhook")]
+    assert [p["name"] for p in plain.one("Service")["spec"]["ports"]] == ["metrics"]
+
+    webhook = {"enabled": True, "secretName": "hook-secrets", "secretKey": "lines"}
+    rendered = render(home, {"webhook": webhook})
+    operator = container(rendered)
+    assert "--webhook-port=9443" in operator["args"]
+    assert "--webhook-secret-file=/etc/gitstage/webhook/lines" in operator["args"]
+    [mount] = [m for m in operator["volumeMounts"] if m["name"] == "webhook-secret"]
+    assert (mount["mountPath"], mount["readOnly"]) == ("/etc/gitstage/webhook", True)
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == "webhook-secret"]
+    assert volume["secret"]["secretName"] == "hook-secrets"
+
+
+def test_a_webhook_without_its_secret_is_refused(home: Path) -> None:
+    values = {"webhook": {"enabled": True, "secretName": "", "secretKey": "secret"}}
+    args = ["template", "gs", str(CHART), "--kube-version", kubernetes_version()]
+    result = helm(home, *args, "--values", str(values_file(home, values)), check=False)
+    assert result.returncode != 0
+    assert "webhook.enabled needs webhook.secretName" in result.stderr
+
+
+def test_the_example_is_a_valid_spec() -> None:
+    example = yaml.safe_load(EXAMPLE.read_text())
+    assert example["kind"] == "ModelRegistry"
+    spec = ModelRegistrySpec.model_validate(example["spec"])
+    assert spec.deployments[0].stage == "prod"
+
+
+def operator_deployment() -> Manifest:
+    """A Deployment as the operator renders it, fetcher init container included."""
+    spec = ModelRegistrySpec.model_validate(yaml.safe_load(EXAMPLE.read_text())["spec"])
+    serving = Serving("churn", "v1.0.0", "a" * 40, "prod", "churn#prod#1", "2026-01-01T00:00:00Z")
+    source = SourceAccess(spec.source.url, "registry-auth")
+    owner = Owner("churn", "ml", "5f0c6c4e-0000-4000-8000-000000000000")
+    return render_deployment(owner, spec.deployments[0], serving, source, "gitstage:0.1.0")
+
+
+@pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster-wide", "namespaced"])
+def test_kubeconform_strict_accepts_everything_rendered(
+    home: Path, schemas: Path, values: dict[str, Any]
+) -> None:
+    stream = "\n---\n".join(
+        [render(home, values).text, EXAMPLE.read_text(), yaml.safe_dump(operator_deployment())]
+    )
+    result = kubeconform(schemas, stream)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = re.search(r"Valid: (\d+), Invalid: 0, Errors: 0, Skipped: 0", result.stdout)
+    assert summary is not None, result.stdout
+    assert int(summary.group(1)) == len(render(home, values).objects) + 2
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda d: d["spec"]["template"]["spec"].update(hostPID="yes"),
+            "/spec/template/spec/hostPID",
+        ),
+        (
+            lambda d: d["spec"]["template"]["spec"]["containers"][0].update(securityContxt={}),
+            "additional properties 'securityContxt' not allowed",
+        ),
+        (lambda d: d["spec"].update(replicas="1"), "/spec/replicas"),
+    ],
+)
+def test_kubeconform_rejects_what_the_api_server_would(
+    home: Path, schemas: Path, mutate: Any, message: str
+) -> None:
+    deployment = render(home).one("Deployment")
+    mutate(deployment)
+    result = kubeconform(schemas, yaml.safe_dump(deployment))
+    assert result.returncode == 1
+    assert message in result.stdout
+
+
+def test_kubeconform_rejects_a_mistyped_model_registry(schemas: Path) -> None:
+    example = yaml.safe_load(EXAMPLE.read_text())
+    example["spec"]["source"]["secretref"] = {"name": "x"}
+    result = kubeconform(schemas, yaml.safe_dump(example))
+    assert result.returncode == 1
+    assert "additional properties 'secretref' not allowed" in result.stdout
