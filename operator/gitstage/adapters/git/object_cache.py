@@ -16,19 +16,18 @@ cannot be written (read-only checkouts, other users' repositories) is read witho
 
 from __future__ import annotations
 
-import _thread
 import marshal
 import os
-import time
 import zlib
 from collections.abc import Mapping
 from typing import Any
+
+from gitstage.adapters.git.atomic_file import write_atomically
 
 MAGIC = b"gitstage-objects\x00v1\n"
 CACHE_DIR = "gitstage"
 CACHE_FILE = "objects-v1.cache"
 DISABLE_ENV = "GITSTAGE_CACHE"
-_STALE_TEMP_SECONDS = 600
 _TABLES = ("tags", "commits", "trees", "indexes")
 
 # Row shapes (plain tuples: marshal stores nothing else this fast):
@@ -97,7 +96,7 @@ class ObjectCache:
         if self.path is None or not self.changed:
             return False
         try:
-            _write(self.path, encode(self._used))
+            write_atomically(self.path, encode(self._used))
         except OSError:
             return False
         return True
@@ -133,41 +132,3 @@ def decode(data: bytes) -> dict[str, dict[str, Row]] | None:
     if not isinstance(tables, dict) or any(not isinstance(tables.get(t), dict) for t in _TABLES):
         return None
     return tables
-
-
-def _write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    temporary = f"{path}.tmp-{os.getpid()}-{_thread.get_ident()}"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)  # atomic: readers see the old file or the new one
-    except BaseException:
-        _unlink(temporary)
-        raise
-    _remove_stale_temporaries(directory)
-
-
-def _remove_stale_temporaries(directory: str) -> None:
-    """Temporary files of writers that were killed mid-write."""
-    cutoff = time.time() - _STALE_TEMP_SECONDS
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return
-    for entry in entries:
-        if ".tmp-" in entry.name:
-            try:
-                if entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
-            except OSError:
-                continue
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        return

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitstage.adapters.git.object_cache import ObjectCache, Row
-from gitstage.adapters.git.refdb import GitDirs, RefDb, common_dir_of, locate
+from gitstage.adapters.git.refdb import GitDirs, common_dir_of
+from gitstage.adapters.git.source import RegistrySource, config_text_in, open_source
 from gitstage.domain.config import CONFIG_FILE, RegistryConfig, parse_config
 from gitstage.domain.events import CommitRecord, Instant, TagRecord
 from gitstage.domain.index import ArtifactAnnotation, parse_index
@@ -63,6 +64,8 @@ class ObjectReader:
         self._git_dir = git_dir
         self.cache = cache
         self._repo = repo
+        # False once an object was not found (a partial clone): answers may change without refs.
+        self.complete = True
 
     @property
     def repo(self) -> pygit2.Repository:
@@ -94,6 +97,7 @@ class ObjectReader:
             obj = repo.get(oid)
             if obj is None:  # absent (a partial clone?): not remembered, it may arrive later
                 rows[oid] = None
+                self.complete = False
                 continue
             row = None
             if isinstance(obj, pygit2.Tag) and obj.tagger is not None:
@@ -145,6 +149,7 @@ class ObjectReader:
             self.cache.put("trees", key, None)
             return None
         if self.repo.get(entry.id) is None:  # a blobless clone without it: may arrive later
+            self.complete = False
             return None
         self.cache.put("trees", key, str(entry.id))
         return str(entry.id)
@@ -281,39 +286,48 @@ def read_config(
 
 
 def read_config_in(workdir: str | None, environ: Mapping[str, str] | None = None) -> RegistryConfig:
+    return parse_config_text(config_text_in(workdir), workdir, environ)
+
+
+def parse_config_text(
+    text: str | None, workdir: str | None, environ: Mapping[str, str] | None = None
+) -> RegistryConfig:
     env = os.environ if environ is None else environ
-    if not workdir:
-        return parse_config(None, CONFIG_FILE, env)
-    path = Path(workdir) / CONFIG_FILE
-    text = path.read_text(encoding="utf-8") if path.is_file() else None
-    return parse_config(text, str(path), env)
+    path = str(Path(workdir) / CONFIG_FILE) if workdir else CONFIG_FILE
+    return parse_config(text, path, env)
 
 
 @dataclass
 class Registry:
-    """A repository's registry state with the configuration that shapes its views."""
+    """A repository's registry state with the configuration that shapes its views.
+
+    `complete` is False when an object the read needed was missing (a partial clone).
+    """
 
     state: RegistryState
     config: RegistryConfig
     head: str | None
+    complete: bool = True
 
 
 def read_registry(path: str | os.PathLike[str] = ".") -> Registry:
-    dirs = locate(path) or _dirs_from_libgit2(path)
-    config = read_config_in(dirs.workdir)
-    refs = RefDb(dirs)
-    objects = ObjectReader(dirs.git_dir, ObjectCache.open(dirs.common_dir))
+    return read_source(open_source(path))
+
+
+def read_source(source: RegistrySource) -> Registry:
+    config = parse_config_text(source.config_text, source.dirs.workdir)
+    objects = ObjectReader(source.dirs.git_dir, ObjectCache.open(source.dirs.common_dir))
     try:
-        scan = scan_refs(refs.tags(), objects)
-        source = CachedCommitSource(objects, config.index, refs.resolve("HEAD"))
-        state = build_state(scan.annotated, source, scan.reserved)
-        head = source.head
+        scan = scan_refs(source.tags, objects)
+        commits = CachedCommitSource(objects, config.index, source.head_oid)
+        state = build_state(scan.annotated, commits, scan.reserved)
+        head = commits.head
     finally:
         objects.cache.save()
-    return Registry(state=state, config=config, head=head)
+    return Registry(state=state, config=config, head=head, complete=objects.complete)
 
 
-def _dirs_from_libgit2(path: str | os.PathLike[str]) -> GitDirs:
+def dirs_from_libgit2(path: str | os.PathLike[str]) -> GitDirs:
     """Bare repositories and other layouts the file reader leaves to libgit2's discovery."""
     repo = open_repository(path)
     git_dir = os.path.normpath(repo.path)

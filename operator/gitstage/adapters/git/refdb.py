@@ -11,23 +11,40 @@ the caller uses libgit2 instead.
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
 
 TAGS = "refs/tags/"
-_OID = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+_OID_PATTERN = rb"[0-9a-f]{40}(?:[0-9a-f]{24})?"
 # Anchored on a newline, not `^` with MULTILINE: three times faster on 120k lines.
-_PACKED_TAG = re.compile(rb"\n([0-9a-f]{40,64}) refs/tags/([^\n]+)")
+_PACKED_TAG = rb"\n([0-9a-f]{40,64}) refs/tags/([^\n]+)"
+_HEX = b"0123456789abcdef"
 _MAX_SYMREF_DEPTH = 5
 
 
-@dataclass(frozen=True)
 class GitDirs:
-    """Where a repository keeps its files: `git_dir` (HEAD), `common_dir` (refs, objects)."""
+    """Where a repository keeps its files: `git_dir` (HEAD), `common_dir` (refs, objects).
 
-    git_dir: str
-    common_dir: str
-    workdir: str | None
+    A plain class, not a dataclass: this module is on the warm path of `gitstage show`, and
+    importing dataclasses costs more than listing a small registry's refs.
+    """
+
+    __slots__ = ("common_dir", "git_dir", "workdir")
+
+    def __init__(self, git_dir: str, common_dir: str, workdir: str | None) -> None:
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+        self.workdir = workdir
+
+    def _fields(self) -> tuple[str, str, str | None]:
+        return self.git_dir, self.common_dir, self.workdir
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GitDirs) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "GitDirs(git_dir={!r}, common_dir={!r}, workdir={!r})".format(*self._fields())
 
 
 def locate(path: str | os.PathLike[str]) -> GitDirs | None:
@@ -107,10 +124,15 @@ class RefDb:
 
     def tags(self) -> dict[str, str]:
         """Tag name (without `refs/tags/`) -> the object id the ref points at."""
-        found = {
-            name.decode("utf-8", "replace"): oid.decode("ascii")
-            for oid, name in _PACKED_TAG.findall(b"\n" + self.packed_refs())
-        }
+        packed = self.packed_refs()
+        found = {}
+        if packed:
+            import re  # only here: a loose-only repository's warm read never compiles a pattern
+
+            found = {
+                name.decode("utf-8", "replace"): oid.decode("ascii")
+                for oid, name in re.findall(_PACKED_TAG, b"\n" + packed)
+            }
         _walk_loose(os.path.join(self.dirs.common_dir, "refs", "tags"), "", found)
         return found
 
@@ -126,7 +148,9 @@ class RefDb:
         return None
 
     def _packed_oid(self, name: str) -> str | None:
-        pattern = rb"^(" + _OID.pattern + rb") " + re.escape(name.encode()) + rb"$"
+        import re
+
+        pattern = rb"^(" + _OID_PATTERN + rb") " + re.escape(name.encode()) + rb"$"
         match = re.search(pattern, self.packed_refs(), re.MULTILINE)
         return match[1].decode("ascii") if match else None
 
@@ -142,26 +166,34 @@ class RefDb:
 
 
 def _walk_loose(directory: str, prefix: str, out: dict[str, str]) -> None:
+    """Loose refs under `directory`, opened relative to its descriptor (no path lookups)."""
     try:
-        entries = list(os.scandir(directory))
-    except (FileNotFoundError, NotADirectoryError):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # absent, or not a directory
         return
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            _walk_loose(entry.path, f"{prefix}{entry.name}/", out)
-        elif not entry.name.endswith(".lock"):
-            oid = _read_oid(entry.path)
-            if oid is not None:
-                out[prefix + entry.name] = oid
-
-
-def _read_oid(path: str) -> str | None:
     try:
-        fd = os.open(path, os.O_RDONLY)
+        with os.scandir(fd) as listing:
+            entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in listing]
+        for name, is_dir in entries:
+            if is_dir:
+                _walk_loose(os.path.join(directory, name), f"{prefix}{name}/", out)
+            elif not name.endswith(".lock"):
+                oid = _read_oid(name, fd)
+                if oid is not None:
+                    out[prefix + name] = oid
+    finally:
+        os.close(fd)
+
+
+def _read_oid(name: str, directory_fd: int) -> str | None:
+    try:
+        fd = os.open(name, os.O_RDONLY, dir_fd=directory_fd)
     except OSError:
         return None
     try:
         return _oid_of(os.read(fd, 128))
+    except OSError:  # a directory that replaced the file, or a read error
+        return None
     finally:
         os.close(fd)
 
@@ -169,4 +201,6 @@ def _read_oid(path: str) -> str | None:
 def _oid_of(content: bytes) -> str | None:
     """A loose ref's object id; None for symbolic refs and garbage."""
     text = content.strip()
-    return text.decode("ascii") if _OID.fullmatch(text) else None
+    if len(text) not in (40, 64) or text.translate(None, _HEX):
+        return None
+    return text.decode("ascii")
