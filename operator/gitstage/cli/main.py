@@ -20,8 +20,13 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point (`show --json` first tries the click-free fast path)."""
+    import sys
+
+    from gitstage.cli.show_json import fast_main
+
+    if fast_main(sys.argv[1:]) is None:
+        cli()
 
 
 assert isinstance(cli, LazyGroup)
