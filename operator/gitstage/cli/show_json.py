@@ -137,7 +137,10 @@ def show_json_text(source: RegistrySource, request: ShowRequest) -> str:
     cache = ResultCache.open(source.dirs.common_dir)
     text = cache.get(key)
     if text is None:
-        text, complete = compute_json_text(source, request)
+        from gitstage.adapters.git.gc_pause import gc_paused
+
+        with gc_paused():
+            text, complete = compute_json_text(source, request)
         if complete:
             cache.put(key, text)
     return text

@@ -86,13 +86,23 @@ class VStage:
             self._events = newest_first(self.assignments + self.unassignments)
         return self._events
 
+    # `events()[0]` without sorting: both lists are sorted oldest first, and in the stable sort
+    # of `assignments + unassignments` an unassignment wins a same-second tie.
     @property
     def is_active(self) -> bool:
-        return self.events()[0].kind is EventKind.ASSIGNMENT
+        assigned, unassigned = self.assignments, self.unassignments
+        if not unassigned:
+            return True
+        return bool(assigned) and assigned[-1].time.seconds > unassigned[-1].time.seconds
 
     @property
     def activated_seconds(self) -> int:
-        return self.events()[0].time.seconds
+        assigned, unassigned = self.assignments, self.unassignments
+        if not unassigned:
+            return assigned[-1].time.seconds
+        if not assigned:
+            return unassigned[-1].time.seconds
+        return max(assigned[-1].time.seconds, unassigned[-1].time.seconds)
 
     @property
     def authoring_event(self) -> Event:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gitstage.adapters.git.gc_pause import gc_paused
 from gitstage.adapters.git.object_cache import ObjectCache, Row
 from gitstage.adapters.git.refdb import GitDirs, common_dir_of
 from gitstage.adapters.git.source import RegistrySource, config_text_in, open_source
@@ -315,6 +316,11 @@ def read_registry(path: str | os.PathLike[str] = ".") -> Registry:
 
 
 def read_source(source: RegistrySource) -> Registry:
+    with gc_paused():
+        return _read_source(source)
+
+
+def _read_source(source: RegistrySource) -> Registry:
     config = parse_config_text(source.config_text, source.dirs.workdir)
     objects = ObjectReader(source.dirs.git_dir, ObjectCache.open(source.dirs.common_dir))
     try:
