@@ -125,6 +125,7 @@ class Version:
         "_authoring",
         "_direct",
         "_indirect",
+        "_memo",
         "_newest",
         "artifact",
         "commit",
@@ -146,6 +147,7 @@ class Version:
         self._forget()
 
     def _forget(self) -> None:
+        self._memo = False  # set by every memo below: `add` then knows there is none to drop
         self._direct: list[Event] | None = None
         self._indirect: list[Event] | None = None
         self._all: list[Event] | None = None
@@ -155,7 +157,8 @@ class Version:
         self._newest: int | None = None
 
     def add(self, event: Event) -> None:
-        self._forget()
+        if self._memo:
+            self._forget()
         kind = event.kind
         if kind is EventKind.ASSIGNMENT or kind is EventKind.UNASSIGNMENT:
             stage = str(event.stage)
@@ -180,6 +183,7 @@ class Version:
 
     def direct_events(self) -> list[Event]:
         if self._direct is None:
+            self._memo = True
             self._direct = newest_first(self.registrations + self.deregistrations)
         return self._direct
 
@@ -188,11 +192,13 @@ class Version:
 
     def indirect_events(self) -> list[Event]:
         if self._indirect is None:
+            self._memo = True
             self._indirect = newest_first(self.commit_events + self._stage_events())
         return self._indirect
 
     def events(self) -> list[Event]:
         if self._all is None:
+            self._memo = True
             self._all = newest_first(
                 self.registrations
                 + self.deregistrations
@@ -204,12 +210,11 @@ class Version:
     def newest_seconds(self) -> int | None:
         """The time of `events()[0]`, without sorting every event; None without events."""
         if self._newest is None:
-            stage_lists = [
-                events for s in self.stages.values() for events in (s.assignments, s.unassignments)
-            ]
-            self._newest = _newest_seconds(
-                self.registrations, self.deregistrations, self.commit_events, *stage_lists
-            )
+            self._memo = True
+            lists = [self.registrations, self.deregistrations, self.commit_events]
+            for stage in self.stages.values():
+                lists += (stage.assignments, stage.unassignments)
+            self._newest = max((e[-1].time.seconds for e in lists if e), default=None)
         return self._newest
 
     @property
@@ -224,9 +229,15 @@ class Version:
     @property
     def is_active(self) -> bool:
         if self._active is None:
-            direct = self.direct_events()
-            if direct:
-                self._active = direct[0].kind is EventKind.REGISTRATION
+            self._memo = True
+            # `direct_events()[0]` without sorting: a deregistration wins a same-second tie.
+            registered, deregistered = self.registrations, self.deregistrations
+            if deregistered:
+                self._active = (
+                    bool(registered) and registered[-1].time.seconds > deregistered[-1].time.seconds
+                )
+            elif registered:
+                self._active = True
             else:
                 self._active = bool(self.commit_events or self.stages)
         return self._active
@@ -244,6 +255,7 @@ class Version:
     def authoring_event(self) -> Event:
         if self._authoring is None:
             additions = [e for e in self.direct_events() if e.kind.addition]
+            self._memo = True
             self._authoring = additions[0] if additions else self.indirect_events()[0]
         return self._authoring
 
@@ -251,6 +263,7 @@ class Version:
         """Active stages, oldest activation first (GTO `get_vstages(ascending=True)`)."""
         if self._active_stages is None:
             active = [s for s in self.stages.values() if s.is_active]
+            self._memo = True
             self._active_stages = sorted(active, key=_activated)
         return self._active_stages
 
@@ -275,10 +288,13 @@ class Artifact:
     def is_active(self) -> bool:
         """Not deprecated: the newest event (a version's event wins a same-second tie)."""
         newest_deprecation = _newest_seconds(self.deprecations)
-        newest_version_event = max(
-            (s for s in (v.newest_seconds() for v in self.versions) if s is not None),
-            default=None,
-        )
+        newest_version_event = None
+        for version in self.versions:
+            seconds = version.newest_seconds()
+            if seconds is not None and (
+                newest_version_event is None or seconds > newest_version_event
+            ):
+                newest_version_event = seconds
         if newest_deprecation is None:
             return newest_version_event is not None
         return newest_version_event is not None and newest_version_event >= newest_deprecation

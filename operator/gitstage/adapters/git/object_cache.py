@@ -19,7 +19,7 @@ from __future__ import annotations
 import marshal
 import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from gitstage.adapters.git.atomic_file import write_atomically
@@ -76,6 +76,15 @@ class ObjectCache:
             row = used[key] = loaded[key]
             return True, row
         return False, None
+
+    def take(self, table: str, keys: Collection[str]) -> dict[str, Row]:
+        """The rows held for `keys` (as `get`, in bulk): key -> row, for the keys found."""
+        loaded, used = self._loaded[table], self._used[table]
+        found = {key: loaded[key] for key in keys if key in loaded}
+        if used:  # rows put by this read, not in the loaded file
+            found.update((key, used[key]) for key in keys if key not in found and key in used)
+        used.update(found)
+        return found
 
     def put(self, table: str, key: str, row: Row) -> None:
         """Index rows that marshal cannot store (exotic YAML values) are simply not cached."""

@@ -13,7 +13,7 @@ policy paths, which need a libgit2 repository anyway.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,17 +74,11 @@ class ObjectReader:
             self._repo = open_repository(self._git_dir)
         return self._repo
 
-    def tag_rows(self, oids: Iterable[str]) -> dict[str, Row]:
+    def tag_rows(self, oids: Collection[str]) -> dict[str, Row]:
         """oid -> (target, tagger name, email, seconds, offset, message), or None if the object
         is not an annotated tag with a tagger (lightweight tags point at commits)."""
-        rows: dict[str, Row] = {}
-        missing = []
-        for oid in oids:
-            found, row = self.cache.get("tags", oid)
-            if found:
-                rows[oid] = row
-            else:
-                missing.append(oid)
+        rows = self.cache.take("tags", oids)
+        missing = [oid for oid in oids if oid not in rows]
         if missing:
             rows.update(self._read_tags(missing))
         return rows
@@ -201,21 +195,23 @@ def scan_refs(tags: Mapping[str, str], objects: ObjectReader) -> TagScan:
     """`tags`: tag name -> the object id its ref points at."""
     scan = TagScan()
     wanted: list[tuple[ParsedTag, str]] = []
+    create = Action.CREATE
     for name, oid in tags.items():
         parsed = parse_tag(name)
         if parsed is None:
             continue
-        if parsed.action is Action.CREATE:
+        if parsed.action is create:
             scan.reserved.append(parsed.name)
         else:
             wanted.append((parsed, oid))
-    rows = objects.tag_rows(oid for _, oid in wanted)
+    rows = objects.tag_rows([oid for _, oid in wanted])
+    annotated = scan.annotated
     for parsed, oid in wanted:
         row = rows[oid]
         if row is not None:
             target, name, email, seconds, offset, message = row
             record = TagRecord(parsed.name, target, name, email, Instant(seconds, offset), message)
-            scan.annotated.append((parsed, record))
+            annotated.append((parsed, record))
     return scan
 
 
