@@ -106,8 +106,13 @@ class VStage:
 
     @property
     def authoring_event(self) -> Event:
+        """The first addition of `events()`: the newest assignment, the last of its sorted list
+        (filtering the newest-first order keeps assignments newest first)."""
         if self._authoring is None:
-            self._authoring = next(e for e in self.events() if e.kind.addition)
+            if self.assignments:
+                self._authoring = self.assignments[-1]
+            else:
+                self._authoring = next(e for e in self.events() if e.kind.addition)
         return self._authoring
 
 
@@ -254,9 +259,10 @@ class Version:
     @property
     def authoring_event(self) -> Event:
         if self._authoring is None:
-            additions = [e for e in self.direct_events() if e.kind.addition]
             self._memo = True
-            self._authoring = additions[0] if additions else self.indirect_events()[0]
+            # The first addition of `direct_events()` is the newest registration: the last one.
+            registrations = self.registrations
+            self._authoring = registrations[-1] if registrations else self.indirect_events()[0]
         return self._authoring
 
     def active_stages(self) -> list[VStage]:
