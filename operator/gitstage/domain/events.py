@@ -127,16 +127,18 @@ def tag_event(
 def commit_event(
     artifact: str, version: str, commit: CommitRecord, annotation: ArtifactAnnotation | None
 ) -> Event:
-    return Event(
-        kind=EventKind.COMMIT,
-        artifact=artifact,
-        time=commit.time,
-        author=commit.author_name,
-        author_email=commit.author_email,
-        message=commit.message,
-        commit=commit.sha,
-        version=version,
-        annotation=annotation,
-        committer=commit.committer_name,
-        committer_email=commit.committer_email,
+    return Event(  # positional: built once per version
+        EventKind.COMMIT,
+        artifact,
+        commit.time,
+        commit.author_name,
+        commit.author_email,
+        commit.message,
+        commit.sha,
+        None,
+        version,
+        None,
+        annotation,
+        commit.committer_name,
+        commit.committer_email,
     )

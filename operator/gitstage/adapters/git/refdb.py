@@ -15,7 +15,7 @@ import os
 TAGS = "refs/tags/"
 _OID_PATTERN = rb"[0-9a-f]{40}(?:[0-9a-f]{24})?"
 # Anchored on a newline, not `^` with MULTILINE: three times faster on 120k lines.
-_PACKED_TAG = rb"\n([0-9a-f]{40,64}) refs/tags/([^\n]+)"
+_PACKED_TAG_TEXT = "\n([0-9a-f]{40,64}) refs/tags/([^\n]+)"
 _HEX = b"0123456789abcdef"
 _MAX_SYMREF_DEPTH = 5
 
@@ -129,10 +129,10 @@ class RefDb:
         if packed:
             import re  # only here: a loose-only repository's warm read never compiles a pattern
 
-            found = {
-                name.decode("utf-8", "replace"): oid.decode("ascii")
-                for oid, name in re.findall(_PACKED_TAG, b"\n" + packed)
-            }
+            # One decode of the whole file, not two per ref (an invalid byte sequence cannot
+            # span the ASCII space or newline around a name, so names decode the same).
+            text = "\n" + packed.decode("utf-8", "replace")
+            found = {name: oid for oid, name in re.findall(_PACKED_TAG_TEXT, text)}
         _walk_loose(os.path.join(self.dirs.common_dir, "refs", "tags"), "", found)
         return found
 
