@@ -10,10 +10,17 @@ from gitstage.adapters.git.gc_pause import gc_paused
 
 
 def test_paused_inside_and_restored_after_an_error() -> None:
+    seen: list[bool] = []
+
+    def fail_inside() -> None:
+        with gc_paused():
+            seen.append(gc.isenabled())
+            raise RuntimeError("boom")
+
     assert gc.isenabled()
-    with pytest.raises(RuntimeError), gc_paused():
-        assert not gc.isenabled()
-        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError):
+        fail_inside()
+    assert seen == [False]
     assert gc.isenabled()
 
 
