@@ -13,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gitstage.adapters.git.describe import annotation_at
 from gitstage.adapters.git.reader import Registry, read_registry
 from gitstage.domain.gto_json import registry_document, versions_document
 from gitstage.domain.index import ArtifactAnnotation
@@ -29,7 +28,6 @@ from gitstage.domain.views import (
     select_versions,
     stage_view,
 )
-from gitstage.fetching import fetch_artifact
 
 RepoPath = str | os.PathLike[str]
 
@@ -136,6 +134,8 @@ def describe(repo: RepoPath, name: str, rev: str | None = None) -> ArtifactAnnot
         if len(rows) > 1:
             raise ValueError(f"Ambiguous naming shortcut {name!r}: multiple variants found.")
         rev = rows[0].version.commit
+    from gitstage.adapters.git.describe import annotation_at  # pygit2: only when describing
+
     return annotation_at(repo, shortcut.name, rev)
 
 
@@ -167,6 +167,8 @@ def fetch(
         if not matches:
             raise LookupError(f"version {version} of {name!r} is not registered")
         chosen, commit = matches[0].name, matches[0].peeled_commit
+    from gitstage.fetching import fetch_artifact
+
     return fetch_artifact(str(repo), commit, name, dest, version=chosen, stage=stage)
 
 

@@ -1,47 +1,46 @@
-"""The `gitstage` command: a root click group and the subcommands hung on it."""
+"""The `gitstage` command: a root click group and the subcommands hung on it.
+
+Subcommands are registered lazily (`cli.add_lazy(name, "module:attribute")`): a command's module
+is imported only when that command runs, so `gitstage show` never imports kopf or kubernetes.
+`cli.add_command(...)` still works for commands that are already imported.
+"""
 
 from __future__ import annotations
 
 import click
 
 from gitstage import __version__
-from gitstage.cli.check import check_command
-from gitstage.cli.fetch import fetch_command
-from gitstage.cli.write import WRITE_COMMANDS
+from gitstage.cli.lazy import LazyGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gitstage")
 def cli() -> None:
     """Serve a GTO git model registry on Kubernetes."""
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point (`show --json` first tries the click-free fast path)."""
+    import sys
+
+    from gitstage.cli.show_json import fast_main
+
+    if fast_main(sys.argv[1:]) is None:
+        cli()
 
 
-def _register_commands() -> None:
-    from gitstage.cli.operator_cmd import crds_command, operator_command
-    from gitstage.cli.show import (
-        check_ref_command,
-        describe_command,
-        history_command,
-        show_command,
-    )
-
-    for command in (show_command, history_command, check_ref_command, describe_command):
-        cli.add_command(command)
-    cli.add_command(operator_command)
-    cli.add_command(crds_command)
-
-    from gitstage.cli.dev import dev_group
-
-    cli.add_command(dev_group)
-
-
-_register_commands()
-cli.add_command(fetch_command)
-cli.add_command(check_command)
-for _write_command in WRITE_COMMANDS:
-    cli.add_command(_write_command)
+assert isinstance(cli, LazyGroup)
+cli.add_lazy("show", "gitstage.cli.show:show_command")
+cli.add_lazy("history", "gitstage.cli.show:history_command")
+cli.add_lazy("check-ref", "gitstage.cli.show:check_ref_command")
+cli.add_lazy("describe", "gitstage.cli.show:describe_command")
+cli.add_lazy("operator", "gitstage.cli.operator_cmd:operator_command")
+cli.add_lazy("crds", "gitstage.cli.operator_cmd:crds_command")
+cli.add_lazy("dev", "gitstage.cli.dev:dev_group")
+cli.add_lazy("fetch", "gitstage.cli.fetch:fetch_command")
+cli.add_lazy("check", "gitstage.cli.check:check_command")
+cli.add_lazy("register", "gitstage.cli.write:register_command")
+cli.add_lazy("assign", "gitstage.cli.write:assign_command")
+cli.add_lazy("unassign", "gitstage.cli.write:unassign_command")
+cli.add_lazy("deregister", "gitstage.cli.write:deregister_command")
+cli.add_lazy("deprecate", "gitstage.cli.write:deprecate_command")

@@ -9,20 +9,21 @@ import click
 
 from gitstage.adapters.git.reader import Registry, read_registry
 from gitstage.adapters.git.refs import events_of_ref
+from gitstage.adapters.git.source import open_source
 from gitstage.api import describe as describe_artifact
 from gitstage.api import show_versions
 from gitstage.cli.errors import CommandError, one_line_errors
+from gitstage.cli.show_json import SORTS, ShowRequest, show_json_text
 from gitstage.cli.table import render_table
 from gitstage.domain.gto_json import (
     history_document,
     plain,
     registry_document,
-    versions_document,
 )
 from gitstage.domain.names import is_hexsha
 from gitstage.domain.state import RegistryState
 from gitstage.domain.tags import parse_shortcut
-from gitstage.domain.views import ListedVersion, Sort, ViewOptions, registry_stages
+from gitstage.domain.views import ListedVersion, ViewOptions, registry_stages
 
 EMPTY = "Nothing found in the current workspace"
 
@@ -77,7 +78,7 @@ def print_json(document: Any) -> None:
 )
 @click.option(
     "--sort",
-    type=click.Choice([s.value for s in Sort]),
+    type=click.Choice(list(SORTS)),
     default="timestamp",
     show_default=True,
     help="Order stage candidates by assignment time or semver.",
@@ -100,18 +101,24 @@ def show_command(
     options = ViewOptions.from_flags(
         registered_only, deprecated, assignments_per_version, versions_per_stage, sort
     )
+    if as_json:
+        request = ShowRequest(
+            name,
+            repo,
+            registered_only,
+            deprecated,
+            assignments_per_version,
+            versions_per_stage,
+            sort,
+        )
+        click.echo(show_json_text(open_source(repo), request), nl=False)
+        return
     registry = read_registry(repo)
     if name is None:
         document = registry_document(registry.state, options, registry.config.stages)
-        if as_json:
-            print_json(document)
-            return
         headers, rows = _registry_table(registry, document)
     else:
         listed = show_versions(registry, name, options)
-        if as_json:
-            print_json(versions_document(listed))
-            return
         headers, rows = _versions_table(registry.state, listed)
     _print_table(headers, rows, select=select, plain=plain)
 
@@ -258,6 +265,6 @@ def describe_command(name: str, repo: str, rev: str | None, field: str | None) -
     if annotation is None:
         return
     if field is None:
-        print_json(plain(annotation.model_dump()))
+        print_json(plain(annotation.as_dict()))
     elif getattr(annotation, field) is not None:
         click.echo(getattr(annotation, field))

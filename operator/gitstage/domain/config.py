@@ -1,18 +1,20 @@
-"""`.gto`, GTO's registry configuration: allowed stages and the annotation file name."""
+"""`.gto`, GTO's registry configuration: allowed stages and the annotation file name.
+
+A plain dataclass: `gitstage show` on a repository without `.gto` (the common case) never pays
+for importing a YAML parser or pydantic; both are imported only to read a `.gto` or `GTO_*` value.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-
 from gitstage.domain.index import INDEX_FILE
-from gitstage.domain.names import check_name
 
 CONFIG_FILE = ".gto"
+_KEYS = ("stages", "types", "index")
 
 
 class WrongConfigError(ValueError):
@@ -20,37 +22,43 @@ class WrongConfigError(ValueError):
         super().__init__(f"Wrong config file '{path}': {reason}")
 
 
-class RegistryConfig(BaseModel):
+@dataclass(frozen=True)
+class RegistryConfig:
     """The keys that change what `show` prints; others (emojis, log level) are ignored."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
 
     stages: list[str] | None = None
     types: list[str] | None = None
     index: str = INDEX_FILE
 
-    @field_validator("stages", "types")
-    @classmethod
-    def _names(cls, values: list[str] | None) -> list[str] | None:
-        for value in values or []:
-            check_name(value, "stage or type name")
-        return values
-
 
 def parse_config(text: str | None, path: str, environ: Mapping[str, str]) -> RegistryConfig:
     """Merge `.gto` (keys are case-insensitive) under `GTO_*` environment variables."""
-    try:
-        loaded = yaml.safe_load(text) if text else None
-    except yaml.YAMLError:
-        raise WrongConfigError(path, "not valid YAML") from None
-    if loaded is not None and not isinstance(loaded, dict):
-        raise WrongConfigError(path, "expected a mapping")
-    values: dict[str, Any] = {str(k).lower(): v for k, v in (loaded or {}).items()}
-    for key in ("stages", "types", "index"):
+    values: dict[str, Any] = {}
+    if text:
+        from gitstage.domain.yaml12 import YamlError, load_yaml
+
+        try:
+            loaded = load_yaml(text)
+        except YamlError:
+            raise WrongConfigError(path, "not valid YAML") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise WrongConfigError(path, "expected a mapping")
+        values = {str(k).lower(): v for k, v in (loaded or {}).items()}
+    for key in _KEYS:
         raw = environ.get(f"GTO_{key.upper()}")
         if raw is not None:
             values[key] = json.loads(raw) if key != "index" else raw
+    known = {k: v for k, v in values.items() if k in _KEYS}
+    return _validated(known, path) if known else RegistryConfig()
+
+
+def _validated(values: dict[str, Any], path: str) -> RegistryConfig:
+    from pydantic import ValidationError
+
+    from gitstage.domain.schemas import RegistryConfigSchema
+
     try:
-        return RegistryConfig.model_validate(values)
+        config = RegistryConfigSchema.model_validate(values)
     except ValidationError as error:
         raise WrongConfigError(path, str(error.errors()[0]["msg"])) from None
+    return RegistryConfig(stages=config.stages, types=config.types, index=config.index)

@@ -52,8 +52,15 @@ class CommitRecord:
     committer_email: str
 
 
+_ADDITIONS = ("commit", "creation", "registration", "assignment")
+
+
 class EventKind(Enum):
-    """GTO's event classes with their priorities (used to order `history`)."""
+    """GTO's event classes with their priorities (used to order `history`).
+
+    `label`, `priority` and `addition` are plain attributes, set once per member: the fold and
+    the views read them for every event.
+    """
 
     COMMIT = ("commit", 0)
     CREATION = ("creation", 1)
@@ -63,22 +70,10 @@ class EventKind(Enum):
     ASSIGNMENT = ("assignment", 5)
     UNASSIGNMENT = ("unassignment", 6)
 
-    @property
-    def label(self) -> str:
-        return self.value[0]
-
-    @property
-    def priority(self) -> int:
-        return self.value[1]
-
-    @property
-    def addition(self) -> bool:
-        return self in _ADDITIONS
-
-
-_ADDITIONS = frozenset(
-    {EventKind.COMMIT, EventKind.CREATION, EventKind.REGISTRATION, EventKind.ASSIGNMENT}
-)
+    def __init__(self, label: str, priority: int) -> None:
+        self.label = label
+        self.priority = priority
+        self.addition = label in _ADDITIONS
 
 
 @dataclass(slots=True)
@@ -115,33 +110,35 @@ class Event:
 def tag_event(
     kind: EventKind, tag: TagRecord, artifact: str, version: str | None, stage: str | None
 ) -> Event:
-    return Event(
-        kind=kind,
-        artifact=artifact,
-        time=tag.time,
-        author=tag.tagger_name,
-        author_email=tag.tagger_email,
-        message=tag.message.strip(),
-        commit=tag.target,
-        tag=tag.name,
-        version=version,
-        stage=stage,
+    return Event(  # positional: built once per tag
+        kind,
+        artifact,
+        tag.time,
+        tag.tagger_name,
+        tag.tagger_email,
+        tag.message.strip(),
+        tag.target,
+        tag.name,
+        version,
+        stage,
     )
 
 
 def commit_event(
     artifact: str, version: str, commit: CommitRecord, annotation: ArtifactAnnotation | None
 ) -> Event:
-    return Event(
-        kind=EventKind.COMMIT,
-        artifact=artifact,
-        time=commit.time,
-        author=commit.author_name,
-        author_email=commit.author_email,
-        message=commit.message,
-        commit=commit.sha,
-        version=version,
-        annotation=annotation,
-        committer=commit.committer_name,
-        committer_email=commit.committer_email,
+    return Event(  # positional: built once per version
+        EventKind.COMMIT,
+        artifact,
+        commit.time,
+        commit.author_name,
+        commit.author_email,
+        commit.message,
+        commit.sha,
+        None,
+        version,
+        None,
+        annotation,
+        commit.committer_name,
+        commit.committer_email,
     )

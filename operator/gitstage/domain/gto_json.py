@@ -121,7 +121,7 @@ def _event(event: Event, *, labelled: bool = False) -> dict[str, Json]:
 def _enrichments(event: Event) -> list[Json]:
     if event.annotation is None:
         return []
-    return [{"source": "gto", "artifact": plain(event.annotation.model_dump())}]
+    return [{"source": "gto", "artifact": plain(event.annotation.as_dict())}]
 
 
 def plain(value: Json) -> Json:

@@ -1,31 +1,40 @@
-"""`artifacts.yaml`: GTO's annotation index (name -> type, path, labels, description, custom)."""
+"""`artifacts.yaml`: GTO's annotation index (name -> type, path, labels, description, custom).
+
+Annotations are plain frozen dataclasses; the YAML loader and the pydantic schema that validates
+them are imported only when a file is parsed (a read served from the object cache parses none).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from gitstage.domain.names import is_valid_name
 
 INDEX_FILE = "artifacts.yaml"
 
 
-class ArtifactAnnotation(BaseModel):
+@dataclass(frozen=True)
+class ArtifactAnnotation:
     """One entry of artifacts.yaml, with GTO's defaults; unknown keys are ignored as GTO does."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
 
     type: str | None = None
     path: str | None = None
     virtual: bool = True
-    labels: list[str] = []
+    labels: list[str] = field(default_factory=list)
     description: str = ""
     custom: Any = None
 
-
-_INDEX = TypeAdapter(dict[str, ArtifactAnnotation])
+    def as_dict(self) -> dict[str, Any]:
+        """Fields in GTO's `model_dump` order."""
+        return {
+            "type": self.type,
+            "path": self.path,
+            "virtual": self.virtual,
+            "labels": list(self.labels),
+            "description": self.description,
+            "custom": self.custom,
+        }
 
 
 class CorruptIndexError(ValueError):
@@ -37,14 +46,23 @@ class CorruptIndexError(ValueError):
 
 def parse_index(text: bytes | str, where: str) -> dict[str, ArtifactAnnotation]:
     """Parse and validate artifacts.yaml; `where` names the revision in error messages."""
+    from pydantic import ValidationError
+
+    from gitstage.domain.schemas import INDEX_SCHEMA
+    from gitstage.domain.yaml12 import YamlError, load_yaml
+
     try:
-        content = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+        content = load_yaml(text)
+    except YamlError as error:
         raise CorruptIndexError(where, _first_line(str(error))) from None
     try:
-        index = _INDEX.validate_python(content)
+        validated = INDEX_SCHEMA.validate_python(content)
     except ValidationError as error:
         raise CorruptIndexError(where, _first_line(str(error.errors()[0]["msg"]))) from None
+    index = {
+        name: ArtifactAnnotation(e.type, e.path, e.virtual, e.labels, e.description, e.custom)
+        for name, e in validated.items()
+    }
     for name, annotation in index.items():
         for value, what in _names_of(name, annotation):
             if not is_valid_name(value):

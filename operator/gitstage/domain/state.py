@@ -9,9 +9,10 @@ tag on an unregistered commit creates two versions named by the commit SHA).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
-from typing import Any, Protocol, TypeVar, cast
+from operator import attrgetter
+from typing import Protocol
 
 from gitstage.domain.events import (
     CommitRecord,
@@ -24,20 +25,17 @@ from gitstage.domain.events import (
 from gitstage.domain.index import ArtifactAnnotation
 from gitstage.domain.tags import Action, ParsedTag
 
-T = TypeVar("T")
-
 
 class RegistryError(ValueError):
     """A history GTO itself cannot read; the message names the offending tags."""
 
 
+_seconds = attrgetter("time.seconds")
+
+
 def newest_first(events: Iterable[Event]) -> list[Event]:
     """GTO's `sorted(events, key=created_at)[::-1]`: among equal seconds, the last one wins."""
     return sorted(events, key=_seconds)[::-1]
-
-
-def _seconds(event: Event) -> int:
-    return event.time.seconds
 
 
 def _insert_sorted(events: list[Event], event: Event) -> None:
@@ -48,8 +46,24 @@ def _insert_sorted(events: list[Event], event: Event) -> None:
         bisect.insort_right(events, event, key=_seconds)
 
 
+def _newest_seconds(*sorted_lists: list[Event]) -> int | None:
+    """The newest time among lists each sorted oldest first."""
+    return max((events[-1].time.seconds for events in sorted_lists if events), default=None)
+
+
 class VStage:
     """One version's history in one stage."""
+
+    __slots__ = (
+        "_authoring",
+        "_events",
+        "artifact",
+        "assignments",
+        "commit",
+        "stage",
+        "unassignments",
+        "version",
+    )
 
     def __init__(self, artifact: str, version: str, commit: str, stage: str) -> None:
         self.artifact = artifact
@@ -59,11 +73,12 @@ class VStage:
         self.assignments: list[Event] = []
         self.unassignments: list[Event] = []
         self._events: list[Event] | None = None
+        self._authoring: Event | None = None
 
     def add(self, event: Event) -> None:
         target = self.assignments if event.kind is EventKind.ASSIGNMENT else self.unassignments
         _insert_sorted(target, event)
-        self._events = None
+        self._events = self._authoring = None
 
     def events(self) -> list[Event]:
         """Newest first; an unassignment wins a same-second tie with an assignment."""
@@ -71,21 +86,60 @@ class VStage:
             self._events = newest_first(self.assignments + self.unassignments)
         return self._events
 
+    # `events()[0]` without sorting: both lists are sorted oldest first, and in the stable sort
+    # of `assignments + unassignments` an unassignment wins a same-second tie.
     @property
     def is_active(self) -> bool:
-        return self.events()[0].kind is EventKind.ASSIGNMENT
+        assigned, unassigned = self.assignments, self.unassignments
+        if not unassigned:
+            return True
+        return bool(assigned) and assigned[-1].time.seconds > unassigned[-1].time.seconds
 
     @property
     def activated_seconds(self) -> int:
-        return self.events()[0].time.seconds
+        assigned, unassigned = self.assignments, self.unassignments
+        if not unassigned:
+            return assigned[-1].time.seconds
+        if not assigned:
+            return unassigned[-1].time.seconds
+        return max(assigned[-1].time.seconds, unassigned[-1].time.seconds)
 
     @property
     def authoring_event(self) -> Event:
-        return next(e for e in self.events() if e.kind.addition)
+        """The first addition of `events()`: the newest assignment, the last of its sorted list
+        (filtering the newest-first order keeps assignments newest first)."""
+        if self._authoring is None:
+            if self.assignments:
+                self._authoring = self.assignments[-1]
+            else:
+                self._authoring = next(e for e in self.events() if e.kind.addition)
+        return self._authoring
 
 
 class Version:
-    """A version of an artifact: registered (`A@vX`) or named by its commit SHA."""
+    """A version of an artifact: registered (`A@vX`) or named by its commit SHA.
+
+    Derived views are computed on first use and dropped by the next event: the state is read
+    far more often than it is built.
+    """
+
+    __slots__ = (
+        "_active",
+        "_active_stages",
+        "_all",
+        "_authoring",
+        "_direct",
+        "_indirect",
+        "_memo",
+        "_newest",
+        "artifact",
+        "commit",
+        "commit_events",
+        "deregistrations",
+        "name",
+        "registrations",
+        "stages",
+    )
 
     def __init__(self, artifact: str, name: str, commit: str) -> None:
         self.artifact = artifact
@@ -95,30 +149,37 @@ class Version:
         self.registrations: list[Event] = []
         self.deregistrations: list[Event] = []
         self.stages: dict[str, VStage] = {}
-        # Derived views are cached until the next event: the state is read far more than built.
-        self._memo: dict[str, Any] = {}
+        self._forget()
 
-    def _memoized(self, key: str, compute: Callable[[], T]) -> T:
-        try:
-            return cast(T, self._memo[key])
-        except KeyError:
-            value = self._memo[key] = compute()
-            return value
+    def _forget(self) -> None:
+        self._memo = False  # set by every memo below: `add` then knows there is none to drop
+        self._direct: list[Event] | None = None
+        self._indirect: list[Event] | None = None
+        self._all: list[Event] | None = None
+        self._active: bool | None = None
+        self._authoring: Event | None = None
+        self._active_stages: list[VStage] | None = None
+        self._newest: int | None = None
 
     def add(self, event: Event) -> None:
-        self._memo.clear()
-        if event.kind is EventKind.REGISTRATION:
+        if self._memo:
+            self._forget()
+        kind = event.kind
+        if kind is EventKind.ASSIGNMENT or kind is EventKind.UNASSIGNMENT:
+            stage = str(event.stage)
+            vstage = self.stages.get(stage)
+            if vstage is None:
+                vstage = self.stages[stage] = VStage(self.artifact, self.name, self.commit, stage)
+            vstage.add(event)
+        elif kind is EventKind.REGISTRATION:
             _insert_sorted(self.registrations, event)
-        elif event.kind is EventKind.DEREGISTRATION:
+        elif kind is EventKind.DEREGISTRATION:
             _insert_sorted(self.deregistrations, event)
-        elif event.kind is EventKind.COMMIT:
+        elif kind is EventKind.COMMIT:
             if event not in self.commit_events:
                 _insert_sorted(self.commit_events, event)
         else:
-            stage = str(event.stage)
-            if stage not in self.stages:
-                self.stages[stage] = VStage(self.artifact, self.name, self.commit, stage)
-            self.stages[stage].add(event)
+            raise ValueError(f"a version holds no {kind.label} events")
 
     @property
     def peeled_commit(self) -> str:
@@ -126,28 +187,40 @@ class Version:
         return self.commit_events[0].commit if self.commit_events else self.commit
 
     def direct_events(self) -> list[Event]:
-        return self._memoized(
-            "direct", lambda: newest_first(self.registrations + self.deregistrations)
-        )
+        if self._direct is None:
+            self._memo = True
+            self._direct = newest_first(self.registrations + self.deregistrations)
+        return self._direct
 
     def _stage_events(self) -> list[Event]:
         return [e for s in self.stages.values() for e in s.events()]
 
     def indirect_events(self) -> list[Event]:
-        return self._memoized(
-            "indirect", lambda: newest_first(self.commit_events + self._stage_events())
-        )
+        if self._indirect is None:
+            self._memo = True
+            self._indirect = newest_first(self.commit_events + self._stage_events())
+        return self._indirect
 
     def events(self) -> list[Event]:
-        return self._memoized(
-            "all",
-            lambda: newest_first(
+        if self._all is None:
+            self._memo = True
+            self._all = newest_first(
                 self.registrations
                 + self.deregistrations
                 + self.commit_events
                 + self._stage_events()
-            ),
-        )
+            )
+        return self._all
+
+    def newest_seconds(self) -> int | None:
+        """The time of `events()[0]`, without sorting every event; None without events."""
+        if self._newest is None:
+            self._memo = True
+            lists = [self.registrations, self.deregistrations, self.commit_events]
+            for stage in self.stages.values():
+                lists += (stage.assignments, stage.unassignments)
+            self._newest = max((e[-1].time.seconds for e in lists if e), default=None)
+        return self._newest
 
     @property
     def discovered(self) -> bool:
@@ -160,13 +233,19 @@ class Version:
 
     @property
     def is_active(self) -> bool:
-        return self._memoized("active", self._compute_active)
-
-    def _compute_active(self) -> bool:
-        direct = self.direct_events()
-        if direct:
-            return direct[0].kind is EventKind.REGISTRATION
-        return bool(self.commit_events or self.stages)
+        if self._active is None:
+            self._memo = True
+            # `direct_events()[0]` without sorting: a deregistration wins a same-second tie.
+            registered, deregistered = self.registrations, self.deregistrations
+            if deregistered:
+                self._active = (
+                    bool(registered) and registered[-1].time.seconds > deregistered[-1].time.seconds
+                )
+            elif registered:
+                self._active = True
+            else:
+                self._active = bool(self.commit_events or self.stages)
+        return self._active
 
     @property
     def activated_event(self) -> Event:
@@ -179,19 +258,23 @@ class Version:
 
     @property
     def authoring_event(self) -> Event:
-        return self._memoized("authoring", self._compute_authoring)
-
-    def _compute_authoring(self) -> Event:
-        additions = [e for e in self.direct_events() if e.kind.addition]
-        return additions[0] if additions else self.indirect_events()[0]
+        if self._authoring is None:
+            self._memo = True
+            # The first addition of `direct_events()` is the newest registration: the last one.
+            registrations = self.registrations
+            self._authoring = registrations[-1] if registrations else self.indirect_events()[0]
+        return self._authoring
 
     def active_stages(self) -> list[VStage]:
         """Active stages, oldest activation first (GTO `get_vstages(ascending=True)`)."""
-        return self._memoized("stages", self._compute_active_stages)
+        if self._active_stages is None:
+            active = [s for s in self.stages.values() if s.is_active]
+            self._memo = True
+            self._active_stages = sorted(active, key=_activated)
+        return self._active_stages
 
-    def _compute_active_stages(self) -> list[VStage]:
-        active = [s for s in self.stages.values() if s.is_active]
-        return sorted(active, key=lambda s: s.activated_seconds)
+
+_activated = attrgetter("activated_seconds")
 
 
 class Artifact:
@@ -210,12 +293,16 @@ class Artifact:
     @property
     def is_active(self) -> bool:
         """Not deprecated: the newest event (a version's event wins a same-second tie)."""
-        newest_deprecation = max((e.time.seconds for e in self.deprecations), default=None)
+        newest_deprecation = _newest_seconds(self.deprecations)
+        newest_version_event = None
+        for version in self.versions:
+            seconds = version.newest_seconds()
+            if seconds is not None and (
+                newest_version_event is None or seconds > newest_version_event
+            ):
+                newest_version_event = seconds
         if newest_deprecation is None:
-            return any(v.events() for v in self.versions)
-        newest_version_event = max(
-            (v.events()[0].time.seconds for v in self.versions if v.events()), default=None
-        )
+            return newest_version_event is not None
         return newest_version_event is not None and newest_version_event >= newest_deprecation
 
     @property
@@ -234,16 +321,26 @@ class Artifact:
 
     def find_or_create(self, commit: str, name: str | None = None) -> Version:
         """GTO's `find_version(name, commit_hexsha, create_new=True)` over explicit versions."""
-        found = self._explicit_by_commit.get(commit, [])
-        if name is not None and found:
-            found = [v for v in found if v.name == name]
-        if len(found) > 1:
-            raise _many_versions(self.name, commit, found)
+        found = self._explicit_by_commit.get(commit)
         if found:
-            return found[0]
+            if name is not None:
+                found = [v for v in found if v.name == name]
+            if len(found) > 1:
+                raise _many_versions(self.name, commit, found)
+            if found:
+                return found[0]
         version = Version(self.name, name or commit, commit)
         self.versions.append(version)
         return version
+
+    def stage_holder(self, commit: str) -> Version:
+        """The version a stage tag on `commit` lands on: GTO looks it up by commit, then by that
+        commit and the name found (so an unregistered commit gets two SHA-named versions)."""
+        found = self._explicit_by_commit.get(commit)
+        if found is not None and len(found) == 1:
+            return found[0]  # what both lookups return
+        name = self.find_or_create(commit).name
+        return self.find_or_create(commit, name)
 
     def add(self, event: Event, version: Version) -> None:
         was_discovered = version.discovered
@@ -298,9 +395,10 @@ class RegistryState:
         self.artifacts: dict[str, Artifact] = {}
 
     def artifact(self, name: str) -> Artifact:
-        if name not in self.artifacts:
-            self.artifacts[name] = Artifact(name)
-        return self.artifacts[name]
+        found = self.artifacts.get(name)
+        if found is None:
+            found = self.artifacts[name] = Artifact(name)
+        return found
 
     def events(self) -> Iterator[Event]:
         for artifact in self.artifacts.values():
@@ -315,19 +413,34 @@ def build_state(
     """Fold annotated GTO tags into state, then enrich with commits and artifacts.yaml.
 
     `reserved` names lightweight `@created` tags: GTO fails on those too, annotated or not.
+    GTO folds deprecations, then versions, then stages, each in (tagger second, name) order.
     """
-    ordered = sorted(tags, key=lambda pair: (pair[1].time.seconds, pair[0].name))
-    created = {parsed.name for parsed, _ in ordered if parsed.action is Action.CREATE}
-    created.update(reserved)
+    ordered = sorted(tags, key=_fold_order)
+    deprecations, versions, stages = [], [], []
+    created = set(reserved)
+    for pair in ordered:
+        action = pair[0].action
+        if action is Action.ASSIGN or action is Action.UNASSIGN:
+            stages.append(pair)
+        elif action is Action.REGISTER or action is Action.DEREGISTER:
+            versions.append(pair)
+        elif action is Action.DEPRECATE:
+            deprecations.append(pair)
+        else:
+            created.add(pair[0].name)
     if created:
         raise created_tags_error(sorted(created))
     state = RegistryState()
-    _fold_deprecations(state, ordered)
-    _fold_versions(state, ordered)
-    _fold_stages(state, ordered)
+    _fold_deprecations(state, deprecations)
+    _fold_versions(state, versions)
+    _fold_stages(state, stages)
     _enrich_versions(state, source)
     _discover_at_head(state, source)
     return state
+
+
+def _fold_order(pair: tuple[ParsedTag, TagRecord]) -> tuple[int, str]:
+    return pair[1].time.seconds, pair[0].name
 
 
 def created_tags_error(names: list[str]) -> RegistryError:
@@ -337,38 +450,32 @@ def created_tags_error(names: list[str]) -> RegistryError:
     )
 
 
-def _fold_deprecations(state: RegistryState, ordered: list[tuple[ParsedTag, TagRecord]]) -> None:
-    for parsed, tag in ordered:
-        if parsed.action is Action.DEPRECATE:
-            event = tag_event(EventKind.DEPRECATION, tag, parsed.artifact, None, None)
-            _insert_sorted(state.artifact(parsed.artifact).deprecations, event)
+def _fold_deprecations(state: RegistryState, tags: list[tuple[ParsedTag, TagRecord]]) -> None:
+    for parsed, tag in tags:
+        event = tag_event(EventKind.DEPRECATION, tag, parsed.artifact, None, None)
+        _insert_sorted(state.artifact(parsed.artifact).deprecations, event)
 
 
-def _fold_versions(state: RegistryState, ordered: list[tuple[ParsedTag, TagRecord]]) -> None:
-    for parsed, tag in ordered:
-        if parsed.action in (Action.REGISTER, Action.DEREGISTER):
-            kind = (
-                EventKind.REGISTRATION
-                if parsed.action is Action.REGISTER
-                else EventKind.DEREGISTRATION
-            )
-            artifact = state.artifact(parsed.artifact)
-            version = artifact.find_or_create(tag.target, parsed.version)
-            artifact.add(tag_event(kind, tag, parsed.artifact, parsed.version, None), version)
+def _fold_versions(state: RegistryState, tags: list[tuple[ParsedTag, TagRecord]]) -> None:
+    for parsed, tag in tags:
+        kind = (
+            EventKind.REGISTRATION if parsed.action is Action.REGISTER else EventKind.DEREGISTRATION
+        )
+        artifact = state.artifact(parsed.artifact)
+        version = artifact.find_or_create(tag.target, parsed.version)
+        artifact.add(tag_event(kind, tag, parsed.artifact, parsed.version, None), version)
 
 
-def _fold_stages(state: RegistryState, ordered: list[tuple[ParsedTag, TagRecord]]) -> None:
-    for parsed, tag in ordered:
-        if parsed.action not in (Action.ASSIGN, Action.UNASSIGN):
-            continue
+def _fold_stages(state: RegistryState, tags: list[tuple[ParsedTag, TagRecord]]) -> None:
+    for parsed, tag in tags:
         kind = EventKind.ASSIGNMENT if parsed.action is Action.ASSIGN else EventKind.UNASSIGNMENT
         artifact = state.artifact(parsed.artifact)
         try:
-            name = artifact.find_or_create(tag.target).name
-            holder = artifact.find_or_create(tag.target, name)
+            holder = artifact.stage_holder(tag.target)
         except RegistryError as error:
             raise RegistryError(f"{error}; stage tag {tag.name} points there") from None
-        artifact.add(tag_event(kind, tag, parsed.artifact, name, parsed.stage), holder)
+        # A stage event never makes a version explicit: no bookkeeping in Artifact.add needed.
+        holder.add(tag_event(kind, tag, parsed.artifact, holder.name, parsed.stage))
 
 
 def _enrich_versions(state: RegistryState, source: CommitSource) -> None:

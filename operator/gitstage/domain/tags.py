@@ -51,23 +51,32 @@ class ParsedTag:
     counter: int | None = None
 
 
+_TAG_GROUPS = ("artifact", "stage", "version", "cancel", "deprecated", "counter")
+_match_tag = TAG_RE.match
+
+
 def parse_tag(name: str) -> ParsedTag | None:
     """Parse a tag name (without `refs/tags/`); None for names GTO ignores."""
-    match = TAG_RE.match(name)
+    match = _match_tag(name)
     if match is None:
         return None
-    counter = int(match["counter"]) if match["counter"] is not None else None
-    artifact = tag_to_name(match["artifact"])
-    cancelled = match["cancel"] == "!"
-    if match["version"]:
-        action = Action.DEREGISTER if cancelled else Action.REGISTER
-    elif match["stage"]:
-        action = Action.UNASSIGN if cancelled else Action.ASSIGN
-    elif match["deprecated"]:
+    artifact, stage, version, cancel, deprecated, counter = match.group(*_TAG_GROUPS)
+    if version:
+        action = Action.DEREGISTER if cancel == "!" else Action.REGISTER
+    elif stage:
+        action = Action.UNASSIGN if cancel == "!" else Action.ASSIGN
+    elif deprecated:
         action = Action.DEPRECATE
     else:
         action = Action.CREATE
-    return ParsedTag(name, artifact, action, match["version"], match["stage"], counter)
+    return ParsedTag(
+        name,
+        tag_to_name(artifact),
+        action,
+        version,
+        stage,
+        None if counter is None else int(counter),
+    )
 
 
 def format_tag(

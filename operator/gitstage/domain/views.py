@@ -68,8 +68,10 @@ def get_versions(
     active_only: bool = True,
     include_non_explicit: bool = False,
     include_discovered: bool = False,
-    sort: Sort = Sort.SEMVER,
+    sort: Sort | None = Sort.SEMVER,
 ) -> list[Version]:
+    """GTO's `Artifact.get_versions`; `sort=None` keeps the state's order (for set-like uses)."""
+
     def keep(v: Version) -> bool:
         if not active_only:
             return True
@@ -79,7 +81,8 @@ def get_versions(
             or (include_non_explicit and not v.is_registered)
         )
 
-    return sort_versions([v for v in artifact.versions if keep(v)], sort)
+    kept = [v for v in artifact.versions if keep(v)]
+    return kept if sort is None else sort_versions(kept, sort)
 
 
 def latest_version(artifact: Artifact, *, registered_only: bool = True) -> Version | None:
@@ -132,8 +135,9 @@ def used_stages(state: RegistryState) -> list[str]:
         {
             s.stage
             for artifact in state.artifacts.values()
-            for version in get_versions(artifact, include_non_explicit=True)
-            for s in version.active_stages()
+            for version in get_versions(artifact, include_non_explicit=True, sort=None)
+            for s in version.stages.values()
+            if s.is_active
         }
     )
 

@@ -1,23 +1,35 @@
 """Read every GTO tag, the commits of versions and artifacts.yaml from a repository, in-process.
 
-One pass over `refs/tags/*` with pygit2: names are matched against GTO's grammar first, so only
-GTO-looking refs cost an object read; lightweight tags are dropped as GTO drops them.
+`read_registry` lists refs by reading git's ref files (refdb.py) and takes what it needs from
+tag objects, commits and artifacts.yaml blobs from the persistent object cache
+(object_cache.py); only objects it has never seen are read through pygit2, which is imported
+then and only then. Tag names are matched against GTO's grammar first, so only GTO-looking refs
+cost an object read; lightweight tags are dropped as GTO drops them.
+
+The pygit2 entry points (`open_repository`, `scan_tags`, `GitCommitSource`) serve the write and
+policy paths, which need a libgit2 repository anyway.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pygit2
-
+from gitstage.adapters.git.gc_pause import gc_paused
+from gitstage.adapters.git.object_cache import ObjectCache, Row
+from gitstage.adapters.git.refdb import GitDirs, common_dir_of
+from gitstage.adapters.git.source import RegistrySource, config_text_in, open_source
 from gitstage.domain.config import CONFIG_FILE, RegistryConfig, parse_config
 from gitstage.domain.events import CommitRecord, Instant, TagRecord
 from gitstage.domain.index import ArtifactAnnotation, parse_index
 from gitstage.domain.state import RegistryState, build_state
 from gitstage.domain.tags import Action, ParsedTag, parse_tag
+
+if TYPE_CHECKING:
+    import pygit2
 
 TAGS_PREFIX = "refs/tags/"
 
@@ -27,6 +39,8 @@ class RepositoryError(RuntimeError):
 
 
 def open_repository(path: str | os.PathLike[str]) -> pygit2.Repository:
+    import pygit2
+
     location = pygit2.discover_repository(str(path))
     if location is None:
         raise RepositoryError(f"not a git repository: {path}")
@@ -34,6 +48,139 @@ def open_repository(path: str | os.PathLike[str]) -> pygit2.Repository:
         return pygit2.Repository(location)
     except pygit2.GitError as error:
         raise RepositoryError(f"cannot open git repository {path}: {error}") from None
+
+
+# -- objects: from the cache, else from git -----------------------------------------------------
+
+
+class ObjectReader:
+    """Tag objects, commits and artifacts.yaml by object id, through the object cache.
+
+    `repo` is opened (and pygit2 imported) on the first object the cache does not hold.
+    """
+
+    def __init__(
+        self, git_dir: str, cache: ObjectCache, repo: pygit2.Repository | None = None
+    ) -> None:
+        self._git_dir = git_dir
+        self.cache = cache
+        self._repo = repo
+        # False once an object was not found (a partial clone): answers may change without refs.
+        self.complete = True
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        if self._repo is None:
+            self._repo = open_repository(self._git_dir)
+        return self._repo
+
+    def tag_rows(self, oids: Collection[str]) -> dict[str, Row]:
+        """oid -> (target, tagger name, email, seconds, offset, message), or None if the object
+        is not an annotated tag with a tagger (lightweight tags point at commits)."""
+        rows = self.cache.take("tags", oids)
+        missing = [oid for oid in oids if oid not in rows]
+        if missing:
+            rows.update(self._read_tags(missing))
+        return rows
+
+    def _read_tags(self, oids: list[str]) -> dict[str, Row]:
+        import pygit2
+
+        repo = self.repo
+        rows: dict[str, Row] = {}
+        for oid in oids:
+            obj = repo.get(oid)
+            if obj is None:  # absent (a partial clone?): not remembered, it may arrive later
+                rows[oid] = None
+                self.complete = False
+                continue
+            row = None
+            if isinstance(obj, pygit2.Tag) and obj.tagger is not None:
+                tagger = obj.tagger
+                row = (
+                    str(obj.target),
+                    tagger.name,
+                    tagger.email,
+                    tagger.time,
+                    tagger.offset * 60,
+                    obj.message,
+                )
+            rows[oid] = row
+            self.cache.put("tags", oid, row)
+        return rows
+
+    def commit_row(self, sha: str) -> Row:
+        found, row = self.cache.get("commits", sha)
+        if not found:
+            commit = peel_commit(self.repo, sha)
+            author, committer = commit.author, commit.committer
+            row = (
+                str(commit.id),
+                commit.commit_time,
+                commit.commit_time_offset * 60,
+                commit.message,
+                author.name,
+                author.email,
+                committer.name,
+                committer.email,
+            )
+            self.cache.put("commits", sha, row)
+        return row
+
+    def blob_id_at(self, commit_sha: str, path: str) -> str | None:
+        """The blob at `path` in a commit; None if there is none, or it is not here (yet)."""
+        key = f"{commit_sha}:{path}"
+        found, blob_id = self.cache.get("trees", key)
+        if found:
+            return blob_id  # type: ignore[no-any-return]
+        import pygit2
+
+        try:
+            entry = peel_commit(self.repo, commit_sha).tree[path]
+        except KeyError:
+            self.cache.put("trees", key, None)
+            return None
+        if not isinstance(entry, pygit2.Blob):
+            self.cache.put("trees", key, None)
+            return None
+        if self.repo.get(entry.id) is None:  # a blobless clone without it: may arrive later
+            self.complete = False
+            return None
+        self.cache.put("trees", key, str(entry.id))
+        return str(entry.id)
+
+    def index_at(self, blob_id: str, where: str) -> dict[str, ArtifactAnnotation]:
+        found, row = self.cache.get("indexes", blob_id)
+        if found:
+            return {name: ArtifactAnnotation(*fields) for name, fields in row.items()}
+        import pygit2
+
+        blob = self.repo.get(blob_id)
+        if not isinstance(blob, pygit2.Blob):
+            raise RepositoryError(f"object {blob_id} is not a readable blob")
+        index = parse_index(blob.data, where)
+        self.cache.put("indexes", blob_id, {name: _fields(a) for name, a in index.items()})
+        return index
+
+
+def _fields(annotation: ArtifactAnnotation) -> tuple[object, ...]:
+    a = annotation
+    return (a.type, a.path, a.virtual, list(a.labels), a.description, a.custom)
+
+
+def peel_commit(repo: pygit2.Repository, sha: str) -> pygit2.Commit:
+    import pygit2
+
+    obj = repo.get(sha)
+    try:
+        if obj is None:
+            raise KeyError(sha)
+        return obj.peel(pygit2.Commit)
+    except (ValueError, pygit2.GitError, KeyError):
+        raise RepositoryError(f"object {sha} is not a readable commit") from None
+
+
+# -- tags ----------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -44,130 +191,149 @@ class TagScan:
     reserved: list[str] = field(default_factory=list)
 
 
-def scan_tags(repo: pygit2.Repository) -> TagScan:
+def scan_refs(tags: Mapping[str, str], objects: ObjectReader) -> TagScan:
+    """`tags`: tag name -> the object id its ref points at."""
     scan = TagScan()
-    for ref in repo.listall_reference_objects():
-        ref_name = ref.name
-        if not ref_name.startswith(TAGS_PREFIX):
-            continue
-        parsed = parse_tag(ref_name[len(TAGS_PREFIX) :])
+    wanted: list[tuple[ParsedTag, str]] = []
+    create = Action.CREATE
+    for name, oid in tags.items():
+        parsed = parse_tag(name)
         if parsed is None:
             continue
-        if parsed.action is Action.CREATE:
+        if parsed.action is create:
             scan.reserved.append(parsed.name)
-            continue
-        target = ref.target
-        record = _tag_record(repo, target, parsed.name) if isinstance(target, pygit2.Oid) else None
-        if record is not None:
-            scan.annotated.append((parsed, record))
+        else:
+            wanted.append((parsed, oid))
+    rows = objects.tag_rows([oid for _, oid in wanted])
+    annotated = scan.annotated
+    for parsed, oid in wanted:
+        row = rows[oid]
+        if row is not None:
+            target, name, email, seconds, offset, message = row
+            record = TagRecord(parsed.name, target, name, email, Instant(seconds, offset), message)
+            annotated.append((parsed, record))
     return scan
 
 
-def _tag_record(repo: pygit2.Repository, target: pygit2.Oid, name: str) -> TagRecord | None:
-    obj = repo.get(target)
-    if not isinstance(obj, pygit2.Tag) or obj.tagger is None:
-        return None
-    tagger = obj.tagger
-    return TagRecord(
-        name=name,
-        target=str(obj.target),
-        tagger_name=tagger.name,
-        tagger_email=tagger.email,
-        time=Instant(tagger.time, tagger.offset * 60),
-        message=obj.message,
-    )
+def scan_tags(repo: pygit2.Repository) -> TagScan:
+    """Every tag of a libgit2 repository (no object cache)."""
+    import pygit2
+
+    tags = {}
+    for ref in repo.listall_reference_objects():
+        if ref.name.startswith(TAGS_PREFIX) and isinstance(ref.target, pygit2.Oid):
+            tags[ref.name[len(TAGS_PREFIX) :]] = str(ref.target)
+    return scan_refs(tags, ObjectReader(repo.path, ObjectCache(None), repo))
 
 
-def peel_commit(repo: pygit2.Repository, sha: str) -> pygit2.Commit:
-    obj = repo.get(sha)
-    try:
-        if obj is None:
-            raise KeyError(sha)
-        return obj.peel(pygit2.Commit)
-    except (ValueError, pygit2.GitError, KeyError):
-        raise RepositoryError(f"object {sha} is not a readable commit") from None
+# -- commits and artifacts.yaml for the enrichment step -----------------------------------------
 
 
-class GitCommitSource:
-    """Commits and artifacts.yaml at commits, for the enrichment step (cached per object)."""
+class CachedCommitSource:
+    """Commits and artifacts.yaml at commits (the state's CommitSource), memoized per read."""
 
-    def __init__(self, repo: pygit2.Repository, index_file: str) -> None:
-        self._repo = repo
+    def __init__(self, objects: ObjectReader, index_file: str, head_oid: str | None) -> None:
+        self._objects = objects
         self._index_file = index_file
+        self._head_oid = head_oid
         self._commits: dict[str, CommitRecord] = {}
         self._indexes: dict[str, Mapping[str, ArtifactAnnotation] | None] = {}
-        self._blobs: dict[str, Mapping[str, ArtifactAnnotation]] = {}
 
     @property
     def head(self) -> str | None:
-        if self._repo.head_is_unborn:
-            return None
-        return str(self._repo.head.peel(pygit2.Commit).id)
+        return None if self._head_oid is None else self.commit(self._head_oid).sha
 
     def commit(self, sha: str) -> CommitRecord:
-        if sha not in self._commits:
-            self._commits[sha] = self._read_commit(sha)
-        return self._commits[sha]
-
-    def _read_commit(self, sha: str) -> CommitRecord:
-        commit = peel_commit(self._repo, sha)
-        return CommitRecord(
-            sha=str(commit.id),
-            time=Instant(commit.commit_time, commit.commit_time_offset * 60),
-            message=commit.message,
-            author_name=commit.author.name,
-            author_email=commit.author.email,
-            committer_name=commit.committer.name,
-            committer_email=commit.committer.email,
-        )
+        record = self._commits.get(sha)
+        if record is None:
+            peeled, seconds, offset, message, *people = self._objects.commit_row(sha)
+            record = CommitRecord(peeled, Instant(seconds, offset), message, *people)
+            self._commits[sha] = record
+        return record
 
     def index(self, commit_sha: str) -> Mapping[str, ArtifactAnnotation] | None:
         if commit_sha not in self._indexes:
-            self._indexes[commit_sha] = self._read_index(commit_sha)
+            blob_id = self._objects.blob_id_at(commit_sha, self._index_file)
+            self._indexes[commit_sha] = (
+                None
+                if blob_id is None
+                else self._objects.index_at(blob_id, f"commit {commit_sha[:7]}")
+            )
         return self._indexes[commit_sha]
 
-    def _read_index(self, commit_sha: str) -> Mapping[str, ArtifactAnnotation] | None:
-        tree = peel_commit(self._repo, commit_sha).tree
-        try:
-            entry = tree[self._index_file]
-        except KeyError:
-            return None
-        blob_id = str(entry.id)
-        if blob_id not in self._blobs:
-            blob = self._repo.get(entry.id)
-            if not isinstance(blob, pygit2.Blob):
-                return None
-            self._blobs[blob_id] = parse_index(blob.data, f"commit {commit_sha[:7]}")
-        return self._blobs[blob_id]
+
+class GitCommitSource(CachedCommitSource):
+    """A CommitSource over a libgit2 repository, without the persistent cache."""
+
+    def __init__(self, repo: pygit2.Repository, index_file: str) -> None:
+        import pygit2
+
+        head = None if repo.head_is_unborn else str(repo.head.peel(pygit2.Commit).id)
+        super().__init__(ObjectReader(repo.path, ObjectCache(None), repo), index_file, head)
+
+
+# -- configuration and the registry --------------------------------------------------------------
 
 
 def read_config(
     repo: pygit2.Repository, environ: Mapping[str, str] | None = None
 ) -> RegistryConfig:
     """`.gto` from the working tree, as GTO reads it (bare repositories have none)."""
+    return read_config_in(repo.workdir, environ)
+
+
+def read_config_in(workdir: str | None, environ: Mapping[str, str] | None = None) -> RegistryConfig:
+    return parse_config_text(config_text_in(workdir), workdir, environ)
+
+
+def parse_config_text(
+    text: str | None, workdir: str | None, environ: Mapping[str, str] | None = None
+) -> RegistryConfig:
     env = os.environ if environ is None else environ
-    text = None
-    if repo.workdir:
-        path = Path(repo.workdir) / CONFIG_FILE
-        if path.is_file():
-            text = path.read_text(encoding="utf-8")
-        return parse_config(text, str(path), env)
-    return parse_config(None, CONFIG_FILE, env)
+    path = str(Path(workdir) / CONFIG_FILE) if workdir else CONFIG_FILE
+    return parse_config(text, path, env)
 
 
 @dataclass
 class Registry:
-    """A repository's registry state with the configuration that shapes its views."""
+    """A repository's registry state with the configuration that shapes its views.
+
+    `complete` is False when an object the read needed was missing (a partial clone).
+    """
 
     state: RegistryState
     config: RegistryConfig
     head: str | None
+    complete: bool = True
 
 
 def read_registry(path: str | os.PathLike[str] = ".") -> Registry:
+    return read_source(open_source(path))
+
+
+def read_source(source: RegistrySource) -> Registry:
+    with gc_paused():
+        return _read_source(source)
+
+
+def _read_source(source: RegistrySource) -> Registry:
+    config = parse_config_text(source.config_text, source.dirs.workdir)
+    objects = ObjectReader(source.dirs.git_dir, ObjectCache.open(source.dirs.common_dir))
+    try:
+        scan = scan_refs(source.tags, objects)
+        commits = CachedCommitSource(objects, config.index, source.head_oid)
+        state = build_state(scan.annotated, commits, scan.reserved)
+        head = commits.head
+    finally:
+        objects.cache.save()
+    return Registry(state=state, config=config, head=head, complete=objects.complete)
+
+
+def dirs_from_libgit2(path: str | os.PathLike[str]) -> GitDirs:
+    """Bare repositories and other layouts the file reader leaves to libgit2's discovery."""
     repo = open_repository(path)
-    config = read_config(repo)
-    source = GitCommitSource(repo, config.index)
-    scan = scan_tags(repo)
-    state = build_state(scan.annotated, source, scan.reserved)
-    return Registry(state=state, config=config, head=source.head)
+    git_dir = os.path.normpath(repo.path)
+    common = common_dir_of(git_dir)
+    if os.path.isdir(os.path.join(common, "reftable")):
+        raise RepositoryError(f"cannot read git repository {path}: reftable refs are not supported")
+    return GitDirs(git_dir, common, repo.workdir)

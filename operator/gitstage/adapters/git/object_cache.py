@@ -1,0 +1,143 @@
+"""A persistent cache of what gitstage reads from git objects, keyed by object id.
+
+Git objects are immutable, so `object id -> what we parsed from it` never goes stale: a warm read
+lists the refs (cheap files) and takes every tag, commit and artifacts.yaml from here, without
+loading libgit2. Only objects first seen are read from git, then the cache is rewritten with
+exactly the entries this read used (so deleted tags drop out).
+
+The file lives in the repository's git directory (`gitstage/objects-v1.cache`): a magic line, a
+CRC-32 of the payload, then the payload in `marshal` format (the fastest loader in the standard
+library; it builds data only, never code that runs). A file that is truncated, corrupt or from
+another format version is ignored and rebuilt; writes go to a temporary file renamed into place,
+so concurrent readers and writers only ever see whole files. A repository whose git directory
+cannot be written (read-only checkouts, other users' repositories) is read without a cache.
+`GITSTAGE_CACHE=off` disables it.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import zlib
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from gitstage.adapters.git.atomic_file import write_atomically
+
+MAGIC = b"gitstage-objects\x00v1\n"
+CACHE_DIR = "gitstage"
+CACHE_FILE = "objects-v1.cache"
+DISABLE_ENV = "GITSTAGE_CACHE"
+_TABLES = ("tags", "commits", "trees", "indexes")
+
+# Row shapes (plain tuples: marshal stores nothing else this fast):
+#   tags:    tag object id -> (target, tagger name, tagger email, seconds, offset seconds, message),
+#            or None for an object that is not an annotated tag with a tagger
+#   commits: object id -> (commit id, seconds, offset seconds, message,
+#                          author name, author email, committer name, committer email)
+#   trees:   "commit id:path" -> blob id of the file at that path, or None
+#   indexes: blob id -> {artifact: (type, path, virtual, labels, description, custom)}
+Row = Any
+
+
+def cache_path(common_dir: str) -> str:
+    return os.path.join(common_dir, CACHE_DIR, CACHE_FILE)
+
+
+def cache_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return env.get(DISABLE_ENV, "").lower() not in ("0", "off", "false", "no")
+
+
+class ObjectCache:
+    """Loaded rows (read-only) plus the rows this read used or added (written back)."""
+
+    def __init__(self, path: str | None, loaded: dict[str, dict[str, Row]] | None = None) -> None:
+        self.path = path
+        self._loaded = loaded or {table: {} for table in _TABLES}
+        self._used: dict[str, dict[str, Row]] = {table: {} for table in _TABLES}
+        self._added = 0
+
+    @classmethod
+    def open(cls, common_dir: str | None) -> ObjectCache:
+        """The cache of a repository; an empty, unsaved one when disabled or unreadable."""
+        if common_dir is None or not cache_enabled():
+            return cls(None)
+        path = cache_path(common_dir)
+        return cls(path, _load(path))
+
+    def get(self, table: str, key: str) -> tuple[bool, Row]:
+        """(found, row); a found row may be None (a negative entry)."""
+        used = self._used[table]
+        if key in used:
+            return True, used[key]
+        loaded = self._loaded[table]
+        if key in loaded:
+            row = used[key] = loaded[key]
+            return True, row
+        return False, None
+
+    def take(self, table: str, keys: Collection[str]) -> dict[str, Row]:
+        """The rows held for `keys` (as `get`, in bulk): key -> row, for the keys found."""
+        loaded, used = self._loaded[table], self._used[table]
+        found = {key: loaded[key] for key in keys if key in loaded}
+        if used:  # rows put by this read, not in the loaded file
+            found.update((key, used[key]) for key in keys if key not in found and key in used)
+        used.update(found)
+        return found
+
+    def put(self, table: str, key: str, row: Row) -> None:
+        """Index rows that marshal cannot store (exotic YAML values) are simply not cached."""
+        if table == "indexes":
+            try:
+                marshal.dumps(row)
+            except ValueError:
+                return
+        self._used[table][key] = row
+        self._added += 1
+
+    @property
+    def changed(self) -> bool:
+        return self._added > 0 or any(len(self._used[t]) != len(self._loaded[t]) for t in _TABLES)
+
+    def save(self) -> bool:
+        """Write the used rows if anything changed; False when not written (never raises)."""
+        if self.path is None or not self.changed:
+            return False
+        try:
+            write_atomically(self.path, encode(self._used))
+        except OSError:
+            return False
+        return True
+
+
+def _load(path: str) -> dict[str, dict[str, Row]] | None:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    return decode(data)
+
+
+def encode(tables: dict[str, dict[str, Row]]) -> bytes:
+    payload = marshal.dumps(tables)
+    return MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload
+
+
+def decode(data: bytes) -> dict[str, dict[str, Row]] | None:
+    """The tables of a cache file; None for anything but an intact file of this format."""
+    header = len(MAGIC) + 4
+    if len(data) < header or not data.startswith(MAGIC):
+        return None
+    payload = data[header:]
+    if zlib.crc32(payload).to_bytes(4, "big") != data[len(MAGIC) : header]:
+        return None
+    try:
+        # Data written by this module into the repository's own git dir, checked by CRC first.
+        tables = marshal.loads(payload)  # noqa: S302
+    except (ValueError, EOFError, TypeError):
+        return None
+    if not isinstance(tables, dict) or any(not isinstance(tables.get(t), dict) for t in _TABLES):
+        return None
+    return tables

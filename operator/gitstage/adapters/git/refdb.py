@@ -1,0 +1,206 @@
+"""Find a repository and list its refs by reading git's files directly (no libgit2).
+
+Listing refs is the only git work a warm `gitstage show` does (objects come from the object
+cache), so it must not pay for importing pygit2. The files-backend layout is read exactly as git
+writes it: `packed-refs` (its `^peeled` lines skipped), then loose refs, which win over packed
+ones; symbolic refs and unreadable loose files are skipped as libgit2's listing skips them.
+Repositories this reader does not handle (bare or reftable ones) return None from `locate`, and
+the caller uses libgit2 instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+TAGS = "refs/tags/"
+_OID_PATTERN = rb"[0-9a-f]{40}(?:[0-9a-f]{24})?"
+# Anchored on a newline, not `^` with MULTILINE: three times faster on 120k lines.
+_PACKED_TAG_TEXT = "\n([0-9a-f]{40,64}) refs/tags/([^\n]+)"
+_HEX = b"0123456789abcdef"
+_MAX_SYMREF_DEPTH = 5
+
+
+class GitDirs:
+    """Where a repository keeps its files: `git_dir` (HEAD), `common_dir` (refs, objects).
+
+    A plain class, not a dataclass: this module is on the warm path of `gitstage show`, and
+    importing dataclasses costs more than listing a small registry's refs.
+    """
+
+    __slots__ = ("common_dir", "git_dir", "workdir")
+
+    def __init__(self, git_dir: str, common_dir: str, workdir: str | None) -> None:
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+        self.workdir = workdir
+
+    def _fields(self) -> tuple[str, str, str | None]:
+        return self.git_dir, self.common_dir, self.workdir
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GitDirs) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "GitDirs(git_dir={!r}, common_dir={!r}, workdir={!r})".format(*self._fields())
+
+
+def locate(path: str | os.PathLike[str]) -> GitDirs | None:
+    """The repository holding `path`, walking up as git does, when it is found through a `.git`
+    directory or file; None otherwise (no repository, or a layout this reader leaves to libgit2).
+    """
+    current = os.path.abspath(path)
+    if not os.path.isdir(current):
+        current = os.path.dirname(current)
+    while True:
+        if os.path.lexists(os.path.join(current, ".git")):
+            return _at(current)
+        if _looks_like_git_dir(current):
+            return None  # a bare repository (or a git dir itself): libgit2 knows its work tree
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _at(directory: str) -> GitDirs | None:
+    dotgit = os.path.join(directory, ".git")
+    git_dir = dotgit if os.path.isdir(dotgit) else _gitdir_file(dotgit, directory)
+    if git_dir is None or not _looks_like_git_dir(git_dir):
+        return None
+    common = common_dir_of(git_dir)
+    if os.path.isdir(os.path.join(common, "reftable")):
+        return None
+    return GitDirs(git_dir, common, directory)
+
+
+def _gitdir_file(dotgit: str, directory: str) -> str | None:
+    """`.git` files (worktrees, submodules) hold `gitdir: PATH`, relative to their directory."""
+    try:
+        with open(dotgit, encoding="utf-8") as handle:
+            text = handle.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.startswith("gitdir:"):
+        return None
+    return os.path.normpath(os.path.join(directory, text[len("gitdir:") :].strip()))
+
+
+def common_dir_of(git_dir: str) -> str:
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as handle:
+            return os.path.normpath(os.path.join(git_dir, handle.read().strip()))
+    except (OSError, UnicodeDecodeError):
+        return git_dir
+
+
+def _looks_like_git_dir(path: str) -> bool:
+    """libgit2's test: HEAD, plus objects and refs here or in the common directory."""
+    if not os.path.isfile(os.path.join(path, "HEAD")):
+        return False
+    common = common_dir_of(path)
+    return os.path.isdir(os.path.join(common, "objects")) and os.path.isdir(
+        os.path.join(common, "refs")
+    )
+
+
+class RefDb:
+    """The refs of one repository; `packed-refs` is read at most once."""
+
+    def __init__(self, dirs: GitDirs) -> None:
+        self.dirs = dirs
+        self._packed: bytes | None = None
+
+    def packed_refs(self) -> bytes:
+        if self._packed is None:
+            try:
+                with open(os.path.join(self.dirs.common_dir, "packed-refs"), "rb") as handle:
+                    self._packed = handle.read()
+            except FileNotFoundError:
+                self._packed = b""
+        return self._packed
+
+    def tags(self) -> dict[str, str]:
+        """Tag name (without `refs/tags/`) -> the object id the ref points at."""
+        packed = self.packed_refs()
+        found = {}
+        if packed:
+            import re  # only here: a loose-only repository's warm read never compiles a pattern
+
+            # One decode of the whole file, not two per ref (an invalid byte sequence cannot
+            # span the ASCII space or newline around a name, so names decode the same).
+            text = "\n" + packed.decode("utf-8", "replace")
+            found = {name: oid for oid, name in re.findall(_PACKED_TAG_TEXT, text)}
+        _walk_loose(os.path.join(self.dirs.common_dir, "refs", "tags"), "", found)
+        return found
+
+    def resolve(self, name: str) -> str | None:
+        """The object id `name` (a full ref name or HEAD) points at, following symbolic refs."""
+        for _ in range(_MAX_SYMREF_DEPTH):
+            content = self._loose(name)
+            if content is None:
+                return self._packed_oid(name)
+            if not content.startswith(b"ref:"):
+                return _oid_of(content)
+            name = content[4:].strip().decode("utf-8", "replace")
+        return None
+
+    def _packed_oid(self, name: str) -> str | None:
+        import re
+
+        pattern = rb"^(" + _OID_PATTERN + rb") " + re.escape(name.encode()) + rb"$"
+        match = re.search(pattern, self.packed_refs(), re.MULTILINE)
+        return match[1].decode("ascii") if match else None
+
+    def _loose(self, name: str) -> bytes | None:
+        # HEAD and per-worktree refs live in the worktree's git dir; the rest in the common dir.
+        own = name == "HEAD" or name.startswith(("refs/worktree/", "refs/bisect/"))
+        base = self.dirs.git_dir if own else self.dirs.common_dir
+        try:
+            with open(os.path.join(base, *name.split("/")), "rb") as handle:
+                return handle.read()
+        except OSError:  # absent, or a directory
+            return None
+
+
+def _walk_loose(directory: str, prefix: str, out: dict[str, str]) -> None:
+    """Loose refs under `directory`, opened relative to its descriptor (no path lookups)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # absent, or not a directory
+        return
+    try:
+        with os.scandir(fd) as listing:
+            entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in listing]
+        for name, is_dir in entries:
+            if is_dir:
+                _walk_loose(os.path.join(directory, name), f"{prefix}{name}/", out)
+            elif not name.endswith(".lock"):
+                oid = _read_oid(name, fd)
+                if oid is not None:
+                    out[prefix + name] = oid
+    finally:
+        os.close(fd)
+
+
+def _read_oid(name: str, directory_fd: int) -> str | None:
+    try:
+        fd = os.open(name, os.O_RDONLY, dir_fd=directory_fd)
+    except OSError:
+        return None
+    try:
+        return _oid_of(os.read(fd, 128))
+    except OSError:  # a directory that replaced the file, or a read error
+        return None
+    finally:
+        os.close(fd)
+
+
+def _oid_of(content: bytes) -> str | None:
+    """A loose ref's object id; None for symbolic refs and garbage."""
+    text = content.strip()
+    if len(text) not in (40, 64) or text.translate(None, _HEX):
+        return None
+    return text.decode("ascii")

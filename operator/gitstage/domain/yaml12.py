@@ -1,0 +1,25 @@
+"""YAML as GTO reads it: ruamel's safe, pure-Python loader (YAML 1.2).
+
+PyYAML speaks YAML 1.1, where `off` is False, `0o10` a string, `010` eight and `1e3` a string;
+GTO's ruamel reads `'off'`, 8, 10 and 1000.0, and refuses duplicate keys. Using the same loader
+keeps artifacts.yaml and `.gto` values (and their errors) the same as gto's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+YamlError = YAMLError
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """One document; raises YamlError (a new loader per call: loaders keep parse state)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise YAMLError(f"not UTF-8: {error}") from None
+    return YAML(typ="safe", pure=True).load(text)

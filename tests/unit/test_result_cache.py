@@ -1,0 +1,232 @@
+"""The result cache of `show --json` and the click-free fast path that serves it.
+
+A stored document is served only while every input is unchanged: each test first poisons the
+stored documents (proving the next run is a cache hit when it prints the poison), then changes
+one input and checks the output is recomputed and equals an uncached run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gitstage.adapters.git import result_cache
+from gitstage.adapters.git.result_cache import ResultCache, code_fingerprint, result_path
+from gitstage.cli.show import show_command
+from gitstage.cli.show_json import ShowRequest, parse_argv
+from tests.support.scratch import ScratchRepo, When
+
+OPERATOR = Path(__file__).resolve().parents[2] / "operator"
+POISON = '{"poisoned": true}\n'
+
+
+def git(path: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True)
+
+
+def show(path: Path, *flags: str, cache: bool = True, env: dict[str, str] | None = None) -> str:
+    """`python -m gitstage show --json` as a user runs it (the fast path first)."""
+    environ = {**os.environ, "PYTHONPATH": str(OPERATOR), **(env or {})}
+    if not cache:
+        environ[result_cache.DISABLE_ENV] = "off"
+    proc = subprocess.run(
+        [sys.executable, "-m", "gitstage", "show", "--json", "-r", str(path), *flags],
+        capture_output=True,
+        text=True,
+        env=environ,
+        check=True,
+    )
+    return proc.stdout
+
+
+def poison(path: Path) -> int:
+    """Replace every stored document by POISON; returns how many there were."""
+    cache = ResultCache.open(str(path / ".git"))
+    for key, _ in list(cache.entries):
+        assert cache.put(key, POISON)
+    return len(cache.entries)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> ScratchRepo:
+    scratch = ScratchRepo(tmp_path / "registry")
+    c1 = scratch.commit({"a": "1"}, When(0))
+    c2 = scratch.commit({"artifacts.yaml": "m:\n  type: model\n  path: m.pkl\n"}, When(1))
+    scratch.tag("m@v1.0.0", c1, When(2))
+    scratch.tag("m@v2.0.0", c2, When(3))
+    scratch.tag("m#prod#1", c2, When(4))
+    scratch.tag("team/n@v0.1.0", c1, When(6))
+    return scratch
+
+
+def test_a_warm_run_is_served_from_the_cache(repo: ScratchRepo) -> None:
+    first = show(repo.path)
+    assert first == show(repo.path, cache=False)
+    assert "m" in first
+    assert poison(repo.path) == 1
+    assert show(repo.path) == POISON  # the hit: nothing recomputed
+
+
+def _new_tag(repo: ScratchRepo) -> None:
+    repo.tag("m#dev", str(repo.repo.head.target), When(8))
+
+
+def _moved_tag(repo: ScratchRepo) -> None:
+    c1 = str(repo.repo.revparse_single("HEAD~1").id)
+    git(repo.path, "tag", "-f", "-a", "-m", "moved", "m#prod#1", c1)
+
+
+def _deleted_tag(repo: ScratchRepo) -> None:
+    repo.delete_tag("team/n@v0.1.0")
+
+
+def _new_head(repo: ScratchRepo) -> None:
+    repo.commit({"artifacts.yaml": "m:\n  type: dataset\n  path: d.csv\nz: {}\n"}, When(9))
+
+
+def _config(repo: ScratchRepo) -> None:
+    (repo.path / ".gto").write_text("stages: [prod, dev]\n")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_new_tag, _moved_tag, _deleted_tag, _new_head, _config],
+    ids=["new-tag", "moved-tag", "deleted-tag", "new-head", "gto-file"],
+)
+def test_any_change_of_an_input_misses(
+    repo: ScratchRepo, change: Callable[[ScratchRepo], None]
+) -> None:
+    before = show(repo.path)
+    poison(repo.path)
+    change(repo)
+    after = show(repo.path)
+    assert after != POISON
+    assert after == show(repo.path, cache=False)
+    assert after != before
+
+
+def test_a_tag_moved_inside_packed_refs_misses(repo: ScratchRepo) -> None:
+    git(repo.path, "pack-refs", "--all")
+    before = show(repo.path)
+    poison(repo.path)
+    _moved_tag(repo)
+    git(repo.path, "pack-refs", "--all")  # only a line of packed-refs changed
+    assert not (repo.path / ".git" / "refs" / "tags" / "m#prod#1").exists()
+    after = show(repo.path)
+    assert after not in (POISON, before)
+    assert after == show(repo.path, cache=False)
+
+
+def test_flags_and_gto_environment_are_part_of_the_key(repo: ScratchRepo) -> None:
+    show(repo.path)
+    poison(repo.path)
+    assert show(repo.path, "--sort", "semver") != POISON
+    assert show(repo.path, "m") != POISON
+    assert show(repo.path, env={"GTO_STAGES": '["prod"]'}) != POISON
+    assert show(repo.path) == POISON
+    assert show(repo.path, "--vs", "-1") == show(repo.path, "--vs", "-1", cache=False)
+
+
+def test_a_code_change_misses(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    module = package / "sub" / "m.py"
+    module.write_text("x = 1\n")
+    before = code_fingerprint(str(package))
+    os.utime(module, ns=(1, 1))
+    assert code_fingerprint(str(package)) != before
+    module.write_text("x = 22\n")
+    assert code_fingerprint(str(package)) not in (before,)
+
+
+def test_a_read_with_a_missing_object_is_not_stored(repo: ScratchRepo) -> None:
+    (repo.path / ".git" / "refs" / "tags" / "m@v3.0.0").write_text("1234567890" * 4 + "\n")
+    assert show(repo.path) == show(repo.path, cache=False)
+    assert ResultCache.open(str(repo.path / ".git")).entries == []
+
+
+def test_disabled_and_damaged_caches(repo: ScratchRepo) -> None:
+    path = Path(result_path(str(repo.path / ".git")))
+    expected = show(repo.path, env={result_cache.RESULT_ENV: "off"})
+    assert not path.exists()
+    assert show(repo.path) == expected
+    path.write_bytes(path.read_bytes()[:-3])
+    assert ResultCache.open(str(repo.path / ".git")).entries == []
+    assert show(repo.path) == expected
+    assert len(ResultCache.open(str(repo.path / ".git")).entries) == 1
+
+
+def test_errors_are_reported_by_click_in_one_line(tmp_path: Path) -> None:
+    environ = {**os.environ, "PYTHONPATH": str(OPERATOR)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "gitstage", "show", "--json", "-r", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=environ,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("gitstage: error: not a git repository")
+    assert len(proc.stderr.splitlines()) == 1
+
+
+# -- the fast path parses what click parses ------------------------------------------------------
+
+
+def click_request(argv: list[str]) -> ShowRequest | None:
+    params = show_command.make_context("show", argv[1:]).params
+    if not params["as_json"]:
+        return None
+    return ShowRequest(
+        params["name"],
+        params["repo"],
+        params["registered_only"],
+        params["deprecated"],
+        params["assignments_per_version"],
+        params["versions_per_stage"],
+        params["sort"],
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["show", "--json"],
+        ["show", "--json", "-r", "/x"],
+        ["show", "-r", "/x", "--json", "m#prod"],
+        ["show", "m@latest", "--json", "--repo=/y", "--repo", "/z"],
+        ["show", "--json", "--ro", "-d", "--av", "2", "--vs", "-1", "--sort", "semver"],
+        ["show", "--json", "--registered-only", "--deprecated", "--sort=timestamp"],
+        ["show", "--json", "--assignments-per-version=0", "--versions-per-stage", "3"],
+        ["show", "--json", "--vs", " 4", "-d", "-d", "team/n"],
+        ["show", "m"],
+    ],
+)
+def test_fast_parsing_agrees_with_click(argv: list[str]) -> None:
+    assert parse_argv(argv) == click_request(argv)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["show", "--json", "--help"],
+        ["show", "--json", "-r/x"],
+        ["show", "--json", "--plain"],
+        ["show", "--json", "--sort", "Semver"],
+        ["show", "--json", "--vs", "many"],
+        ["show", "--json", "--vs"],
+        ["show", "--json", "a", "b"],
+        ["show", "--json", "--", "m"],
+        ["history", "--json"],
+        ["--version"],
+        [],
+    ],
+)
+def test_anything_else_is_left_to_click(argv: list[str]) -> None:
+    assert parse_argv(argv) is None
