@@ -1,10 +1,5 @@
-"""`python -m gitstage` runs the CLI; `show --json` is answered before click is imported."""
+"""`python -m gitstage` runs the CLI, as the `gitstage` console script does."""
 
-import sys
+from gitstage.cli.entry import main
 
-from gitstage.cli.show_json import fast_main
-
-if fast_main(sys.argv[1:]) is None:
-    from gitstage.cli.main import main
-
-    main()
+main()

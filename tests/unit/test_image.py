@@ -94,11 +94,20 @@ def test_the_entrypoint_is_the_console_script() -> None:
     assert entrypoint() == ["gitstage"]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, function = scripts["gitstage"].partition(":")
-    assert (module, function) == ("gitstage.cli.main", "main")
-    from gitstage.cli import main
+    assert (module, function) == ("gitstage.cli.entry", "main")
 
-    assert main.cli is cli
-    assert callable(main.main)
+
+def test_the_console_script_hands_other_commands_to_click(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gitstage import __version__
+    from gitstage.cli import entry
+
+    monkeypatch.setattr(sys, "argv", ["gitstage", "--version"])
+    with pytest.raises(SystemExit) as done:
+        entry.main()
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"gitstage, version {__version__}\n"
 
 
 def test_default_command_and_build_smoke_checks_parse() -> None:

@@ -20,13 +20,8 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Console-script entry point (`show --json` first tries the click-free fast path)."""
-    import sys
-
-    from gitstage.cli.show_json import fast_main
-
-    if fast_main(sys.argv[1:]) is None:
-        cli()
+    """The click command line alone (the console script is gitstage.cli.entry:main)."""
+    cli()
 
 
 assert isinstance(cli, LazyGroup)
