@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,11 +46,26 @@ def show(path: Path, *flags: str, cache: bool = True, env: dict[str, str] | None
 
 
 def poison(path: Path) -> int:
-    """Replace every stored document by POISON; returns how many there were."""
+    """Replace every stored document by POISON (stamps kept); returns how many there were."""
     cache = ResultCache.open(str(path / ".git"))
-    for key, _ in list(cache.entries):
-        assert cache.put(key, POISON)
+    for key, _, request, stamps in list(cache.entries):
+        assert cache.put(key, POISON, request, stamps)
     return len(cache.entries)
+
+
+def age(path: Path) -> None:
+    """Date the refs, HEAD and `.gto` an hour back, past the racy window: stamps can vouch."""
+    git_dir = path / ".git"
+    hour_ago = time.time_ns() - 3600 * 10**9
+    stamped = [git_dir / "HEAD", git_dir / "packed-refs", path / ".gto", git_dir / "refs"]
+    stamped += (git_dir / "refs").rglob("*")
+    for item in stamped:
+        if item.exists():
+            os.utime(item, ns=(hour_ago, hour_ago))
+
+
+def stamps_of_newest(path: Path) -> tuple[tuple[str, int, int, int], ...] | None:
+    return ResultCache.open(str(path / ".git")).entries[0][3]
 
 
 @pytest.fixture
@@ -62,6 +78,14 @@ def repo(tmp_path: Path) -> ScratchRepo:
     scratch.tag("m#prod#1", c2, When(4))
     scratch.tag("team/n@v0.1.0", c1, When(6))
     return scratch
+
+
+@pytest.fixture(params=["just-written", "aged"])
+def any_repo(request: pytest.FixtureRequest, repo: ScratchRepo) -> ScratchRepo:
+    """The registry as just written (stamps too recent to trust) and as an hour old."""
+    if request.param == "aged":
+        age(repo.path)
+    return repo
 
 
 def test_a_warm_run_is_served_from_the_cache(repo: ScratchRepo) -> None:
@@ -99,8 +123,9 @@ def _config(repo: ScratchRepo) -> None:
     ids=["new-tag", "moved-tag", "deleted-tag", "new-head", "gto-file"],
 )
 def test_any_change_of_an_input_misses(
-    repo: ScratchRepo, change: Callable[[ScratchRepo], None]
+    any_repo: ScratchRepo, change: Callable[[ScratchRepo], None]
 ) -> None:
+    repo = any_repo
     before = show(repo.path)
     poison(repo.path)
     change(repo)
@@ -110,9 +135,12 @@ def test_any_change_of_an_input_misses(
     assert after != before
 
 
-def test_a_tag_moved_inside_packed_refs_misses(repo: ScratchRepo) -> None:
+def test_a_tag_moved_inside_packed_refs_misses(any_repo: ScratchRepo) -> None:
+    repo = any_repo
     git(repo.path, "pack-refs", "--all")
+    age(repo.path)
     before = show(repo.path)
+    assert stamps_of_newest(repo.path) is not None
     poison(repo.path)
     _moved_tag(repo)
     git(repo.path, "pack-refs", "--all")  # only a line of packed-refs changed
@@ -120,6 +148,75 @@ def test_a_tag_moved_inside_packed_refs_misses(repo: ScratchRepo) -> None:
     after = show(repo.path)
     assert after not in (POISON, before)
     assert after == show(repo.path, cache=False)
+
+
+def test_just_written_refs_are_not_stamped(repo: ScratchRepo) -> None:
+    retired = repo.path / ".git" / "gitstage" / result_cache.RETIRED_FILES[0]
+    retired.parent.mkdir()
+    retired.write_bytes(b"an earlier format")
+    show(repo.path)
+    assert stamps_of_newest(repo.path) is None
+    assert not retired.exists()
+
+
+def test_unchanged_stamps_answer_without_listing_refs(repo: ScratchRepo) -> None:
+    age(repo.path)
+    expected = show(repo.path)
+    stamps = stamps_of_newest(repo.path)
+    assert stamps is not None
+    refs_tags = str(repo.path / ".git" / "refs" / "tags")
+    stamped = {path for path, *_ in stamps}
+    assert {refs_tags, f"{refs_tags}/team", str(repo.path / ".git" / "HEAD")} <= stamped
+    poison(repo.path)
+    # Remove a tag behind git's back, then restore the directory's time: the listing is not
+    # read, so the stored document is still served (the one change stamps cannot see).
+    hidden = repo.path / ".git" / "refs" / "tags" / "team" / "n@v0.1.0"
+    directory_time = hidden.parent.stat().st_mtime_ns
+    hidden.unlink()
+    os.utime(hidden.parent, ns=(directory_time, directory_time))
+    assert show(repo.path) == POISON
+    assert show(repo.path, env={result_cache.RESULT_ENV: "off"}) != expected
+
+
+WARM_PROBE = """
+import sys
+sys.argv = ["gitstage", "show", "--json", "-r", sys.argv[1]]
+from gitstage.cli.entry import main
+main()
+heavy = {"click", "pygit2", "re", "collections", "json", "gitstage.adapters.git.reader"}
+print(sorted(heavy & set(sys.modules)), file=sys.stderr)
+"""
+
+
+def test_a_warm_console_script_run_imports_only_the_fast_path(repo: ScratchRepo) -> None:
+    age(repo.path)
+    expected = show(repo.path)
+    proc = subprocess.run(
+        [sys.executable, "-c", WARM_PROBE, str(repo.path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(OPERATOR)},
+        check=True,
+    )
+    assert proc.stdout == expected
+    assert proc.stderr.strip() == "[]"
+
+
+def test_rewritten_but_equal_refs_are_restamped(repo: ScratchRepo) -> None:
+    age(repo.path)
+    before = show(repo.path)
+    old_stamps = stamps_of_newest(repo.path)
+    head = repo.path / ".git" / "HEAD"
+    branch = head.read_text().removeprefix("ref:").strip()
+    git(repo.path, "symbolic-ref", "HEAD", branch)  # the same HEAD, in a new file
+    age(repo.path)
+    poison(repo.path)
+    assert show(repo.path) == POISON  # served by the listing's key
+    new_stamps = stamps_of_newest(repo.path)
+    assert new_stamps is not None
+    assert new_stamps != old_stamps
+    assert show(repo.path) == POISON  # and now by its stamps
+    assert before != POISON
 
 
 def test_flags_and_gto_environment_are_part_of_the_key(repo: ScratchRepo) -> None:

@@ -9,7 +9,6 @@ import click
 
 from gitstage.adapters.git.reader import Registry, read_registry
 from gitstage.adapters.git.refs import events_of_ref
-from gitstage.adapters.git.source import open_source
 from gitstage.api import describe as describe_artifact
 from gitstage.api import show_versions
 from gitstage.cli.errors import CommandError, one_line_errors
@@ -111,7 +110,7 @@ def show_command(
             versions_per_stage,
             sort,
         )
-        click.echo(show_json_text(open_source(repo), request), nl=False)
+        click.echo(show_json_text(request), nl=False)
         return
     registry = read_registry(repo)
     if name is None:

@@ -6,6 +6,11 @@ writes it: `packed-refs` (its `^peeled` lines skipped), then loose refs, which w
 ones; symbolic refs and unreadable loose files are skipped as libgit2's listing skips them.
 Repositories this reader does not handle (bare or reftable ones) return None from `locate`, and
 the caller uses libgit2 instead.
+
+While it reads, a RefDb records a stamp (inode, size, modification time) of everything it looked
+at: `packed-refs`, each directory of loose tags, each loose ref it tried (absent ones included).
+Git writes every ref by renaming a lock file into place, which gives the file a new inode and its
+directory a new modification time, so equal stamps mean an unchanged listing (see result_cache).
 """
 
 from __future__ import annotations
@@ -18,6 +23,21 @@ _OID_PATTERN = rb"[0-9a-f]{40}(?:[0-9a-f]{24})?"
 _PACKED_TAG_TEXT = "\n([0-9a-f]{40,64}) refs/tags/([^\n]+)"
 _HEX = b"0123456789abcdef"
 _MAX_SYMREF_DEPTH = 5
+
+# (path, inode, size, mtime in ns); an absent path is (path, 0, -1, 0).
+Stamp = tuple[str, int, int, int]
+
+
+def stamp_of(path: str) -> Stamp:
+    """The stamp of `path` as it is now (a file or a directory, followed through symlinks)."""
+    try:
+        return _stamp(path, os.stat(path))
+    except OSError:
+        return (path, 0, -1, 0)
+
+
+def _stamp(path: str, stat: os.stat_result) -> Stamp:
+    return (path, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 class GitDirs:
@@ -111,14 +131,18 @@ class RefDb:
 
     def __init__(self, dirs: GitDirs) -> None:
         self.dirs = dirs
+        self.stamps: list[Stamp] = []  # of what was read, each taken before reading it
         self._packed: bytes | None = None
 
     def packed_refs(self) -> bytes:
         if self._packed is None:
+            path = os.path.join(self.dirs.common_dir, "packed-refs")
             try:
-                with open(os.path.join(self.dirs.common_dir, "packed-refs"), "rb") as handle:
+                with open(path, "rb") as handle:
+                    self.stamps.append(_stamp(path, os.fstat(handle.fileno())))
                     self._packed = handle.read()
             except FileNotFoundError:
+                self.stamps.append((path, 0, -1, 0))
                 self._packed = b""
         return self._packed
 
@@ -133,7 +157,7 @@ class RefDb:
             # span the ASCII space or newline around a name, so names decode the same).
             text = "\n" + packed.decode("utf-8", "replace")
             found = {name: oid for oid, name in re.findall(_PACKED_TAG_TEXT, text)}
-        _walk_loose(os.path.join(self.dirs.common_dir, "refs", "tags"), "", found)
+        _walk_loose(os.path.join(self.dirs.common_dir, "refs", "tags"), "", found, self.stamps)
         return found
 
     def resolve(self, name: str) -> str | None:
@@ -158,25 +182,30 @@ class RefDb:
         # HEAD and per-worktree refs live in the worktree's git dir; the rest in the common dir.
         own = name == "HEAD" or name.startswith(("refs/worktree/", "refs/bisect/"))
         base = self.dirs.git_dir if own else self.dirs.common_dir
+        path = os.path.join(base, *name.split("/"))
         try:
-            with open(os.path.join(base, *name.split("/")), "rb") as handle:
+            with open(path, "rb") as handle:
+                self.stamps.append(_stamp(path, os.fstat(handle.fileno())))
                 return handle.read()
         except OSError:  # absent, or a directory
+            self.stamps.append(stamp_of(path))
             return None
 
 
-def _walk_loose(directory: str, prefix: str, out: dict[str, str]) -> None:
+def _walk_loose(directory: str, prefix: str, out: dict[str, str], stamps: list[Stamp]) -> None:
     """Loose refs under `directory`, opened relative to its descriptor (no path lookups)."""
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:  # absent, or not a directory
+        stamps.append(stamp_of(directory))
         return
     try:
+        stamps.append(_stamp(directory, os.fstat(fd)))
         with os.scandir(fd) as listing:
             entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in listing]
         for name, is_dir in entries:
             if is_dir:
-                _walk_loose(os.path.join(directory, name), f"{prefix}{name}/", out)
+                _walk_loose(os.path.join(directory, name), f"{prefix}{name}/", out, stamps)
             elif not name.endswith(".lock"):
                 oid = _read_oid(name, fd)
                 if oid is not None:

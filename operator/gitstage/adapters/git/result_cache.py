@@ -7,8 +7,16 @@ full tag listing in the order it was read, so a new, moved or deleted tag always
 any edit of a gitstage source file (their sizes and modification times are part of the key). A
 document computed while an object was missing (a partial clone still fetching) is not stored.
 
-The file sits beside the object cache (`gitstage/results-v1.cache` in the git directory) and is
-written the same way (CRC-checked marshal, atomic rename). It keeps the last few documents, so
+Each entry also keeps the request key (the digest of what does not come from the repository's
+refs: arguments, paths, environment, code) and the stamps of the files and directories its refs
+and `.gto` were read from (source.py). While those stamps are unchanged, the entry is served
+without listing a single ref (`get_unchanged`): that is the whole work of a warm run. Stamps
+rely on git's discipline of writing refs by renaming lock files; a loose tag file rewritten in
+place by another tool leaves its directory's time alone and is seen only when the entry is next
+missed (any other ref change, a flag, `GITSTAGE_RESULT_CACHE=off`).
+
+The file sits beside the object cache (`gitstage/results-v2.cache` in the git directory) and is
+written atomically, as marshal behind a BLAKE2b checksum. It keeps the last few documents, so
 alternating flags do not evict each other. `GITSTAGE_CACHE=off` disables it with the object
 cache; `GITSTAGE_RESULT_CACHE=off` disables this one alone.
 
@@ -19,19 +27,24 @@ from __future__ import annotations
 
 import marshal
 import os
-import zlib
 from _blake2 import blake2b  # what hashlib re-exports, without loading OpenSSL's bindings
-from collections.abc import Iterable, Mapping
 
 from gitstage.adapters.git.atomic_file import write_atomically
+from gitstage.adapters.git.refdb import Stamp, stamp_of
+
+TYPE_CHECKING = False  # typing's own costs an import; mypy reads any TYPE_CHECKING as True
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping  # importing collections costs 2 ms
 
 CACHE_DIR = "gitstage"  # as object_cache.py
 DISABLE_ENV = "GITSTAGE_CACHE"
 
-MAGIC = b"gitstage-results\x00v1\n"
-RESULT_FILE = "results-v1.cache"
+MAGIC = b"gitstage-results\x00v2\n"
+RESULT_FILE = "results-v2.cache"
 RESULT_ENV = "GITSTAGE_RESULT_CACHE"
+RETIRED_FILES = ("results-v1.cache",)  # earlier formats, removed when this one is written
 KEEP = 8
+CHECKSUM_SIZE = 16
 _OFF = ("0", "off", "false", "no")
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -65,31 +78,45 @@ def code_fingerprint(package: str = _PACKAGE) -> bytes:
     return "\n".join(parts).encode()
 
 
-def result_key(
+def request_key(
     *,
     request: Iterable[object],
     git_dir: str,
     workdir: str | None,
-    tags: Mapping[str, str],
-    head: str | None,
-    config_text: str | None,
     environ: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The digest of every input of a `show` document (see the module docstring)."""
+    """The digest of the inputs that are not read from the repository's refs or `.gto`."""
     env = os.environ if environ is None else environ
     digest = blake2b(digest_size=32)
     digest.update(code_fingerprint())
-    digest.update(repr((tuple(request), git_dir, workdir, head, config_text)).encode())
+    digest.update(repr((tuple(request), git_dir, workdir)).encode())
     digest.update(repr(sorted((k, v) for k, v in env.items() if k.startswith("GTO_"))).encode())
+    return digest.digest()
+
+
+def result_key(
+    request_digest: bytes,
+    *,
+    tags: Mapping[str, str],
+    head: str | None,
+    config_text: str | None,
+) -> bytes:
+    """The digest of every input of a `show` document (see the module docstring)."""
+    digest = blake2b(request_digest, digest_size=32)
+    digest.update(repr((head, config_text)).encode())
     # Names cannot hold NUL or newline: the joined listing is unambiguous.
     digest.update("\n".join(map("\0".join, tags.items())).encode("utf-8", "surrogateescape"))
     return digest.digest()
 
 
+# key, document, request key, stamps (None: the read could not be vouched for).
+Entry = tuple[bytes, str, bytes, tuple[Stamp, ...] | None]
+
+
 class ResultCache:
     """The stored documents of one repository (an empty, unsaved cache when disabled)."""
 
-    def __init__(self, path: str | None, entries: list[tuple[bytes, str]] | None = None) -> None:
+    def __init__(self, path: str | None, entries: list[Entry] | None = None) -> None:
         self.path = path
         self.entries = entries or []
 
@@ -101,39 +128,69 @@ class ResultCache:
         return cls(path, _load(path))
 
     def get(self, key: bytes) -> str | None:
-        for stored, text in self.entries:
+        for stored, text, _, _ in self.entries:
             if stored == key:
                 return text
         return None
 
-    def put(self, key: bytes, text: str) -> bool:
+    def get_unchanged(self, request_digest: bytes) -> str | None:
+        """The document of this request whose stamped files are all as they were, if any."""
+        for _, text, request, stamps in self.entries:
+            if request == request_digest and stamps is not None and _unchanged(stamps):
+                return text
+        return None
+
+    def put(
+        self,
+        key: bytes,
+        text: str,
+        request_digest: bytes = b"",
+        stamps: tuple[Stamp, ...] | None = None,
+    ) -> bool:
         """Store `text` as the newest entry; False when not written (never raises)."""
         if self.path is None:
             return False
-        kept = [(k, t) for k, t in self.entries if k != key][: KEEP - 1]
-        self.entries = [(key, text), *kept]
+        kept = [entry for entry in self.entries if entry[0] != key][: KEEP - 1]
+        self.entries = [(key, text, request_digest, stamps), *kept]
         payload = marshal.dumps(self.entries)
         try:
-            write_atomically(self.path, MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload)
+            write_atomically(self.path, MAGIC + _checksum(payload) + payload)
         except OSError:
             return False
+        _remove_retired(os.path.dirname(self.path))
         return True
 
 
-def _load(path: str) -> list[tuple[bytes, str]] | None:
+def _checksum(payload: bytes) -> bytes:
+    return blake2b(payload, digest_size=CHECKSUM_SIZE).digest()
+
+
+def _remove_retired(directory: str) -> None:
+    import contextlib  # here, not above: a warm read never writes
+
+    for name in RETIRED_FILES:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, name))
+
+
+def _unchanged(stamps: tuple[Stamp, ...]) -> bool:
+    return all(stamp_of(stamp[0]) == stamp for stamp in stamps)
+
+
+def _load(path: str) -> list[Entry] | None:
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError:
         return None
-    header = len(MAGIC) + 4
+    header = len(MAGIC) + CHECKSUM_SIZE
     if len(data) < header or not data.startswith(MAGIC):
         return None
     payload = data[header:]
-    if zlib.crc32(payload).to_bytes(4, "big") != data[len(MAGIC) : header]:
+    if _checksum(payload) != data[len(MAGIC) : header]:
         return None
     try:
-        # Written by this module into the repository's own git dir, checked by CRC first.
+        # Written by this module into the repository's own git dir, checked by its checksum first.
         entries = marshal.loads(payload)  # noqa: S302
     except (ValueError, EOFError, TypeError):
         return None
@@ -145,7 +202,18 @@ def _load(path: str) -> list[tuple[bytes, str]] | None:
 def _is_entry(entry: object) -> bool:
     return (
         isinstance(entry, tuple)
-        and len(entry) == 2
+        and len(entry) == 4
         and isinstance(entry[0], bytes)
         and isinstance(entry[1], str)
+        and isinstance(entry[2], bytes)
+        and (entry[3] is None or (isinstance(entry[3], tuple) and all(map(_is_stamp, entry[3]))))
+    )
+
+
+def _is_stamp(stamp: object) -> bool:
+    return (
+        isinstance(stamp, tuple)
+        and len(stamp) == 4
+        and isinstance(stamp[0], str)
+        and all(isinstance(n, int) for n in stamp[1:])
     )

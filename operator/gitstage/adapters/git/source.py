@@ -7,16 +7,24 @@ Kept apart from reader.py, and light on imports, because this is all a warm
 from __future__ import annotations
 
 import os
+import time
 
-from gitstage.adapters.git.refdb import GitDirs, RefDb, locate
+from gitstage.adapters.git.refdb import GitDirs, RefDb, Stamp, locate, stamp_of
 
 CONFIG_FILE = ".gto"  # as gitstage.domain.config, which this module does not import
+# A stamp this recent may share its timestamp with a write that follows it (file times are only
+# as fine as the kernel's clock tick), so it cannot vouch for what was read: git's "racy" rule.
+RACY_NS = 2_000_000_000
 
 
 class RegistrySource:
-    """`tags`: tag name -> object id; `head_oid`: what HEAD resolves to; `.gto`'s text."""
+    """`tags`: tag name -> object id; `head_oid`: what HEAD resolves to; `.gto`'s text.
 
-    __slots__ = ("config_text", "dirs", "head_oid", "refs", "tags")
+    `stamps` are those of every file and directory these were read from, or None when one of
+    them changed too recently to vouch for the read (RACY_NS).
+    """
+
+    __slots__ = ("config_text", "dirs", "head_oid", "refs", "stamps", "tags")
 
     def __init__(
         self,
@@ -25,24 +33,38 @@ class RegistrySource:
         tags: dict[str, str],
         head_oid: str | None,
         config_text: str | None,
+        *,
+        stamps: tuple[Stamp, ...] | None = None,
     ) -> None:
         self.dirs = dirs
         self.refs = refs
         self.tags = tags
         self.head_oid = head_oid
         self.config_text = config_text
+        self.stamps = stamps
 
 
-def open_source(path: str | os.PathLike[str] = ".") -> RegistrySource:
+def find_dirs(path: str | os.PathLike[str] = ".") -> GitDirs:
+    """The repository holding `path` (libgit2 finds the layouts git's files alone do not show)."""
     dirs = locate(path)
     if dirs is None:
         from gitstage.adapters.git.reader import dirs_from_libgit2
 
         dirs = dirs_from_libgit2(path)
+    return dirs
+
+
+def open_source(path: str | os.PathLike[str] | GitDirs = ".") -> RegistrySource:
+    dirs = path if isinstance(path, GitDirs) else find_dirs(path)
+    started_ns = time.time_ns()
     refs = RefDb(dirs)
-    return RegistrySource(
-        dirs, refs, refs.tags(), refs.resolve("HEAD"), config_text_in(dirs.workdir)
-    )
+    tags, head = refs.tags(), refs.resolve("HEAD")
+    config_stamp = stamp_of(os.path.join(dirs.workdir, CONFIG_FILE)) if dirs.workdir else None
+    config_text = config_text_in(dirs.workdir)
+    stamps = [*refs.stamps, *([config_stamp] if config_stamp else [])]
+    vouching = all(mtime < started_ns - RACY_NS for _, _, _, mtime in stamps)
+    unique = tuple(dict.fromkeys(stamps))
+    return RegistrySource(dirs, refs, tags, head, config_text, stamps=unique if vouching else None)
 
 
 def config_text_in(workdir: str | None) -> str | None:
