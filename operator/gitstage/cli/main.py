@@ -19,11 +19,6 @@ def cli() -> None:
     """Serve a GTO git model registry on Kubernetes."""
 
 
-def main() -> None:
-    """The click command line alone (the console script is gitstage.cli.entry:main)."""
-    cli()
-
-
 assert isinstance(cli, LazyGroup)
 cli.add_lazy("show", "gitstage.cli.show:show_command")
 cli.add_lazy("history", "gitstage.cli.show:history_command")

@@ -33,7 +33,11 @@ def stamp_of(path: str) -> Stamp:
     try:
         return _stamp(path, os.stat(path))
     except OSError:
-        return (path, 0, -1, 0)
+        return _absent(path)
+
+
+def _absent(path: str) -> Stamp:
+    return (path, 0, -1, 0)
 
 
 def _stamp(path: str, stat: os.stat_result) -> Stamp:
@@ -142,7 +146,7 @@ class RefDb:
                     self.stamps.append(_stamp(path, os.fstat(handle.fileno())))
                     self._packed = handle.read()
             except FileNotFoundError:
-                self.stamps.append((path, 0, -1, 0))
+                self.stamps.append(_absent(path))
                 self._packed = b""
         return self._packed
 

@@ -59,9 +59,10 @@ def open_source(path: str | os.PathLike[str] | GitDirs = ".") -> RegistrySource:
     started_ns = time.time_ns()
     refs = RefDb(dirs)
     tags, head = refs.tags(), refs.resolve("HEAD")
-    config_stamp = stamp_of(os.path.join(dirs.workdir, CONFIG_FILE)) if dirs.workdir else None
+    stamps = list(refs.stamps)
+    if dirs.workdir:  # stamped before it is read, as the refs are
+        stamps.append(stamp_of(os.path.join(dirs.workdir, CONFIG_FILE)))
     config_text = config_text_in(dirs.workdir)
-    stamps = [*refs.stamps, *([config_stamp] if config_stamp else [])]
     vouching = all(mtime < started_ns - RACY_NS for _, _, _, mtime in stamps)
     unique = tuple(dict.fromkeys(stamps))
     return RegistrySource(dirs, refs, tags, head, config_text, stamps=unique if vouching else None)
