@@ -1,8 +1,9 @@
-"""Helpers for end-to-end tests: API clients and polling with a deadline."""
+"""Helpers for end-to-end tests: API clients, polling with a deadline, git as a data scientist."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -60,3 +61,21 @@ def namespace_with_git_secret(prefix: str, username: str, password: str) -> str:
         ),
     )
     return namespace
+
+
+def run_git(path: Path, *args: str, date: int | None = None) -> str:
+    """git in `path` as the data scientist `ds`; `date` (epoch seconds) is the committer and
+    tagger time."""
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "ds",
+        "GIT_AUTHOR_EMAIL": "ds@example.com",
+        "GIT_COMMITTER_NAME": "ds",
+        "GIT_COMMITTER_EMAIL": "ds@example.com",
+    }
+    if date is not None:
+        env["GIT_COMMITTER_DATE"] = f"{date} +0000"
+    result = subprocess.run(
+        ["git", "-C", str(path), *args], env=env, check=True, capture_output=True, text=True
+    )
+    return result.stdout.strip()

@@ -22,7 +22,7 @@ from gitstage.adapters.git.poll_types import PollerStats
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator import handlers
 from tests.conftest import Kube
-from tests.e2e.kubeutil import api, eventually, install_crd, namespace_with_git_secret
+from tests.e2e.kubeutil import api, eventually, install_crd, namespace_with_git_secret, run_git
 from tests.support.ssh_git_server import SshGitServer, SshKeyPair
 
 pytestmark = pytest.mark.e2e
@@ -42,23 +42,7 @@ class Registry:
     clock: int = 0
 
     def git(self, *args: str, date: int | None = None) -> str:
-        env = {
-            **os.environ,
-            "GIT_AUTHOR_NAME": "ds",
-            "GIT_AUTHOR_EMAIL": "ds@example.com",
-            "GIT_COMMITTER_NAME": "ds",
-            "GIT_COMMITTER_EMAIL": "ds@example.com",
-        }
-        if date is not None:
-            env["GIT_COMMITTER_DATE"] = f"{date} +0000"
-        result = subprocess.run(
-            ["git", "-C", str(self.clone), *args],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return result.stdout.strip()
+        return run_git(self.clone, *args, date=date)
 
     def commit(self, model: str) -> str:
         (self.clone / "models").mkdir(exist_ok=True)

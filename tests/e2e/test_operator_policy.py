@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from gitstage.cli.main import cli
 from gitstage.dev.git_server import GitHttpServer
 from tests.conftest import Kube
-from tests.e2e.kubeutil import api, eventually, install_crd
+from tests.e2e.kubeutil import api, eventually, install_crd, run_git
 
 pytestmark = pytest.mark.e2e
 
@@ -46,23 +46,7 @@ class Clone:
     clock: int = 1_750_000_000
 
     def git(self, *args: str, date: int | None = None) -> str:
-        env = {
-            **os.environ,
-            "GIT_AUTHOR_NAME": "ds",
-            "GIT_AUTHOR_EMAIL": "ds@example.com",
-            "GIT_COMMITTER_NAME": "ds",
-            "GIT_COMMITTER_EMAIL": "ds@example.com",
-        }
-        if date is not None:
-            env["GIT_COMMITTER_DATE"] = f"{date} +0000"
-        result = subprocess.run(
-            ["git", "-C", str(self.path), *args],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return result.stdout.strip()
+        return run_git(self.path, *args, date=date)
 
     def commit(self, files: dict[str, str]) -> str:
         for rel, content in files.items():
