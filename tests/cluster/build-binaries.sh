@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the test control plane (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-# etcd, kwok, helm) from the pinned Go modules under tests/cluster/go into a cache outside the
+# etcd, kwok, helm) and the real node's kubelet and kube-proxy from the pinned Go modules under tests/cluster/go into a cache outside the
 # repository. Does nothing when the cache's stamp matches the hash of the module files.
 #
 #   tests/cluster/build-binaries.sh          # prints the bin directory on its last line
@@ -34,9 +34,10 @@ done
 ldflags="$ldflags -X k8s.io/component-base/version.gitTreeState=clean"
 ldflags="$ldflags -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
 
-step "kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $k8s_version"
+step "kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy $k8s_version"
 (cd "$src/k8s" && go build -p 2 -trimpath -ldflags "$ldflags" -o "$out/" \
-  ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kube-scheduler ./cmd/kubectl)
+  ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kube-scheduler ./cmd/kubectl \
+  ./cmd/kubelet ./cmd/kube-proxy)
 step "etcd"
 (cd "$src/etcd" && go build -trimpath -ldflags "-s -w" -o "$out/etcd" .)
 step "kwok"
