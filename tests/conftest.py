@@ -25,6 +25,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests that start their own real node go first: one real node runs per machine, and the
+    # session's cluster (started by the first test that asks for it) keeps its node to the end.
+    items.sort(key=lambda item: 0 if "node_lifecycle" in item.keywords else 1)
     if config.getoption("--skip-e2e"):
         skip = pytest.mark.skip(reason="--skip-e2e given")
         for item in items:

@@ -10,8 +10,10 @@ import click
 
 from gitstage.cli.errors import CommandError
 from gitstage.dev.binaries import BinariesError
-from gitstage.dev.cluster import ClusterError, ClusterInfo, LocalCluster
-from gitstage.dev.processes import alive, runs_from, stop_process
+from gitstage.dev.cluster import NODES, ClusterError, ClusterInfo, LocalCluster
+from gitstage.dev.processes import alive, names_path, runs_from, stop_process
+
+REAPER_GRACE = 120  # the sweep waits for containers to die and cgroups to empty
 
 DEFAULT_STATE = (
     Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gitstage" / "dev-cluster"
@@ -33,12 +35,20 @@ def dev_group() -> None:
 
 @dev_group.group("cluster")
 def cluster_group() -> None:
-    """A real Kubernetes control plane on loopback (etcd, apiserver, controllers, KWOK)."""
+    """A real Kubernetes control plane (etcd, apiserver, controllers) with one real node
+    (kubelet, containerd, runc, kube-proxy; needs root) or KWOK's fake nodes."""
 
 
 @cluster_group.command("up")
 @state_option
-def up(state_dir: Path) -> None:
+@click.option(
+    "--nodes",
+    type=click.Choice(NODES),
+    default="real",
+    show_default=True,
+    help="real: one kubelet node with containerd and runc (root); kwok: fake nodes.",
+)
+def up(state_dir: Path, nodes: str) -> None:
     """Start the cluster in the background and print its kubeconfig."""
     info = ClusterInfo.load(state_dir)
     if info is not None and _running(info):
@@ -46,7 +56,7 @@ def up(state_dir: Path) -> None:
     shutil.rmtree(state_dir, ignore_errors=True)
     click.echo(f"starting the control plane in {state_dir} ...", err=True)
     try:
-        info = LocalCluster(state_dir, detached=True).start()
+        info = LocalCluster(state_dir, detached=True, nodes=nodes).start()
     except (ClusterError, BinariesError) as error:
         first, *excerpt = str(error).splitlines()
         if excerpt:  # the failing component's log, then the one-line error naming it
@@ -64,9 +74,10 @@ def down(state_dir: Path) -> None:
     if info is None:
         click.echo("no cluster is up", err=True)
         return
-    for pid in reversed(list(info.pids.values())):
+    # The node's reaper first: it stops the node's programs and sweeps what they made.
+    for name, pid in reversed(list(info.pids.items())):
         if _ours(info, pid):
-            stop_process(pid)
+            stop_process(pid, grace=REAPER_GRACE if name == "node-reaper" else 10)
     shutil.rmtree(state_dir, ignore_errors=True)
     click.echo("cluster stopped", err=True)
 
@@ -84,10 +95,13 @@ def status(state_dir: Path) -> None:
 
 
 def _ours(info: ClusterInfo, pid: int) -> bool:
-    """Alive and still running one of the cluster's binaries (pids get reused after a reboot)."""
+    """Alive and still one of the cluster's processes (pids get reused after a reboot): runs one
+    of its binaries, or names its state directory (containerd, the node's reaper)."""
     if not alive(pid):
         return False
-    return not info.bin_dir or runs_from(pid, Path(info.bin_dir))
+    if not info.bin_dir or runs_from(pid, Path(info.bin_dir)):
+        return True
+    return names_path(pid, Path(info.state_dir))
 
 
 def _running(info: ClusterInfo) -> bool:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import NoReturn
 
 import click
+
+# Kubernetes mounts this file in every container and shows what is written there as the
+# container's termination message (pod status), so the error reaches `kubectl get` and gitstage.
+TERMINATION_LOG = Path("/dev/termination-log")
 
 
 class UsageLine(click.ClickException):
@@ -27,4 +33,7 @@ def fail(message: str, exit_code: int) -> NoReturn:
     """Print `gitstage: error: <first line>` on stderr and exit with `exit_code`."""
     first = message.strip().splitlines()[0] if message.strip() else "failed"
     click.echo(f"gitstage: error: {first}", err=True)
+    if TERMINATION_LOG.exists():
+        with contextlib.suppress(OSError):
+            TERMINATION_LOG.write_text(f"{first}\n")
     raise click.exceptions.Exit(exit_code)

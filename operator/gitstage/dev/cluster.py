@@ -1,8 +1,12 @@
-"""A real, local Kubernetes control plane on loopback: etcd, kube-apiserver (RBAC, token auth),
-kube-controller-manager, kube-scheduler and KWOK with one fake node.
+"""A real, local Kubernetes control plane: etcd, kube-apiserver (RBAC, token auth),
+kube-controller-manager, kube-scheduler, and either one real node (kubelet, containerd, runc,
+the CNI bridge, kube-proxy: see gitstage.dev.node) or KWOK with one fake node.
 
     with LocalCluster(state_dir) as cluster:      # or cluster.start() / cluster.stop()
         cluster.info.kubeconfig                    # admin kubeconfig path
+        cluster.info.node_address                  # where pods reach this machine (real node)
+
+    LocalCluster(state_dir, nodes="kwok")          # fake nodes: hundreds of pods, no containers
 
 Readiness is polled with deadlines; any failure, Ctrl-C or SIGTERM during the start stops every
 process started so far. Attached clusters (the default) also die with the process that started
@@ -19,22 +23,23 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from gitstage.dev import pki
+from gitstage.dev import node_config, pki
 from gitstage.dev.binaries import binaries_dir
+from gitstage.dev.errors import ClusterError
+from gitstage.dev.node import ImageArchive, RealNode
 from gitstage.dev.processes import raise_on_sigterm, spawn, stop_process
 
+__all__ = ["ClusterError", "ClusterInfo", "ImageArchive", "LocalCluster"]
+
 STATE_FILE = "cluster.json"
-NODE_NAME = "kwok-node-0"
-
-
-class ClusterError(RuntimeError):
-    """A component failed to start; the message ends with the tail of its log."""
+KWOK_NODE_NAME = "kwok-node-0"
+NODES = ("real", "kwok")
 
 
 @dataclass
@@ -47,6 +52,10 @@ class ClusterInfo:
     pids: dict[str, int] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     bin_dir: str = ""
+    nodes: str = "kwok"
+    # The address pods reach this machine at (servers for pods bind it); loopback with KWOK.
+    node_address: str = "127.0.0.1"
+    node_name: str = KWOK_NODE_NAME
 
     def save(self) -> None:
         path = Path(self.state_dir) / STATE_FILE
@@ -101,11 +110,19 @@ class LocalCluster:
         bin_dir: Path | None = None,
         timeout: float = 180,
         detached: bool = False,
+        nodes: str = "real",
+        images: Sequence[ImageArchive] = (),
     ) -> None:
+        if nodes not in NODES:
+            raise ClusterError(f"nodes must be one of {', '.join(NODES)}, not {nodes!r}")
         self.state_dir = state_dir
         self._bin_dir = bin_dir
         self.timeout = timeout
         self.detached = detached
+        self.nodes = nodes
+        self.images = list(images)
+        self._node: RealNode | None = None
+        self.node_leftovers: list[str] = []
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._ports: dict[str, int] = {}
         self._info: ClusterInfo | None = None
@@ -151,39 +168,97 @@ class LocalCluster:
     def _start(self) -> ClusterInfo:
         bins = self.bin_dir
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        (self.state_dir / "pki").mkdir(exist_ok=True)
+        pki_dir = self.state_dir / "pki"
+        pki_dir.mkdir(exist_ok=True)
         (self.state_dir / "logs").mkdir(exist_ok=True)
         sa_key, sa_pub = pki.write_service_account_keys(self.state_dir)
         tokens, token = pki.write_token_file(self.state_dir)
         etcd_port, etcd_peer, api_port = free_port(), free_port(), free_port()
         self._ports = {"etcd": etcd_port, "etcd-peer": etcd_peer, "kube-apiserver": api_port}
+        address = "127.0.0.1"
+        if self.nodes == "real":
+            self._node = RealNode(
+                self.state_dir / "node", self.state_dir / "logs", detached=self.detached
+            )
+            self._node.prepare(api_port)
+            address = self._node.gateway
+        ca = pki.write_ca(pki_dir, "ca")
+        serving = pki.write_serving_cert(
+            pki_dir,
+            "apiserver",
+            ca,
+            sorted({"127.0.0.1", address, _KUBERNETES_SERVICE_IP}),
+            [
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ],
+        )
         self._start_etcd(bins, etcd_port, etcd_peer)
         api_url = f"https://127.0.0.1:{api_port}"
         self._spawn(
             "kube-apiserver",
             bins,
-            self._apiserver_args(etcd_port, api_port, sa_key, sa_pub, tokens),
+            self._apiserver_args(etcd_port, api_port, sa_key, sa_pub, tokens, serving=serving),
         )
-        ca_file = self.state_dir / "pki" / "apiserver.crt"
         self._wait("kube-apiserver", lambda: _http_ok(f"{api_url}/readyz", token))
         kubeconfig = self.state_dir / "admin.kubeconfig"
-        kubeconfig.write_text(pki.kubeconfig(api_url, token, ca_file))
+        kubeconfig.write_text(pki.kubeconfig(api_url, token, ca.cert))
         kubeconfig.chmod(0o600)
         self._info = ClusterInfo(
             str(self.state_dir),
             str(kubeconfig),
             api_url,
             token,
-            str(ca_file),
+            str(ca.cert),
             ports=dict(self._ports),
             bin_dir=str(bins.resolve()),
+            nodes=self.nodes,
+            node_address=address,
+            node_name=KWOK_NODE_NAME if self._node is None else node_config.NODE_NAME,
         )
-        self._start_controllers(bins, kubeconfig, sa_key, ca_file)
-        self._create_node(api_url, token)
-        self._wait("node " + NODE_NAME, lambda: self._node_ready(api_url, token), log="kwok")
+        self._start_controllers(bins, kubeconfig, sa_key, ca.cert)
+        if self._node is None:
+            self._start_kwok(bins, kubeconfig)
+            self._create_node(api_url, token)
+        else:
+            self._start_real_node(bins, api_url, token, ca.cert, tokens)
+        node = self._info.node_name
+        self._wait(
+            "node " + node,
+            lambda: self._node_ready(api_url, token, node),
+            log=self.nodes if self._node is None else "kubelet",
+        )
         self._info.pids = {name: p.pid for name, p in self._processes.items()}
+        if self._node is not None and self._node.reaper is not None:
+            self._info.pids["node-reaper"] = self._node.reaper.pid
         self._info.save()
         return self._info
+
+    def _start_real_node(
+        self, bins: Path, api_url: str, token: str, ca: Path, tokens: Path
+    ) -> None:
+        node = self._node
+        assert node is not None
+        # The API server reaches kubelets with this client certificate (logs, exec).
+        _request(
+            f"{api_url}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            token,
+            "POST",
+            _kubelet_api_binding(),
+        )
+
+        def ready(what: str) -> None:
+            self._processes.update(node.processes)
+            self._wait(what, node.containerd_answers)
+
+        images = [_pause_image(), *self.images]
+        node.start(bins, api_url, ca, tokens, images=images, ready=ready)
+        self._processes.update(node.processes)
+        healthz = f"http://127.0.0.1:{node.kube_proxy_healthz}/healthz"
+        self._wait("kube-proxy", lambda: _http_ok(healthz))
 
     def _wait(self, what: str, check: Callable[[], bool], log: str = "") -> None:
         """Poll `check`, failing at once (naming it) if any started component exits."""
@@ -218,24 +293,50 @@ class LocalCluster:
         self._wait("etcd", lambda: _http_ok(f"{client}/health"))
 
     def _apiserver_args(
-        self, etcd: int, port: int, sa_key: Path, sa_pub: Path, tokens: Path
+        self,
+        etcd: int,
+        port: int,
+        sa_key: Path,
+        sa_pub: Path,
+        tokens: Path,
+        *,
+        serving: pki.CertPair,
     ) -> list[str]:
         return [
             f"--etcd-servers=http://127.0.0.1:{etcd}",
             f"--secure-port={port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--cert-dir={self.state_dir / 'pki'}",
-            "--service-cluster-ip-range=10.0.0.0/24",
+            f"--tls-cert-file={serving.cert}",
+            f"--tls-private-key-file={serving.key}",
+            *self._node_facing_args(),
+            f"--service-cluster-ip-range={node_config.SERVICE_CIDR}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={sa_pub}",
             f"--service-account-signing-key-file={sa_key}",
             f"--token-auth-file={tokens}",
-            "--authorization-mode=RBAC",
             "--allow-privileged=true",
-            "--endpoint-reconciler-type=none",
             "--enable-priority-and-fairness=false",
             "--profiling=false",
+        ]
+
+    def _node_facing_args(self) -> list[str]:
+        if self._node is None:
+            return [
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                "--authorization-mode=RBAC",
+                "--endpoint-reconciler-type=none",
+            ]
+        client = self._node.kubelet_client
+        # Pods reach the API server through the `kubernetes` Service, whose endpoint is the
+        # bridge address; the node's nft guard keeps every other interface out.
+        return [
+            "--bind-address=0.0.0.0",
+            f"--advertise-address={self._node.gateway}",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            f"--kubelet-client-certificate={client.cert}",
+            f"--kubelet-client-key={client.key}",
+            "--kubelet-preferred-address-types=InternalIP",
         ]
 
     def _start_controllers(self, bins: Path, kubeconfig: Path, sa_key: Path, ca: Path) -> None:
@@ -257,12 +358,16 @@ class LocalCluster:
             ],
         )
         self._spawn("kube-scheduler", bins, common)
+
+    def _start_kwok(self, bins: Path, kubeconfig: Path) -> None:
         self._spawn(
             "kwok",
             bins,
             [
                 f"--kubeconfig={kubeconfig}",
-                "--manage-all-nodes=true",
+                # Only its own fake nodes: a real kubelet's node is never faked.
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--cidr=10.0.1.0/24",
                 "--node-ip=10.0.1.1",
                 "--node-lease-duration-seconds=40",
@@ -288,16 +393,16 @@ class LocalCluster:
             "apiVersion": "v1",
             "kind": "Node",
             "metadata": {
-                "name": NODE_NAME,
+                "name": KWOK_NODE_NAME,
                 "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                "labels": {"kubernetes.io/hostname": NODE_NAME, "type": "kwok"},
+                "labels": {"kubernetes.io/hostname": KWOK_NODE_NAME, "type": "kwok"},
             },
             "status": {"allocatable": resources, "capacity": resources},
         }
         _request(f"{api_url}/api/v1/nodes", token, "POST", node)
 
-    def _node_ready(self, api_url: str, token: str) -> bool:
-        node: Any = _request(f"{api_url}/api/v1/nodes/{NODE_NAME}", token)
+    def _node_ready(self, api_url: str, token: str, name: str) -> bool:
+        node: Any = _request(f"{api_url}/api/v1/nodes/{name}", token)
         conditions = node.get("status", {}).get("conditions", [])
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
@@ -305,9 +410,41 @@ class LocalCluster:
         """SIGTERM in reverse start order, SIGKILL after a deadline; every process is reaped."""
         self._restore_sigterm()
         self._restore_sigterm = lambda: None
+        node, self._node = self._node, None
+        if node is not None:
+            self.node_leftovers = node.stop()
         for name in reversed(list(self._processes)):
             stop_process(self._processes[name].pid, self._processes[name])
         self._processes.clear()
+
+
+def _pause_image() -> ImageArchive:
+    from gitstage.dev.images import pause_image
+
+    return pause_image()
+
+
+_KUBERNETES_SERVICE_IP = str(next(node_config.SERVICE_CIDR.hosts()))
+
+
+def _kubelet_api_binding() -> dict[str, object]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "gitstage:apiserver-kubelet-client"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "system:kubelet-api-admin",
+        },
+        "subjects": [
+            {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "User",
+                "name": "gitstage:apiserver-kubelet-client",
+            }
+        ],
+    }
 
 
 _INSECURE = ssl.create_default_context()

@@ -100,6 +100,15 @@ def runs_from(pid: int, bin_dir: Path) -> bool:
     return exe.parent == bin_dir.resolve()
 
 
+def names_path(pid: int, path: Path) -> bool:
+    """Whether `pid`'s command line mentions `path` (a process started for that directory)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return str(path.resolve()).encode() in argv
+
+
 def raise_on_sigterm() -> Callable[[], None]:
     """Make SIGTERM raise `Terminated` in the main thread; returns the function that undoes it.
 

@@ -135,6 +135,16 @@ async def registry_event(
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
 async def deployment_changed(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
     """Rollout progress of a Deployment we render: refresh its registry's status."""
+    _wake_owner(labels, namespace)
+
+
+@kopf.on.event("", "v1", "pods", labels={LABEL_REGISTRY: kopf.PRESENT, LABEL_BINDING: kopf.PRESENT})
+async def pod_changed(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
+    """A served pod changed (its fetcher failed, say): refresh its registry's status."""
+    _wake_owner(labels, namespace)
+
+
+def _wake_owner(labels: kopf.Labels, namespace: str | None) -> None:
     if LABEL_BINDING in labels and LABEL_REGISTRY in labels:
         for worker in WORKERS.values():
             if worker.namespace == namespace and _label_matches(worker.name, labels):

@@ -170,7 +170,15 @@ def _serve(run: BindingRun, target: Serving, running: Serving | None) -> v1.Depl
         run.outcome.notices.append(notice)
         run.outcome.transitions.append(Transition(run.binding.name, notice.reason))
         observed = deployments.observe(run.ctx.namespace, run.binding.name)
-    return _deployment_state(run.binding, target, observed, None)
+    state = _deployment_state(run.binding, target, observed, None)
+    if state.rollout == "Failed" and observed is not None and observed.pod_failure:
+        message = f"fetch failed, the previous version keeps serving: {observed.pod_failure}"
+        if run.before is None or run.before.message != message:
+            run.outcome.notices.append(
+                Notice("Warning", "FetchFailed", f"{run.binding.name}: {message}")
+            )
+        state = state.model_copy(update={"message": message})
+    return state
 
 
 def _refused(run: BindingRun, refused: Refused, running: Serving | None) -> v1.DeploymentState:
@@ -268,7 +276,7 @@ def _rollout_state(
 ) -> str:
     if observed is None:
         return "Held" if hold else "Pending"
-    if observed.progressing_reason == "ProgressDeadlineExceeded":
+    if observed.progressing_reason == "ProgressDeadlineExceeded" or observed.pod_failure:
         return "Failed"
     settled = observed.observed_generation >= observed.generation
     wanted = observed.replicas if observed.replicas is not None else 1
@@ -350,13 +358,16 @@ def _conditions(
         ]
     progressing = [d for d in states if d.rollout in ("Progressing", "Pending")]
     failed = [d for d in states if d.rollout == "Failed"]
-    held = [d for d in states if d.rollout == "Held" or d.message]
+    held = [d for d in states if d.rollout == "Held" or (d.message and d.rollout != "Failed")]
     if refusals:
         # First: a refused promotion (a forged or premature tag) is what an operator must see.
         ready = ConditionUpdate("Ready", False, "PolicyViolation", "; ".join(refusals))
     elif failed:
-        message = "; ".join(f"{d.name}: rollout exceeded its progress deadline" for d in failed)
-        ready = ConditionUpdate("Ready", False, "RolloutFailed", message)
+        message = "; ".join(
+            f"{d.name}: {d.message or 'rollout exceeded its progress deadline'}" for d in failed
+        )
+        reason = "FetchFailed" if any(d.message for d in failed) else "RolloutFailed"
+        ready = ConditionUpdate("Ready", False, reason, message)
     elif held:
         ready = ConditionUpdate(
             "Ready", False, "Held", "; ".join(f"{d.name}: {d.message}" for d in held)

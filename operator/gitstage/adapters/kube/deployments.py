@@ -8,8 +8,9 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from gitstage.adapters.kube.client import apps
+from gitstage.adapters.kube.client import apps, core
 from gitstage.adapters.metrics import api_write
+from gitstage.workloads.render import ANNOTATION_COMMIT, FETCHER_NAME
 
 FIELD_MANAGER = "gitstage"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -27,6 +28,8 @@ class ObservedDeployment:
     available_replicas: int
     progressing_reason: str | None
     template_annotations: dict[str, str]
+    # Why the pods of the current template cannot start (the fetcher failed), while rolling out.
+    pod_failure: str | None = None
 
 
 def apply(manifest: dict[str, Any]) -> None:
@@ -54,6 +57,17 @@ def observe(namespace: str, name: str) -> ObservedDeployment | None:
     metadata = deployment.metadata or client.V1ObjectMeta()
     progressing = next((c.reason for c in status.conditions or [] if c.type == "Progressing"), None)
     template_meta = deployment.spec.template.metadata if deployment.spec else None
+    template_annotations = dict((template_meta.annotations if template_meta else None) or {})
+    replicas = deployment.spec.replicas if deployment.spec else None
+    rolling = (status.updated_replicas or 0) < (replicas if replicas is not None else 1) or (
+        status.ready_replicas or 0
+    ) < (status.updated_replicas or 0)
+    selector = deployment.spec.selector.match_labels if deployment.spec else None
+    failure = (
+        _pod_failure(namespace, selector or {}, template_annotations.get(ANNOTATION_COMMIT))
+        if rolling
+        else None
+    )
     return ObservedDeployment(
         name=name,
         annotations=dict(metadata.annotations or {}),
@@ -64,5 +78,50 @@ def observe(namespace: str, name: str) -> ObservedDeployment | None:
         ready_replicas=status.ready_replicas or 0,
         available_replicas=status.available_replicas or 0,
         progressing_reason=progressing,
-        template_annotations=dict((template_meta.annotations if template_meta else None) or {}),
+        template_annotations=template_annotations,
+        pod_failure=failure,
     )
+
+
+# Waiting reasons of a container that will not start without a change (image, config).
+_STUCK = {
+    "CrashLoopBackOff",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "ErrImageNeverPull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+}
+
+
+def _pod_failure(namespace: str, selector: dict[str, str], commit: str | None) -> str | None:
+    """The first failing fetcher among the pods of the template pinned to `commit`."""
+    if not selector or commit is None:
+        return None
+    labels = ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
+    pods = core().list_namespaced_pod(namespace=namespace, label_selector=labels).items
+    for pod in pods:
+        metadata = pod.metadata or client.V1ObjectMeta()
+        if (metadata.annotations or {}).get(ANNOTATION_COMMIT) != commit or pod.status is None:
+            continue
+        for container in pod.status.init_container_statuses or []:
+            if container.name == FETCHER_NAME:
+                reason = _container_failure(container)
+                if reason is not None:
+                    return f"pod {metadata.name}: {reason}"
+    return None
+
+
+def _container_failure(container: client.V1ContainerStatus) -> str | None:
+    state, last = container.state, container.last_state
+    terminated = (state.terminated if state else None) or (last.terminated if last else None)
+    restarts = f", {container.restart_count} restarts" if container.restart_count else ""
+    if terminated is not None and terminated.exit_code != 0:
+        said = (terminated.message or terminated.reason or "").strip().splitlines()
+        detail = f": {said[-1][:300]}" if said else ""
+        return f"fetcher exited {terminated.exit_code}{restarts}{detail}"
+    waiting = state.waiting if state else None
+    if waiting is not None and waiting.reason in _STUCK:
+        return f"fetcher {waiting.reason}: {(waiting.message or '').strip()[:300]}"
+    return None
