@@ -21,7 +21,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gitstage")
     group.addoption("--kubeconfig", default=None, help="Run e2e tests against this cluster.")
     group.addoption("--kind", action="store_true", help="Run e2e tests on a kind cluster.")
-    group.addoption("--skip-e2e", action="store_true", help="Skip end-to-end tests.")
+    group.addoption("--skip-e2e", action="store_true", help="Skip end-to-end and image tests.")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -31,7 +31,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.getoption("--skip-e2e"):
         skip = pytest.mark.skip(reason="--skip-e2e given")
         for item in items:
-            if "e2e" in item.keywords:
+            # The image tests too: a cold image build takes minutes.
+            if "e2e" in item.keywords or "image" in item.keywords:
                 item.add_marker(skip)
 
 

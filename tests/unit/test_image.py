@@ -196,6 +196,19 @@ def test_the_image_runs_as_the_chart_user_with_git() -> None:
     assert int(group) == values["podSecurityContext"]["runAsGroup"]
 
 
+def test_the_runtime_installs_what_every_feature_calls() -> None:
+    """SSH sources need ssh, signed-tag policies gpg, gpgv and ssh-keygen (openssh-client),
+    S3 DVC remotes the s3 extra; tests/image runs them all in the built image."""
+    steps = instructions(DOCKERFILE.read_text())
+    runtime = steps[steps.index([i for i in steps if i.keyword == "FROM"][1]) :]
+    installs = " ".join(i.argument for i in runtime if i.keyword == "RUN")
+    for package in ("ca-certificates", "git", "openssh-client", "gpg", "gpgv"):
+        assert f" {package}=" in installs
+    assert "ca-certificates=2023" not in installs  # a downgrade on current bookworm: apt refuses
+    assert "ARG GITSTAGE_EXTRAS=s3" in {f"{i.keyword} {i.argument}" for i in runtime}
+    assert '"gitstage[${GITSTAGE_EXTRAS}]"' in installs
+
+
 def hadolint() -> str | None:
     beside_python = Path(sys.executable).parent / "hadolint"
     return str(beside_python) if beside_python.is_file() else shutil.which("hadolint")

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from gitstage.cli.errors import CommandError
+from gitstage.cli.lazy import LazyGroup
 from gitstage.dev.binaries import BinariesError
 from gitstage.dev.cluster import NODES, ClusterError, ClusterInfo, LocalCluster
 from gitstage.dev.processes import alive, names_path, runs_from, stop_process
@@ -28,9 +29,13 @@ state_option = click.option(
 )
 
 
-@click.group("dev")
+@click.group("dev", cls=LazyGroup)
 def dev_group() -> None:
     """Development helpers."""
+
+
+assert isinstance(dev_group, LazyGroup)
+dev_group.add_lazy("image", "gitstage.cli.dev_image:image_group")
 
 
 @dev_group.group("cluster")

@@ -72,7 +72,8 @@ class ClusterInfo:
 
 # klog's E/F levels, and the words Go programs use when they give up (flag errors come first,
 # then a long usage text that would push them out of a plain tail).
-_ERROR_LINE = re.compile(r"^[EF]\d{4} |error|fatal|panic|flag provided", re.IGNORECASE)
+# klog's E and F lines, apt's and mmdebstrap's "E: ", and the words of most other tools.
+_ERROR_LINE = re.compile(r"^[EF]\d{4} |^E: |error|fatal|panic|flag provided", re.IGNORECASE)
 
 
 def log_excerpt(lines: list[str], last: int = 8, errors: int = 3) -> list[str]:
