@@ -70,12 +70,9 @@ class RemoteRepository:
         NAME REV -r URL` for any REV of the remote. Unknown names are left to the caller."""
         if rev.startswith("-"):
             return
-        if _FULL_SHA.match(rev):
-            refspecs = [rev]
-        else:
-            refspecs = [f"+refs/heads/{rev}:refs/heads/{rev}"]
+        refspec = rev if _FULL_SHA.match(rev) else f"+refs/heads/{rev}:refs/heads/{rev}"
         try:
-            self.git("fetch", "--quiet", "--filter=blob:none", "--no-tags", "origin", *refspecs)
+            self.git("fetch", "--quiet", "--filter=blob:none", "--no-tags", "origin", refspec)
         except RemoteError:
             return  # not a branch or commit there: "unknown Git revision", as before
         self.repo = pygit2.Repository(str(self.git_dir))
