@@ -7,7 +7,7 @@ FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
-RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels '.[operator]'
 
 # Stage 2: slim runtime with git, no compiler, no build context, a non-root user.
 FROM ${PYTHON_IMAGE}
@@ -19,7 +19,7 @@ RUN apt-get update \
        --shell /usr/sbin/nologin gitstage
 # Installs from the build stage's wheels only (no index), without keeping them in a layer.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    python -m pip install --no-cache-dir --no-index --find-links=/wheels /wheels/gitstage-*.whl \
+    python -m pip install --no-cache-dir --no-index --find-links=/wheels 'gitstage[operator]' \
     && gitstage --version \
     && git --version
 # The root filesystem is read-only at run time: HOME and caches point at the pod's emptyDirs.
