@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -109,3 +110,6 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 def as_json(text: str) -> object:
     return json.loads(text)
+
+
+MODEL_PICKLE = pickle.dumps({"weights": [1, 2, 3]})
