@@ -66,12 +66,7 @@ class FetchSpec:
 
     @property
     def labels(self) -> Labels:
-        return Labels(
-            version=self.version,
-            stage=self.stage,
-            registration_tag=self.registration_tag,
-            assignment_tag=self.assignment_tag,
-        )
+        return Labels.of(self)
 
     @property
     def title(self) -> str:
@@ -263,12 +258,7 @@ def fetch_selected(
         if path is None and annotation is None and resolution.version is not None:
             head = _annotation(target, name, None)
             path = head.path if head is not None and head.path else None
-    labels = Labels(
-        version=resolution.version,
-        stage=resolution.stage,
-        registration_tag=resolution.registration_tag,
-        assignment_tag=resolution.assignment_tag,
-    )
+    labels = Labels.of(resolution)
     spec = FetchSpec(
         repo,
         resolution.commit,

@@ -71,12 +71,7 @@ class Manifest(BaseModel):
 
     @property
     def labels(self) -> Labels:
-        return Labels(
-            version=self.version,
-            stage=self.stage,
-            registration_tag=self.registration_tag,
-            assignment_tag=self.assignment_tag,
-        )
+        return Labels.of(self)
 
 
 class Labels(BaseModel):
@@ -88,3 +83,8 @@ class Labels(BaseModel):
     stage: str | None = None
     registration_tag: str | None = None
     assignment_tag: str | None = None
+
+    @classmethod
+    def of(cls, labelled: object) -> Labels:
+        """The labels of anything with these four attributes (a spec, a resolution)."""
+        return cls.model_validate(labelled, from_attributes=True)
