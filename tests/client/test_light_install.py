@@ -66,9 +66,11 @@ def _client_site(target: Path) -> Path:
 def client_python(tmp_path: Path) -> list[str]:
     site = _client_site(tmp_path / "client-site")
     boot = f"import sys; sys.path[:0] = [{str(site)!r}]; import runpy; "
+    # -S: no site-packages; -E: no PYTHONPATH (the served env carries this venv's path).
     return [
         sys.executable,
         "-S",
+        "-E",
         "-c",
         boot + "sys.argv[0] = 'gitstage'; runpy.run_module('gitstage', run_name='__main__')",
     ]
@@ -91,11 +93,16 @@ def test_a_client_only_environment_reads_writes_fetches_and_loads(
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*client_python, *args], env=served.env, capture_output=True, text=True, check=False
+            [*client_python, *args],
+            env=served.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,  # `operator` with its dependencies importable would run, not return
         )
 
     probe = subprocess.run(
-        [*client_python[:2], "-c", client_python[3].split("import runpy")[0] + "import kopf"],
+        [*client_python[:3], "-c", client_python[4].split("import runpy")[0] + "import kopf"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert "No module named 'kopf'" in probe.stderr
@@ -114,7 +121,7 @@ def test_a_client_only_environment_reads_writes_fetches_and_loads(
         f"{OPERATOR_ONLY!r}))"
     )
     loaded = subprocess.run(
-        [*client_python[:2], "-c", client_python[3].split("import runpy")[0] + load],
+        [*client_python[:3], "-c", client_python[4].split("import runpy")[0] + load],
         env=served.env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert loaded.stdout == "{'weights': [1, 2, 3]}\n[]\n", loaded.stderr
