@@ -43,7 +43,7 @@ def _load_joblib(path: Path) -> Any:
     try:
         import joblib  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
-        raise LoaderError(f"{path.name} needs joblib: pip install joblib") from None
+        raise LoaderError(f"{path.name} needs joblib: pip install 'gitstage[joblib]'") from None
     return joblib.load(path)
 
 
