@@ -5,7 +5,7 @@ ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 # Stage 1: the gitstage wheel and the wheels of its dependencies, extras included.
 FROM ${PYTHON_IMAGE} AS build
 # Extras installed in the image, comma-separated: s3 for DVC remotes on S3 (boto3).
-ARG GITSTAGE_EXTRAS=s3
+ARG GITSTAGE_EXTRAS=operator,s3
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
@@ -16,7 +16,7 @@ RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels ".[${GITSTAGE_EXTRAS}
 # openssh-client). ca-certificates=20* takes the newest bundle of the base's release: a dated
 # pin goes stale, and apt refuses to downgrade the base's own bundle.
 FROM ${PYTHON_IMAGE}
-ARG GITSTAGE_EXTRAS=s3
+ARG GITSTAGE_EXTRAS=operator,s3
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates=20* git=1:2.39.* \
        openssh-client=1:9.2p1-* gpg=2.2.40-* gpgv=2.2.40-* \

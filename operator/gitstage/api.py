@@ -1,4 +1,5 @@
-"""gitstage's Python API: GTO-exact answers from a repository path.
+"""gitstage's Python API: GTO-exact answers from a repository path, a bare repository or a URL
+(https, ssh, file; read through the remote mirror, credentials as `gitstage fetch` takes them).
 
 from gitstage import api
 holder = api.find_version_in_stage("path/to/repo", "churn", "prod")
@@ -13,16 +14,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gitstage.adapters.git.locate import open_for_read, readable_path
 from gitstage.adapters.git.reader import Registry, read_registry
 from gitstage.domain.gto_json import registry_document, versions_document
-from gitstage.domain.index import ArtifactAnnotation
+from gitstage.domain.index import INDEX_FILE, ArtifactAnnotation
 from gitstage.domain.state import Version, VStage
 from gitstage.domain.tags import parse_shortcut
 from gitstage.domain.views import (
     Sort,
     ViewOptions,
     find_artifact,
-    get_versions,
     latest_version,
     list_versions,
     select_versions,
@@ -46,7 +47,7 @@ def show(
     options = ViewOptions.from_flags(
         registered_only, deprecated, assignments_per_version, versions_per_stage, sort
     )
-    registry = read_registry(repo)
+    registry = registry_at(repo)
     if name is None:
         return registry_document(registry.state, options, registry.config.stages)
     return versions_document(show_versions(registry, name, options))
@@ -85,7 +86,9 @@ def find_version_in_stage(
 
     `sort="semver"` answers as `gto.api.find_versions_in_stage` does (highest version wins).
     """
-    artifact = find_artifact(read_registry(repo).state, name)
+    artifact = find_artifact(registry_at(repo).state, name)
+    if not artifact.is_active:
+        return None  # deprecated: `gto show NAME#STAGE` shows nothing
     view = stage_view(artifact, registered_only=registered_only, sort=Sort(sort))
     holders = view.get(stage)
     return holder_of(holders[0], artifact.carrier_of(holders[0])) if holders else None
@@ -114,7 +117,7 @@ class VersionInfo:
 
 def latest(repo: RepoPath, name: str, *, registered: bool = True) -> VersionInfo | None:
     """The highest active version (`gto show NAME@latest` with registered versions only)."""
-    artifact = find_artifact(read_registry(repo).state, name)
+    artifact = find_artifact(registry_at(repo).state, name)
     version = latest_version(artifact, registered_only=registered)
     if version is None:
         return None
@@ -125,10 +128,11 @@ def latest(repo: RepoPath, name: str, *, registered: bool = True) -> VersionInfo
 def describe(repo: RepoPath, name: str, rev: str | None = None) -> ArtifactAnnotation | None:
     """artifacts.yaml's entry for NAME at REV (HEAD by default), or at a shortcut's commit."""
     shortcut = parse_shortcut(name)
+    target = open_for_read(repo)
     if shortcut.is_shortcut:
         if rev is not None:
             raise ValueError("Either specify revision or use naming shortcut.")
-        rows = show_versions(read_registry(repo), name, ViewOptions())
+        rows = show_versions(read_registry(target.path), name, ViewOptions())
         if not rows:
             return None
         if len(rows) > 1:
@@ -136,7 +140,9 @@ def describe(repo: RepoPath, name: str, rev: str | None = None) -> ArtifactAnnot
         rev = rows[0].version.commit
     from gitstage.adapters.git.describe import annotation_at  # pygit2: only when describing
 
-    return annotation_at(repo, shortcut.name, rev)
+    if target.mirror is not None:
+        target.mirror.ensure_blob(rev or "HEAD", INDEX_FILE)
+    return annotation_at(target.path, shortcut.name, rev)
 
 
 def fetch(
@@ -145,37 +151,66 @@ def fetch(
     repo: RepoPath,
     stage: str | None = None,
     version: str | None = None,
+    rev: str | None = None,
+    path: str | None = None,
     dest: RepoPath | None = None,
     sort: str = "timestamp",
 ) -> Path:
-    """The bytes of NAME at a stage or version, fetched at its commit (cached by commit).
+    """The bytes of NAME at a stage, a version, a revision, or (none given) its latest version,
+    fetched at that commit into the cache (once per commit) or `dest`.
 
     model_path = api.fetch("churn", repo="https://git.example/registry.git", stage="prod")
     """
-    if (stage is None) == (version is None):
-        raise ValueError("give exactly one of stage= or version=")
-    registry = registry_at(repo)
-    artifact = find_artifact(registry.state, name)
-    if stage is not None:
-        view = stage_view(artifact, sort=Sort(sort))
-        holders = view.get(stage)
-        if not holders:
-            raise LookupError(f"no version of {name!r} is in stage {stage!r}")
-        chosen, commit = holders[0].version, artifact.carrier_of(holders[0]).peeled_commit
-    else:
-        matches = [v for v in get_versions(artifact) if v.name == version]
-        if not matches:
-            raise LookupError(f"version {version} of {name!r} is not registered")
-        chosen, commit = matches[0].name, matches[0].peeled_commit
-    from gitstage.fetching import fetch_artifact
+    from gitstage.domain.selection import Selector
+    from gitstage.fetching import fetch_selected
 
-    return fetch_artifact(str(repo), commit, name, dest, version=chosen, stage=stage)
+    selected = fetch_selected(
+        name,
+        os.fspath(repo),
+        Selector(stage, version, rev),
+        path=path,
+        dest=None if dest is None else Path(dest),
+        sort=sort,
+    )
+    return selected.result.location
+
+
+def load(
+    name: str,
+    *,
+    repo: RepoPath,
+    stage: str | None = None,
+    version: str | None = None,
+    rev: str | None = None,
+    path: str | None = None,
+    loader: str | None = None,
+    require_signed: bool = False,
+) -> Any:
+    """The model object of NAME (like `mlem.api.load`): fetched as `fetch` does, then loaded.
+
+    WARNING: pickle and joblib files run code when loaded. Load only from registries you trust;
+    `require_signed=True` (with `stage=`) refuses a stage whose assignment tag is not signed by a
+    key the registry trusts (the promotion policy's key files at HEAD).
+
+    The loader: `loader=`, else artifacts.yaml's `custom.gitstage.loader`, else its `type` when a
+    loader has that name, else the file extension (.pkl/.pickle, .joblib, and `gitstage.loaders`
+    entry points).
+    """
+    from gitstage.domain.selection import Selector
+    from gitstage.fetching import fetch_selected
+    from gitstage.loading import load_file, require_signed_promotion
+
+    signed_tag = None
+    if require_signed:
+        if stage is None:
+            raise ValueError("require_signed needs stage=: only a stage assignment is signed")
+        signed_tag = require_signed_promotion(os.fspath(repo), name, stage)
+    selected = fetch_selected(name, os.fspath(repo), Selector(stage, version, rev), path=path)
+    if signed_tag is not None and selected.resolution.assignment_tag != signed_tag:
+        raise RuntimeError(f"stage {stage!r} of {name!r} moved while loading; load again")
+    return load_file(selected.result.location, selected.annotation, loader)
 
 
 def registry_at(repo: RepoPath) -> Registry:
-    """A local repository is read in place; a URL goes through a persistent mirror."""
-    if Path(repo).exists():
-        return read_registry(repo)
-    from gitstage.adapters.git.remote import mirror_registry
-
-    return mirror_registry(str(repo))
+    """A local repository is read in place; a URL through the persistent remote mirror."""
+    return read_registry(readable_path(repo))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pygit2
 
+from gitstage.adapters.fetch.credentials import GitCredentials, redact, split_userinfo
+from gitstage.adapters.fetch.git_fetch import fetch_commit, remote_refs
 from gitstage.adapters.fetch.git_tree import CommitTree
 from gitstage.adapters.git.policy_reader import policy_violations, read_policy
 from gitstage.adapters.git.reader import (
@@ -17,11 +21,16 @@ from gitstage.adapters.git.reader import (
     read_registry,
 )
 from gitstage.domain.config import WrongConfigError
+from gitstage.domain.fetch_errors import FetchError
+from gitstage.domain.fetch_plan import read_index
 from gitstage.domain.index import CorruptIndexError
+from gitstage.domain.links import ArtifactLink, link_of
 from gitstage.domain.policy import POLICY_FILE, PolicyFileError
 from gitstage.domain.registry_check import (
     Problem,
     index_problems,
+    link_target_problems,
+    pin_problem,
     tag_problems,
     version_problems,
 )
@@ -35,6 +44,7 @@ class CheckReport:
     tags: int = 0
     versions: int = 0
     assignments: int | None = None  # checked against the promotion policy; None: no policy
+    links: int | None = None  # links resolved in their repositories; None: not asked
 
 
 @dataclass(frozen=True)
@@ -44,8 +54,9 @@ class _Tag:
     commit: str | None
 
 
-def check_repository(path: str | os.PathLike[str] = ".") -> CheckReport:
-    """Raises RepositoryError when `path` is not a git repository."""
+def check_repository(path: str | os.PathLike[str] = ".", *, links: bool = False) -> CheckReport:
+    """Raises RepositoryError when `path` is not a git repository. `links`: resolve every link
+    of artifacts.yaml at HEAD in its repository (network)."""
     repo = open_repository(path)
     report = CheckReport()
     try:
@@ -69,7 +80,48 @@ def check_repository(path: str | os.PathLike[str] = ".") -> CheckReport:
         tree = trees.setdefault(tag.commit, CommitTree(repo, tag.commit))
         report.problems += version_problems(tree, parsed, tag.commit)
     _check_policy(path, repo, report)
+    if links:
+        _check_links(repo, report)
     return report
+
+
+def _check_links(repo: pygit2.Repository, report: CheckReport) -> None:
+    """Each link at HEAD: pinned (a tag or a commit, not a branch), present in the linked
+    repository, and its path or artifact there present and fetchable."""
+    report.links = 0
+    if repo.head_is_unborn:
+        return
+    head = CommitTree(repo, str(repo.head.target))
+    try:
+        index = read_index(head, "HEAD")
+    except FetchError:
+        return  # reported by the index check
+    with tempfile.TemporaryDirectory(prefix="gitstage-links-") as scratch:
+        for name, annotation in sorted(index.items()):
+            try:
+                link = link_of(name, annotation)
+            except FetchError:
+                continue  # reported by the index check
+            if link is not None:
+                report.links += 1
+                report.problems += _link_problems(name, link, Path(scratch))
+
+
+def _link_problems(name: str, link: ArtifactLink, scratch: Path) -> list[Problem]:
+    subject = f"link of {name} ({redact(link.repo)}@{link.rev})"
+    clean, user, password = split_userinfo(link.repo)
+    credentials = GitCredentials.from_env(os.environ, user, password)
+    try:
+        refs = remote_refs(clean, credentials=credentials, environ=os.environ, workdir=scratch)
+        pinned = pin_problem(subject, link, refs)
+        if pinned is not None:
+            return [pinned]
+        fetched = fetch_commit(
+            clean, link.rev, scratch, credentials=credentials, environ=os.environ
+        )
+    except FetchError as error:
+        return [Problem(subject, str(error))]
+    return link_target_problems(subject, fetched.tree, name, link)
 
 
 def _check_policy(

@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitstage.adapters.fetch.credentials import GitCredentials, redact, split_userinfo
 from gitstage.adapters.fetch.materialize import materialize
@@ -30,12 +32,18 @@ from gitstage.adapters.fetch.staging import (
     read_manifest,
     write_manifest,
 )
-from gitstage.domain.fetch_errors import BadInputError
-from gitstage.domain.fetch_manifest import FetchRequest, Manifest
+from gitstage.domain.fetch_errors import BadInputError, NotFoundError
+from gitstage.domain.fetch_manifest import MANIFEST_FILE, FetchRequest, Labels, Manifest
 from gitstage.domain.fetch_plan import locate
+from gitstage.domain.index import ArtifactAnnotation
 from gitstage.domain.links import is_valid_rev
 from gitstage.domain.names import is_valid_fullname, is_valid_name
 from gitstage.domain.repo_paths import safe_relative
+from gitstage.domain.selection import Resolution, SelectionError, Selector, resolve
+from gitstage.domain.views import ArtifactNotFoundError, Sort
+
+if TYPE_CHECKING:
+    from gitstage.adapters.git.locate import ReadTarget
 
 ENV_CACHE_DIR = "GITSTAGE_CACHE_DIR"
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -43,14 +51,26 @@ _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 @dataclass(frozen=True)
 class FetchSpec:
+    """`artifact` may be None when `path` is given (a plain file or directory of the repo)."""
+
     repo: str
     rev: str
-    artifact: str
+    artifact: str | None
     dest: Path | None = None
     path: str | None = None
     version: str | None = None
     stage: str | None = None
     max_bytes: int | None = None
+    registration_tag: str | None = None
+    assignment_tag: str | None = None
+
+    @property
+    def labels(self) -> Labels:
+        return Labels.of(self)
+
+    @property
+    def title(self) -> str:
+        return self.artifact or str(self.path)
 
 
 @dataclass(frozen=True)
@@ -64,24 +84,26 @@ class FetchResult:
 def fetch_artifact(
     repo: str,
     commit: str,
-    artifact: str,
+    artifact: str | None,
     dest: str | os.PathLike[str] | None = None,
     path: str | None = None,
     *,
-    version: str | None = None,
-    stage: str | None = None,
+    labels: Labels | None = None,
     max_bytes: int | None = None,
 ) -> Path:
     """The artifact's local path (a file, or a directory), fetched once per commit and cached."""
+    given = labels or Labels()
     spec = FetchSpec(
         repo,
         commit,
         artifact,
         None if dest is None else Path(dest),
         path,
-        version,
-        stage,
+        given.version,
+        given.stage,
         max_bytes,
+        given.registration_tag,
+        given.assignment_tag,
     )
     return fetch(spec).location
 
@@ -99,8 +121,8 @@ def fetch(
     dest = (spec.dest or cache_path(spec.rev, spec.artifact, spec.path, env)).absolute()
     existing = read_manifest(dest)
     if existing is not None and existing.request == request and files_intact(dest, existing):
-        if (existing.version, existing.stage) != (spec.version, spec.stage):
-            existing = existing.relabel(spec.version, spec.stage)
+        if existing.labels != spec.labels:
+            existing = existing.relabel(spec.labels)
             write_manifest(dest, existing)
         return FetchResult(dest / existing.target, dest, existing, fetched=False)
     credentials = GitCredentials.from_env(env, user, password)
@@ -108,14 +130,13 @@ def fetch(
         start = Hop(clean_url, spec.rev, spec.artifact, spec.path, credentials)
         chain = follow(start, Path(work), env)
         source = locate(chain.fetched.tree, chain.path)
-        meter = Progress(f"fetching {spec.artifact}", None, enabled=progress)
+        meter = Progress(f"fetching {spec.title}", None, enabled=progress)
         with Staging(dest, ByteBudget(spec.max_bytes), meter) as staging:
             kind, target = materialize(source, chain, staging, env)
             meter.finish()
             manifest = Manifest(
                 artifact=spec.artifact,
-                version=spec.version,
-                stage=spec.stage,
+                **spec.labels.model_dump(),
                 request=request,
                 commit=chain.sources[0].commit,
                 sources=chain.sources,
@@ -133,7 +154,9 @@ def _validate(spec: FetchSpec) -> None:
         raise BadInputError(f"invalid repository {redact(spec.repo)!r}")
     if not is_valid_rev(spec.rev):
         raise BadInputError(f"invalid revision {spec.rev!r}: give a commit SHA or a tag name")
-    if not is_valid_fullname(spec.artifact):
+    if spec.artifact is None and spec.path is None:
+        raise BadInputError("give an artifact name or a path")
+    if spec.artifact is not None and not is_valid_fullname(spec.artifact):
         raise BadInputError(f"invalid artifact name {spec.artifact!r}")
     if spec.path is not None:
         safe_relative(spec.path, "path")
@@ -150,8 +173,127 @@ def cache_root(environ: Mapping[str, str]) -> Path:
     return Path(base) / "gitstage" / "artifacts"
 
 
-def cache_path(rev: str, artifact: str, path: str | None, environ: Mapping[str, str]) -> Path:
+def cache_path(
+    rev: str, artifact: str | None, path: str | None, environ: Mapping[str, str]
+) -> Path:
     """One directory per (commit, artifact, path); the hash keeps sanitized names apart."""
-    digest = hashlib.sha256(f"{artifact}\0{path or ''}".encode()).hexdigest()[:12]
-    name = f"{_UNSAFE_IN_NAME.sub('_', artifact)}-{digest}"
+    digest = hashlib.sha256(f"{artifact or ''}\0{path or ''}".encode()).hexdigest()[:12]
+    name = f"{_UNSAFE_IN_NAME.sub('_', artifact or 'path')}-{digest}"
     return cache_root(environ) / _UNSAFE_IN_NAME.sub("_", rev) / name
+
+
+def place(result: FetchResult, out: Path) -> Path:
+    """Copy a fetched artifact to `out` as `dvc get -o` does, touching nothing else there.
+
+    A file goes to `out` (into it when `out` is a directory); a directory artifact becomes
+    `out`, which must not exist or be empty. Writes are atomic (a temporary, then a rename).
+    """
+    source = result.location
+    if source.is_file():
+        target = out / source.name if out.is_dir() else out
+        _copy_atomically(source, target)
+        return target
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BadInputError(
+            f"{out} exists and is not empty; a directory artifact needs a new or empty directory"
+        )
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.gitstage-", dir=out.parent))
+    try:
+        shutil.copytree(source, staging / "tree", ignore=shutil.ignore_patterns(MANIFEST_FILE))
+        if out.exists():
+            out.rmdir()
+        (staging / "tree").rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    if not target.parent.is_dir():
+        raise BadInputError(f"{target.parent} is not a directory")
+    temporary = target.parent / f".{target.name}.gitstage-{os.getpid()}"
+    try:
+        shutil.copyfile(source, temporary)
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Selected:
+    """A fetch resolved through the registry: the files, what they are, and their annotation."""
+
+    result: FetchResult
+    resolution: Resolution
+    annotation: ArtifactAnnotation | None
+
+
+def fetch_selected(
+    name: str | None,
+    repo: str,
+    selector: Selector,
+    *,
+    path: str | None = None,
+    dest: Path | None = None,
+    sort: str = "timestamp",
+    max_bytes: int | None = None,
+    progress: bool | None = False,
+) -> Selected:
+    """Resolve `selector` (latest when empty) through the registry at `repo`, then fetch.
+
+    A registered version whose commit has no artifacts.yaml entry takes the path of the entry at
+    HEAD (registered first, annotated later). A URL is read through the remote mirror.
+    """
+    from gitstage.adapters.git.locate import open_for_read
+
+    if name is None:
+        if selector.stage is not None or selector.version is not None:
+            raise BadInputError("--stage and --version need an artifact NAME")
+        resolution = Resolution("", selector.rev or "HEAD")
+        annotation = None
+    else:
+        target = open_for_read(repo)
+        resolution = _resolve(target.path, name, selector, sort)
+        annotation = _annotation(target, name, resolution.commit)
+        if path is None and annotation is None and resolution.version is not None:
+            head = _annotation(target, name, None)
+            path = head.path if head is not None and head.path else None
+    labels = Labels.of(resolution)
+    spec = FetchSpec(
+        repo,
+        resolution.commit,
+        name,
+        dest,
+        path,
+        labels.version,
+        labels.stage,
+        max_bytes,
+        labels.registration_tag,
+        labels.assignment_tag,
+    )
+    return Selected(fetch(spec, progress=progress), resolution, annotation)
+
+
+def _resolve(path: str, name: str, selector: Selector, sort: str) -> Resolution:
+    if selector.rev is not None:
+        return Resolution(name, selector.rev)
+    from gitstage.adapters.git.reader import read_registry
+
+    try:
+        return resolve(read_registry(path).state, name, selector, Sort(sort))
+    except (SelectionError, ArtifactNotFoundError) as error:
+        raise NotFoundError(str(error)) from None
+
+
+def _annotation(target: ReadTarget, name: str, rev: str | None) -> ArtifactAnnotation | None:
+    """The artifacts.yaml entry at `rev` (HEAD when None); None when the rev is not known here."""
+    from gitstage.adapters.git.describe import annotation_at
+    from gitstage.adapters.git.reader import RepositoryError, open_repository, read_config
+
+    if target.mirror is not None:
+        index_file = read_config(open_repository(target.path)).index
+        target.mirror.ensure_blob(rev or "HEAD", index_file)
+    try:
+        return annotation_at(target.path, name, rev)
+    except RepositoryError:
+        return None

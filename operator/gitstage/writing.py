@@ -98,7 +98,7 @@ def execute(
         context = WriteContext(
             target.state,
             tag_names(target.repo),
-            revision_resolver(target.repo),
+            _resolver(target),
             target.config.stages,
         )
         result = plan(context, request)
@@ -124,6 +124,25 @@ def execute(
             _push(target, result, environ)
         remote = redact(target.remote.url) if target.remote is not None else "origin"
         return WriteOutcome(result, push, remote)
+
+
+def _resolver(target: _Target) -> Callable[[str], str | None]:
+    """Revisions of the local repository; on a remote, one the partial copy lacks (a branch
+    other than the default, a commit no tag names) is fetched from the remote first."""
+    local = revision_resolver(target.repo)
+    remote = target.remote
+    if remote is None:
+        return local
+
+    def resolve(ref: str) -> str | None:
+        found = local(ref)
+        if found is not None:
+            return found
+        remote.fetch_rev(ref)
+        target.repo = remote.repo
+        return revision_resolver(remote.repo)(ref)
+
+    return resolve
 
 
 def _push(target: _Target, result: WritePlan, environ: Mapping[str, str]) -> None:

@@ -243,14 +243,27 @@ class TestAtomicity:
         assert fetch_http(registry, "model", dest).exit_code == 0
         assert sorted(p.name for p in dest.iterdir()) == [MANIFEST_FILE, "model.bin"]
 
-    def test_directory_with_foreign_content_is_refused(
-        self, registry: Registry, tmp_path: Path
+    def test_a_project_directory_gets_the_file_and_keeps_its_content(
+        self, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        monkeypatch.setenv("GITSTAGE_CACHE_DIR", str(tmp_path / "cache"))
         (tmp_path / "d").mkdir()
         (tmp_path / "d" / "mine.txt").write_text("keep")
         result = fetch_http(registry, "model", tmp_path / "d")
-        assert_one_line_error(result, 2, "not empty and was not written by gitstage")
+        assert result.exit_code == 0, result.stderr
+        assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["mine.txt", "model.bin"]
         assert (tmp_path / "d" / "mine.txt").read_text() == "keep"
+        assert (tmp_path / "d" / "model.bin").read_bytes() == registry.content["model"]
+
+    def test_a_directory_artifact_into_a_project_directory_is_refused(
+        self, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("GITSTAGE_CACHE_DIR", str(tmp_path / "cache"))
+        (tmp_path / "d").mkdir()
+        (tmp_path / "d" / "mine.txt").write_text("keep")
+        result = fetch_http(registry, "bundle", tmp_path / "d")
+        assert_one_line_error(result, 2, "needs a new or empty directory")
+        assert [p.name for p in (tmp_path / "d").iterdir()] == ["mine.txt"]
 
 
 class TestRerun:

@@ -6,6 +6,7 @@ import click
 
 from gitstage.adapters.git.reader import RepositoryError
 from gitstage.checking import check_repository
+from gitstage.cli.flags import examples
 from gitstage.cli.oneline import OneLineCommand, fail
 
 EPILOG = """\b
@@ -21,7 +22,16 @@ Exit codes: 0 no problems, 1 problems found (one line each on stdout), 2 not a r
 """
 
 
-@click.command("check", cls=OneLineCommand, epilog=EPILOG)
+@click.command(
+    "check",
+    cls=OneLineCommand,
+    epilog=EPILOG
+    + "\n\n"
+    + examples(
+        "gitstage check                     # in the registry's CI, on a checkout with its tags",
+        "gitstage check --links             # also: every link pinned and fetchable",
+    ),
+)
 @click.option(
     "--repo",
     "-r",
@@ -29,10 +39,16 @@ Exit codes: 0 no problems, 1 problems found (one line each on stdout), 2 not a r
     show_default=True,
     help="Local registry repository (a checkout with all tags fetched).",
 )
-def check_command(repo: str) -> None:
+@click.option(
+    "--links",
+    is_flag=True,
+    help="Resolve every link of artifacts.yaml at HEAD in its repository: a branch rev, a"
+    " missing rev, path or artifact is a problem.",
+)
+def check_command(repo: str, links: bool) -> None:
     """Check a GTO registry for problems that would break GTO or gitstage."""
     try:
-        report = check_repository(repo)
+        report = check_repository(repo, links=links)
     except RepositoryError as error:
         fail(str(error), 2)
     for problem in report.problems:
@@ -41,6 +57,8 @@ def check_command(repo: str) -> None:
     summary = f"{report.tags} tags, {report.versions} registered versions checked"
     if report.assignments is not None:
         summary += f", {report.assignments} assignments checked against the policy"
+    if report.links is not None:
+        summary += f", {report.links} links resolved"
     click.echo(f"gitstage check: {count} problem{'s' * (count != 1)} ({summary})", err=True)
     if count:
         raise click.exceptions.Exit(1)

@@ -8,6 +8,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 
+from gitstage.adapters.git.mirror_errors import MirrorError
 from gitstage.adapters.git.reader import RepositoryError
 from gitstage.domain.config import WrongConfigError
 from gitstage.domain.index import CorruptIndexError
@@ -21,6 +22,7 @@ R = TypeVar("R")
 
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     RepositoryError,
+    MirrorError,
     WrongConfigError,
     CorruptIndexError,
     InvalidNameError,

@@ -7,9 +7,13 @@ from pathlib import Path
 import click
 
 from gitstage.adapters.fetch.credentials import redact
-from gitstage.cli.oneline import OneLineCommand, fail
-from gitstage.domain.fetch_errors import EXIT_CODES, FetchError
-from gitstage.fetching import FetchResult, FetchSpec, fetch
+from gitstage.adapters.fetch.staging import STAGING_MARK
+from gitstage.adapters.git.mirror_errors import MirrorError
+from gitstage.cli.oneline import OneLineCommand, UsageLine, fail
+from gitstage.domain.fetch_errors import EXIT_CODES, FetchError, TransportError
+from gitstage.domain.fetch_manifest import MANIFEST_FILE
+from gitstage.domain.selection import ConflictingSelectorsError, Selector
+from gitstage.fetching import FetchResult, FetchSpec, fetch, fetch_selected, place
 
 ENV_PREFIX = "GITSTAGE_FETCH_"
 _EXIT_LINES = "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES)
@@ -31,12 +35,24 @@ Git credentials go only to the requested repository's host, never to linked host
 
 \b
 DEST receives a file artifact as DEST/<name> and a directory artifact's contents as DEST's
-contents, plus .gitstage-manifest.json. A re-run with the same inputs is a no-op. The path of the
-artifact is printed on stdout.
+contents, plus .gitstage-manifest.json. A DEST holding other files (a project directory) gets
+the file only, as with -o; nothing else there is touched. A re-run with the same inputs is a
+no-op. The path of the artifact is printed on stdout.
 
 \b
 Exit codes:
 {_EXIT_LINES}
+"""
+
+
+EXAMPLES = """\b
+Examples (the `dvc get` habit on the left):
+  dvc get URL models/churn.pkl --rev churn@v1.2.0 -o churn.pkl
+  gitstage fetch churn -r URL --version v1.2.0 -o churn.pkl
+  dvc get URL models/churn.pkl --rev main          (whatever main holds)
+  gitstage fetch churn -r URL --stage prod -o .    (the version prod holds, into ./churn.pkl)
+  gitstage fetch churn -r URL                      (the latest version, into the cache)
+  gitstage fetch -r URL --path data/vocab.txt --rev v3 -o vocab.txt
 """
 
 
@@ -48,19 +64,37 @@ def _option(name: str, help_text: str, **kwargs: object) -> click.Option:
 @click.command(
     "fetch",
     cls=OneLineCommand,
-    epilog=EPILOG,
+    epilog=EXAMPLES + "\n" + EPILOG,
     params=[
-        _option("repo", "Git URL or local path of the registry repository.", required=True),
-        _option(
-            "rev", "The commit SHA to fetch (a tag name, even a GTO one, works too).", required=True
+        click.Argument(["name"], required=False),
+        click.Option(
+            ["-r", "--repo"],
+            envvar=ENV_PREFIX + "REPO",
+            show_envvar=True,
+            required=True,
+            help="Git URL or local path of the registry repository.",
         ),
-        _option("artifact", "Artifact name, as in artifacts.yaml or GTO tags.", required=True),
+        _option(
+            "rev",
+            "A commit SHA or tag to fetch as is; --version/--stage then only label the manifest"
+            " (the operator's init container, which resolved them).",
+        ),
+        _option("artifact", "Artifact name (the same as NAME)."),
         _option("path", "Path in the repository; skips the artifacts.yaml lookup and links."),
         _option(
-            "dest", "Directory to materialize into.", required=True, type=click.Path(path_type=Path)
+            "dest",
+            "Directory gitstage manages: the artifact and its manifest (default: the cache).",
+            type=click.Path(path_type=Path),
         ),
-        _option("version", "Version recorded in the manifest (e.g. v1.2.0)."),
-        _option("stage", "Stage recorded in the manifest (e.g. prod)."),
+        click.Option(
+            ["-o", "--out"],
+            type=click.Path(path_type=Path),
+            help="Copy the artifact here, as `dvc get -o`: a file to OUT (or into it, when a"
+            " directory), a directory artifact to a new OUT. Nothing else is touched.",
+        ),
+        _option("version", "Fetch this registered version (e.g. v1.2.0)."),
+        _option("stage", "Fetch the version this stage holds (e.g. prod)."),
+        click.Option(["--latest"], is_flag=True, help="Fetch the latest version (the default)."),
         _option(
             "max-bytes", "Refuse artifacts larger than this many bytes.", type=click.IntRange(min=0)
         ),
@@ -72,36 +106,98 @@ def _option(name: str, help_text: str, **kwargs: object) -> click.Option:
     ],
 )
 def fetch_command(
+    name: str | None,
     repo: str,
-    rev: str,
-    artifact: str,
+    rev: str | None,
+    artifact: str | None,
     path: str | None,
-    dest: Path,
+    dest: Path | None,
+    out: Path | None,
     version: str | None,
     stage: str | None,
+    latest: bool,
     max_bytes: int | None,
     progress: bool | None,
 ) -> None:
-    """Fetch ARTIFACT exactly as registered at commit REV of REPO into DEST.
+    """Fetch artifact NAME from REPO: at a stage, a version, the latest version, or a commit.
 
+    The registry resolves --stage, --version or --latest (the default) exactly as `gitstage show`
+    does, and the manifest records what it resolved: version, commit, stage, and the tags.
     Only that commit is fetched (depth 1). The artifact is a file or directory tracked by git,
     or a DVC output (.dvc file or dvc.lock) pulled from the DVC remote configured at that commit
     (local path, HTTP, S3) with its md5 verified. Writes are atomic.
     """
-    spec = FetchSpec(repo, rev, artifact, dest, path, version, stage, max_bytes)
+    name = _one_name(name, artifact)
+    if dest is not None and out is not None:
+        raise UsageLine("give --dest or -o, not both")
+    if rev is not None and latest:
+        raise UsageLine("give --rev or --latest, not both")
+    if dest is not None and _foreign(dest):
+        dest, out = None, dest  # a project directory: place the file, touch nothing else
     try:
-        result = fetch(spec, progress=progress)
+        result = _fetch(name, repo, rev, path, dest, version, stage, latest, max_bytes, progress)
+        placed = place(result, out) if out is not None else None
     except FetchError as error:
         fail(str(error), error.exit_code)
+    except MirrorError as error:
+        fail(str(error), TransportError.exit_code)
     except OSError as error:
         fail(f"local I/O failed: {redact(str(error))}", 1)
     click.echo(_summary(result), err=True)
-    click.echo(str(result.location))
+    click.echo(str(placed or result.location))
+
+
+def _foreign(dest: Path) -> bool:
+    """A non-empty directory that gitstage did not write (a project, `--dest .`)."""
+    return (
+        dest.is_dir()
+        and not (dest / MANIFEST_FILE).exists()
+        and any(not entry.name.startswith(STAGING_MARK) for entry in dest.iterdir())
+    )
+
+
+def _one_name(name: str | None, artifact: str | None) -> str | None:
+    if name is not None and artifact is not None and name != artifact:
+        raise UsageLine(f"NAME {name!r} and --artifact {artifact!r} differ")
+    return name or artifact
+
+
+def _fetch(
+    name: str | None,
+    repo: str,
+    rev: str | None,
+    path: str | None,
+    dest: Path | None,
+    version: str | None,
+    stage: str | None,
+    latest: bool,
+    max_bytes: int | None,
+    progress: bool | None,
+) -> FetchResult:
+    if rev is not None or name is None:
+        # Pinned: the caller resolved it (or a plain path at a revision, HEAD by default).
+        spec = FetchSpec(repo, rev or "HEAD", name, dest, path, version, stage, max_bytes)
+        return fetch(spec, progress=progress)
+    if latest and (version or stage):
+        raise UsageLine("give one of --stage, --version or --latest")
+    try:
+        selector = Selector(stage=stage, version=version)
+    except ConflictingSelectorsError:
+        raise UsageLine("give one of --stage, --version or --latest") from None
+    selected = fetch_selected(
+        name, repo, selector, path=path, dest=dest, max_bytes=max_bytes, progress=progress
+    )
+    return selected.result
 
 
 def _summary(result: FetchResult) -> str:
     manifest = result.manifest
-    where = f"{manifest.artifact} at {manifest.commit[:12]}"
+    what = manifest.artifact or manifest.request.path
+    if manifest.version:
+        what = f"{what} {manifest.version}"
+    if manifest.stage and manifest.assignment_tag:
+        what = f"{what} ({manifest.stage}, {manifest.assignment_tag})"
+    where = f"{what} at {manifest.commit[:12]}"
     if not result.fetched:
         return f"gitstage: {where} is already in {result.dest}"
     links = len(manifest.sources) - 1

@@ -9,6 +9,16 @@ import importlib
 
 import click
 
+# Modules of the `operator` extra (pyproject): a light client install lacks them.
+OPERATOR_EXTRA = frozenset({"aiohttp", "cryptography", "kopf", "kubernetes", "prometheus_client"})
+
+
+class MissingExtra(click.ClickException):
+    exit_code = 2
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"gitstage: error: {self.format_message()}", err=True)
+
 
 class LazyGroup(click.Group):
     """`add_lazy("name", "module:attribute")` registers a command without importing it."""
@@ -25,7 +35,15 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in self._lazy:
-            self.add_command(_load(self._lazy[cmd_name]), cmd_name)
+            try:
+                command = _load(self._lazy[cmd_name])
+            except ModuleNotFoundError as error:
+                if (error.name or "").split(".")[0] not in OPERATOR_EXTRA:
+                    raise
+                raise MissingExtra(
+                    f"gitstage {cmd_name} needs its extra: pip install 'gitstage[operator]'"
+                ) from None
+            self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
 

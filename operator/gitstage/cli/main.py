@@ -34,3 +34,8 @@ cli.add_lazy("assign", "gitstage.cli.write:assign_command")
 cli.add_lazy("unassign", "gitstage.cli.write:unassign_command")
 cli.add_lazy("deregister", "gitstage.cli.write:deregister_command")
 cli.add_lazy("deprecate", "gitstage.cli.write:deprecate_command")
+cli.add_lazy("promote", "gitstage.cli.write:assign_command")  # gto's alias of assign
+cli.add_lazy("stages", "gitstage.cli.spellings:stages_command")
+cli.add_lazy("latest", "gitstage.cli.spellings:latest_command")
+cli.add_lazy("which", "gitstage.cli.spellings:which_command")
+cli.add_lazy("link", "gitstage.cli.link:link_command")

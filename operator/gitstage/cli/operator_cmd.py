@@ -96,7 +96,10 @@ def operator_command(
     log_format: str,
 ) -> None:
     """Run the operator against the current kubeconfig (or the in-cluster account)."""
-    import kopf.cli
+    try:
+        import kopf.cli
+    except ModuleNotFoundError:
+        fail("gitstage operator needs its extra: pip install 'gitstage[operator]'", 2)
 
     listeners = {
         "GITSTAGE_WEBHOOK_PORT": str(webhook_port or ""),

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
+from gitstage.adapters.git.locate import readable_path
 from gitstage.adapters.git.reader import Registry, read_registry
 from gitstage.adapters.git.refs import events_of_ref
 from gitstage.api import describe as describe_artifact
 from gitstage.api import show_versions
 from gitstage.cli.errors import CommandError, one_line_errors
+from gitstage.cli.flags import examples, one_of
+from gitstage.cli.oneline import OneLineCommand, UsageLine
 from gitstage.cli.show_json import SORTS, ShowRequest, show_json_text
 from gitstage.cli.table import render_table
 from gitstage.domain.gto_json import (
@@ -25,13 +29,15 @@ from gitstage.domain.tags import parse_shortcut
 from gitstage.domain.views import ListedVersion, ViewOptions, registry_stages
 
 EMPTY = "Nothing found in the current workspace"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 repo_option = click.option(
     "-r",
     "--repo",
     default=".",
     show_default=True,
-    help="Repository path (any directory inside it).",
+    help="Repository: a path (any directory inside it), a bare repository or a URL.",
 )
 
 
@@ -40,15 +46,37 @@ def print_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=4))
 
 
-@click.command("show")
+def _select_options(command: Callable[P, R]) -> Callable[P, R]:
+    """`--name/--version/--stage/--ref`: print one column; two of them are refused."""
+    for flag, what in reversed(SELECTS):
+        command = click.option(f"--{flag}", f"select_{flag}", is_flag=True, help=what)(command)
+    return command
+
+
+SELECTS = (
+    ("name", "Print artifact names only."),
+    ("version", "Print versions only."),
+    ("stage", "Print stages only."),
+    ("ref", "Print registration tags only."),
+)
+
+
+@click.command(
+    "show",
+    cls=OneLineCommand,
+    epilog=examples(
+        "gitstage show                      # the registry: latest version, each stage's holder",
+        "gitstage show churn                # versions of churn",
+        "gitstage show 'churn#prod'         # who holds prod",
+        "gitstage show churn@latest --ref   # the latest version's registration tag",
+        "gitstage show --json -r https://git.example/registry.git",
+    ),
+)
 @click.argument("name", required=False)
 @repo_option
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as `gto show --json`.")
 @click.option("--plain", is_flag=True, help="Print a table without borders.")
-@click.option("--name", "select", flag_value="name", help="Print artifact names only.")
-@click.option("--version", "select", flag_value="version", help="Print versions only.")
-@click.option("--stage", "select", flag_value="stage", help="Print stages only.")
-@click.option("--ref", "select", flag_value="ref", help="Print registration tags only.")
+@_select_options
 @click.option(
     "--ro",
     "--registered-only",
@@ -88,7 +116,10 @@ def show_command(
     repo: str,
     as_json: bool,
     plain: bool,
-    select: str | None,
+    select_name: bool,
+    select_version: bool,
+    select_stage: bool,
+    select_ref: bool,
     registered_only: bool,
     deprecated: bool,
     assignments_per_version: int,
@@ -96,10 +127,14 @@ def show_command(
     sort: str,
 ) -> None:
     """Show the registry, an artifact's versions, or a stage: NAME, NAME#STAGE, NAME@latest,
-    NAME@greatest or NAME@vX.Y.Z."""
+    NAME@greatest or NAME@vX.Y.Z. REPO may be a path or a URL (read without cloning)."""
+    select = one_of(name=select_name, version=select_version, stage=select_stage, ref=select_ref)
+    if as_json and select is not None:
+        raise UsageLine(f"--json and --{select} are mutually exclusive")
     options = ViewOptions.from_flags(
         registered_only, deprecated, assignments_per_version, versions_per_stage, sort
     )
+    repo = readable_path(repo)
     if as_json:
         request = ShowRequest(
             name,
@@ -112,7 +147,17 @@ def show_command(
         )
         click.echo(show_json_text(request), nl=False)
         return
-    registry = read_registry(repo)
+    _show_table(read_registry(repo), name, options, select=select, plain=plain)
+
+
+def show_shortcut(repo: str, shortcut: str, select: str, options: ViewOptions) -> None:
+    """One column of `show SHORTCUT` (`which`, `latest`): the same lines gto prints."""
+    _show_table(read_registry(readable_path(repo)), shortcut, options, select=select, plain=False)
+
+
+def _show_table(
+    registry: Registry, name: str | None, options: ViewOptions, *, select: str | None, plain: bool
+) -> None:
     if name is None:
         document = registry_document(registry.state, options, registry.config.stages)
         headers, rows = _registry_table(registry, document)
@@ -174,7 +219,15 @@ def _print_table(
     click.echo(render_table(headers, rows, plain=plain) if rows else EMPTY)
 
 
-@click.command("history")
+@click.command(
+    "history",
+    cls=OneLineCommand,
+    epilog=examples(
+        "gitstage history                   # every event, newest first",
+        "gitstage history churn --asc",
+        "gitstage history churn --json -r https://git.example/registry.git",
+    ),
+)
 @click.argument("name", required=False)
 @repo_option
 @click.option("--json", "as_json", is_flag=True, help="Print gto's history JSON.")
@@ -185,7 +238,7 @@ def history_command(
     name: str | None, repo: str, as_json: bool, ascending: bool, plain: bool
 ) -> None:
     """Every registration, assignment and deprecation, newest first."""
-    document = history_document(read_registry(repo).state, name, ascending)
+    document = history_document(read_registry(readable_path(repo)).state, name, ascending)
     if as_json:
         print_json(document)
         return
@@ -205,18 +258,42 @@ def history_command(
     click.echo(render_table(headers, rows, plain=plain) if rows else EMPTY)
 
 
-@click.command("check-ref")
+@click.command(
+    "check-ref",
+    cls=OneLineCommand,
+    epilog=examples(
+        'gitstage check-ref "$GITHUB_REF" --stage     # in CI: which stage a pushed tag assigned',
+        "gitstage check-ref 'churn#prod#7' --version",
+        "gitstage check-ref refs/tags/churn@v1.2.0 --json",
+    ),
+)
 @click.argument("ref")
 @repo_option
 @click.option("--json", "as_json", is_flag=True, help="Print the event as JSON.")
-@click.option("--name", "select", flag_value="artifact", help="Print the artifact name.")
-@click.option("--version", "select", flag_value="version", help="Print the version.")
-@click.option("--stage", "select", flag_value="stage", help="Print the stage.")
-@click.option("--event", "select", flag_value="event", help="Print the event type.")
+@click.option("--name", "select_name", is_flag=True, help="Print the artifact name.")
+@click.option("--version", "select_version", is_flag=True, help="Print the version.")
+@click.option("--stage", "select_stage", is_flag=True, help="Print the stage.")
+@click.option("--event", "select_event", is_flag=True, help="Print the event type.")
 @one_line_errors
-def check_ref_command(ref: str, repo: str, as_json: bool, select: str | None) -> None:
+def check_ref_command(
+    ref: str,
+    repo: str,
+    as_json: bool,
+    select_name: bool,
+    select_version: bool,
+    select_stage: bool,
+    select_event: bool,
+) -> None:
     """What a GTO tag did (for CI triggered by a tag push). Prints nothing for other refs."""
-    events = events_of_ref(repo, ref)
+    chosen = one_of(
+        json=as_json,
+        name=select_name,
+        version=select_version,
+        stage=select_stage,
+        event=select_event,
+    )
+    select = "artifact" if chosen == "name" else chosen
+    events = events_of_ref(readable_path(repo), ref)
     if len(events) > 1:
         raise CommandError(f"ref {ref} created {len(events)} events; expected one")
     if not events:
@@ -245,16 +322,33 @@ def _describe_event(event: dict[str, Any]) -> str:
     return f'Artifact "{artifact}" was deprecated'
 
 
-@click.command("describe")
+@click.command(
+    "describe",
+    cls=OneLineCommand,
+    epilog=examples(
+        "gitstage describe churn            # the entry at HEAD",
+        "gitstage describe churn@HEAD~3 --path",
+        "gitstage describe 'churn#prod'     # the entry at the commit prod holds",
+        "gitstage describe churn@v1.0.0 -r https://git.example/registry.git",
+    ),
+)
 @click.argument("name")
 @repo_option
 @click.option("--rev", default=None, help="Revision to read artifacts.yaml at (default HEAD).")
-@click.option("--path", "field", flag_value="path", help="Print the path only.")
-@click.option("--type", "field", flag_value="type", help="Print the type only.")
-@click.option("--description", "field", flag_value="description", help="Print the description.")
+@click.option("--path", "field_path", is_flag=True, help="Print the path only.")
+@click.option("--type", "field_type", is_flag=True, help="Print the type only.")
+@click.option("--description", "field_description", is_flag=True, help="Print the description.")
 @one_line_errors
-def describe_command(name: str, repo: str, rev: str | None, field: str | None) -> None:
+def describe_command(
+    name: str,
+    repo: str,
+    rev: str | None,
+    field_path: bool,
+    field_type: bool,
+    field_description: bool,
+) -> None:
     """An artifact's artifacts.yaml entry: NAME[@REV], or a shortcut like NAME#prod."""
+    field = one_of(path=field_path, type=field_type, description=field_description)
     if rev is None and "@" in name and not parse_shortcut(name).is_shortcut:
         name, rev = name.split("@", 1)
     try:
@@ -262,7 +356,8 @@ def describe_command(name: str, repo: str, rev: str | None, field: str | None) -
     except ValueError as error:
         raise CommandError(str(error)) from None
     if annotation is None:
-        return
+        where = f"at {rev}" if rev else ("for that shortcut" if "#" in name else "at HEAD")
+        raise CommandError(f"artifacts.yaml has no entry for '{parse_shortcut(name).name}' {where}")
     if field is None:
         print_json(plain(annotation.as_dict()))
     elif getattr(annotation, field) is not None:

@@ -20,7 +20,7 @@ class BadInputError(FetchError):
     exit_code = 2
 
 
-class NotFoundError(FetchError):
+class NotFoundError(FetchError, LookupError):
     """Missing commit, artifact, path or DVC object."""
 
     exit_code = 3

@@ -21,7 +21,7 @@ class FetchRequest(BaseModel):
 
     repo: str
     rev: str
-    artifact: str
+    artifact: str | None = None
     path: str | None = None
 
 
@@ -48,9 +48,13 @@ class Manifest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     format: Literal["gitstage.fetch/v1"] = FORMAT
-    artifact: str
+    artifact: str | None
     version: str | None = None
     stage: str | None = None
+    # Set when the registry resolved the version (fetch by stage, version or latest); absent
+    # when the caller pinned a commit and only labelled it (the operator's init container).
+    registration_tag: str | None = None
+    assignment_tag: str | None = None
     request: FetchRequest
     commit: str
     sources: list[SourceRecord]
@@ -62,5 +66,25 @@ class Manifest(BaseModel):
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
 
-    def relabel(self, version: str | None, stage: str | None) -> Manifest:
-        return self.model_copy(update={"version": version, "stage": stage})
+    def relabel(self, labels: Labels) -> Manifest:
+        return self.model_copy(update=labels.model_dump())
+
+    @property
+    def labels(self) -> Labels:
+        return Labels.of(self)
+
+
+class Labels(BaseModel):
+    """What the fetched commit is to the registry (its version, stage and their tags)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str | None = None
+    stage: str | None = None
+    registration_tag: str | None = None
+    assignment_tag: str | None = None
+
+    @classmethod
+    def of(cls, labelled: object) -> Labels:
+        """The labels of anything with these four attributes (a spec, a resolution)."""
+        return cls.model_validate(labelled, from_attributes=True)

@@ -63,18 +63,12 @@ def parse_index(text: bytes | str, where: str) -> dict[str, ArtifactAnnotation]:
         name: ArtifactAnnotation(e.type, e.path, e.virtual, e.labels, e.description, e.custom)
         for name, e in validated.items()
     }
-    for name, annotation in index.items():
-        for value, what in _names_of(name, annotation):
-            if not is_valid_name(value):
-                raise CorruptIndexError(where, f"invalid {what} {value!r}")
+    # gto 1.10.1 checks only the artifact names here (`Index.read_state`); its label and type
+    # checks run on writes, so `labels: [Major version]` or `type: my model` read fine.
+    for name in index:
+        if not is_valid_name(name):
+            raise CorruptIndexError(where, f"invalid artifact name {name!r}")
     return index
-
-
-def _names_of(name: str, annotation: ArtifactAnnotation) -> list[tuple[str, str]]:
-    names = [(name, "artifact name"), *((label, "label") for label in annotation.labels)]
-    if annotation.type:
-        names.append((annotation.type, "type"))
-    return names
 
 
 def _first_line(text: str) -> str:

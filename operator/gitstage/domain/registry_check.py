@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -23,8 +24,9 @@ from gitstage.domain.fetch_plan import (
     read_index,
     walk_files,
 )
-from gitstage.domain.links import link_of
-from gitstage.domain.repo_paths import NodeKind
+from gitstage.domain.links import ArtifactLink, link_of
+from gitstage.domain.names import is_hexsha
+from gitstage.domain.repo_paths import NodeKind, safe_relative
 from gitstage.domain.tags import Action, ParsedTag, parse_tag
 
 
@@ -95,3 +97,37 @@ def _check_fetchable(tree: TreeReader, path: PurePosixPath) -> None:
     else:
         for item in walk_files(tree, source.path):
             check_not_lfs(tree.read(item.path), item.path)
+
+
+def pin_problem(subject: str, link: ArtifactLink, refs: Mapping[str, str]) -> Problem | None:
+    """A link's rev must name a commit for good: a tag or a full SHA, never a branch."""
+    tag, branch = f"refs/tags/{link.rev}", f"refs/heads/{link.rev}"
+    if tag in refs:
+        return None
+    if branch in refs:
+        return Problem(
+            subject, f"rev {link.rev!r} is a branch, so the link floats: pin a tag or a commit"
+        )
+    if is_hexsha(link.rev):
+        return None  # a commit: whether it exists is for the fetch to say
+    return Problem(subject, f"rev {link.rev!r} is neither a tag nor a commit of the linked repo")
+
+
+def link_target_problems(
+    subject: str, tree: TreeReader, name: str, link: ArtifactLink
+) -> list[Problem]:
+    """The linked path, or the linked artifact's path, exists and can be fetched there."""
+    where = f"rev {link.rev}"
+    try:
+        if link.path is not None:
+            path = safe_relative(link.path, "path")
+        else:
+            entry = artifact_entry(tree, link.artifact or name, where)
+            if entry.link is not None:
+                return []  # a link to a link: followed at fetch time, checked in that repo
+            assert entry.path is not None
+            path = entry.path
+        _check_fetchable(tree, path)
+    except FetchError as error:
+        return [Problem(subject, str(error))]
+    return []

@@ -138,3 +138,37 @@ def _classify(stderr: str, url: str, rev: str) -> FetchError:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     detail = redact(lines[-1]) if lines else "no output"
     return TransportError(f"git fetch from {shown} failed: {detail}")
+
+
+def remote_refs(
+    url: str,
+    *,
+    credentials: GitCredentials | None,
+    environ: Mapping[str, str],
+    workdir: Path,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict[str, str]:
+    """Branches and tags of `url` (`refs/heads/...`, `refs/tags/...` -> object), one listing."""
+    if url.startswith("-") or not url.strip():
+        raise BadInputError(f"invalid repository {url!r}")
+    local = Path(url).resolve() if is_local_path(url) else None
+    source = str(local) if local is not None else url
+    env = git_environment(environ, credentials, workdir)
+    git = shutil.which("git")
+    if git is None:
+        raise FetchError("git is not installed")
+    args = [git, "ls-remote", "--heads", "--tags", "--end-of-options", source]
+    try:
+        result = subprocess.run(
+            args, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise TransportError(f"git ls-remote {redact(url)} timed out") from None
+    if result.returncode != 0:
+        raise _classify(result.stderr, url, "")
+    refs: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        if not ref.endswith("^{}"):
+            refs[ref] = sha
+    return refs

@@ -40,7 +40,7 @@ class Hop:
 
     url: str
     rev: str
-    artifact: str
+    artifact: str | None  # None only with a path
     path: str | None
     credentials: GitCredentials | None
 
@@ -62,6 +62,7 @@ def follow(start: Hop, workdir: Path, environ: Mapping[str, str]) -> Chain:
                 )
             )
             return Chain(fetched, target, sources)
+        assert hop.artifact is not None  # a hop without a path names an artifact
         entry = artifact_entry(fetched.tree, hop.artifact, f"{shown} at {fetched.commit[:12]}")
         path = None if entry.path is None else entry.path.as_posix()
         sources.append(

@@ -8,6 +8,7 @@ Servers that do not support filters send blobs too; that only costs bandwidth.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,6 +26,7 @@ from gitstage.adapters.fetch.credentials import (
 )
 
 DEFAULT_BRANCH_REF = "refs/heads/gitstage-default"
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 FETCH_TIMEOUT_SECONDS = 600
 
 
@@ -62,6 +64,18 @@ class RemoteRepository:
                 "origin",
                 *missing,
             )
+
+    def fetch_rev(self, rev: str) -> None:
+        """Bring a branch, tag or commit that the default fetch did not (no blobs): `register
+        NAME REV -r URL` for any REV of the remote. Unknown names are left to the caller."""
+        if rev.startswith("-"):
+            return
+        refspec = rev if _FULL_SHA.match(rev) else f"+refs/heads/{rev}:refs/heads/{rev}"
+        try:
+            self.git("fetch", "--quiet", "--filter=blob:none", "--no-tags", "origin", refspec)
+        except RemoteError:
+            return  # not a branch or commit there: "unknown Git revision", as before
+        self.repo = pygit2.Repository(str(self.git_dir))
 
     def git(self, *args: str) -> None:
         try:

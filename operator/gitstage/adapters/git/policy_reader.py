@@ -14,7 +14,12 @@ from collections.abc import Mapping
 import pygit2
 
 from gitstage.adapters.git.reader import TAGS_PREFIX, Registry
-from gitstage.adapters.git.signatures import SigningError, TrustStore, verify_signature
+from gitstage.adapters.git.signatures import (
+    SigningError,
+    TrustStore,
+    tag_signature,
+    verify_signature,
+)
 from gitstage.domain.config import CONFIG_FILE, parse_config
 from gitstage.domain.policy import (
     POLICY_FILE,
@@ -160,3 +165,16 @@ def policy_violations(repo: pygit2.Repository, registry: Registry) -> list[Assig
         return []
     signatures = tag_signatures(repo, registry.state, policy)
     return assignment_violations(registry.state, policy, signatures)
+
+
+def promotion_signature(repo: pygit2.Repository, tag: str) -> SignatureStatus:
+    """Tag `tag` verified against the keys the registry trusts at HEAD: the policy's key files,
+    or the default ones (.gitstage/allowed_signers, .gitstage/keyring.gpg) without a policy."""
+    policy = read_policy(repo, gto_stages_at_head(repo)) or Policy()
+    return tag_signature(repo, tag, read_trust(repo, policy))
+
+
+def trust_files(repo: pygit2.Repository) -> list[str]:
+    """The files `promotion_signature` reads at HEAD (a blobless mirror fetches them first)."""
+    policy = read_policy(repo, gto_stages_at_head(repo)) or Policy()
+    return [policy.allowed_signers, policy.gpg_keyring]

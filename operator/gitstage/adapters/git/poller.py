@@ -321,7 +321,7 @@ def _stats(poller: _Poller) -> PollerStats:
     counters = poller.mirror.counters
     return PollerStats(
         url=redact(poller.mirror.url),
-        branch=poller.mirror.branch,
+        branch=poller.mirror.branch or "HEAD",
         subscribers=tuple(sorted(poller.subscribers)),
         interval=poller.interval() if poller.subscribers else 0.0,
         polls=poller.polls,

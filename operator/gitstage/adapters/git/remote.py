@@ -30,14 +30,20 @@ from gitstage.adapters.git.mirror_errors import (
     InvalidSource,
     MirrorError,
 )
-from gitstage.adapters.git.policy_reader import gto_stages_at_head, policy_evaluator
+from gitstage.adapters.git.policy_reader import (
+    blob_at_head,
+    gto_stages_at_head,
+    policy_evaluator,
+)
 from gitstage.adapters.git.reader import (
     Registry,
     RepositoryError,
     open_repository,
     read_registry,
 )
+from gitstage.adapters.git.source import MIRROR_CONFIG_FILE
 from gitstage.adapters.git.sync_state import SyncState, load_state, save_state
+from gitstage.domain.config import CONFIG_FILE
 from gitstage.domain.policy import PolicyEvaluator
 
 __all__ = [
@@ -55,6 +61,8 @@ log = logging.getLogger(__name__)
 TAG_PREFIX = "refs/tags/"
 PEELED = "^{}"
 REF_BATCH = 500
+# With no branch, the mirror follows the remote's HEAD (its default branch), as a clone does.
+DEFAULT_BRANCH = "gitstage-default"
 BLOB_ROUNDS = 2  # index, .gto and policy; then the key files the policy names
 
 
@@ -127,7 +135,7 @@ class RemoteMirror:
         url: str,
         credentials: GitCredentials | None,
         cache_root: Path,
-        branch: str = "main",
+        branch: str | None = "main",
         timeouts: Timeouts | float | None = None,
     ) -> None:
         clean, user, password = split_userinfo(url)
@@ -137,10 +145,11 @@ class RemoteMirror:
         self.url = clean
         self.shown_url = redact(clean)
         self.branch = branch
+        self._local_branch = f"refs/heads/{branch or DEFAULT_BRANCH}"
         if timeouts is None:
             timeouts = Timeouts()
         self.timeouts = timeouts if isinstance(timeouts, Timeouts) else Timeouts.uniform(timeouts)
-        self.id = fingerprint(clean, credentials, branch)
+        self.id = fingerprint(clean, credentials, branch or "")
         self.path = cache_root / self.id
         self.counters = MirrorCounters()
         self._lock_path = cache_root / f"{self.id}.lock"
@@ -154,18 +163,14 @@ class RemoteMirror:
     def list_refs(self) -> RefState:
         """One ref listing of the remote (tags and the branch)."""
         self._ensure_cache()
+        # --tags --heads become `ref-prefix` arguments: the server lists only those, not
+        # refs/pull/* or refs/changes/*; the patterns then filter on our side. Following HEAD
+        # needs the full listing (a `refs/heads/` prefix would leave HEAD out).
+        scope = ["--tags", "--heads"] if self.branch else ["--symref"]
+        wanted = f"refs/heads/{self.branch}" if self.branch else "HEAD"
         out = self._git(
             "ls-remote",
-            # --tags --heads become `ref-prefix` arguments: the server lists only those, not
-            # refs/pull/* or refs/changes/*; the patterns then filter on our side.
-            [
-                "ls-remote",
-                "--tags",
-                "--heads",
-                "origin",
-                "refs/tags/*",
-                f"refs/heads/{self.branch}",
-            ],
+            ["ls-remote", *scope, "origin", "refs/tags/*", wanted],
             self.timeouts.ls_remote,
         )
         self.counters.ref_listings += 1
@@ -181,6 +186,7 @@ class RemoteMirror:
             self._fetch_objects(refs)
             self._fetch_index_blobs(refs)
             self._move_refs(refs)
+            self._keep_head_config()
             state = SyncState(refs.digest, refs.head, datetime.now(UTC))
             save_state(self.path, state)
             log.debug("synced %s: %d tags, head %s", self.shown_url, len(refs.tags), refs.head)
@@ -193,6 +199,18 @@ class RemoteMirror:
                 return read_registry(self.path)
             except RepositoryError as error:
                 raise GitOperationFailed(f"cache of {self.shown_url}: {error}") from None
+
+    def ensure_blob(self, commit: str, path: str) -> None:
+        """Fetch the blob at `path` in `commit` if the cache lacks it (describe at any rev)."""
+        with self._locked():
+            repo = self._repo()
+            try:
+                entry = repo.revparse_single(commit).peel(pygit2.Commit).tree[path]
+            except (KeyError, ValueError, pygit2.GitError):
+                return  # no such file there (or no such commit): the reader says so
+            if entry.type_str == "blob" and entry.id not in repo:
+                self._want("fetch blob from", [str(entry.id)], self.timeouts.blobs)
+                self.counters.blob_fetches += 1
 
     def _fetch_objects(self, refs: RefState) -> None:
         """Fetch the listed objects the cache lacks, by SHA: git then skips its own ref listing."""
@@ -254,7 +272,7 @@ class RemoteMirror:
             if isinstance(ref.target, pygit2.Oid)
         }
         listed = {f"{TAG_PREFIX}{name}": sha for name, sha in refs.tags.items()}
-        listed[f"refs/heads/{self.branch}"] = refs.head
+        listed[self._local_branch] = refs.head
         commands = [
             f"update {name} {sha}\n" for name, sha in listed.items() if current.get(name) != sha
         ]
@@ -283,9 +301,12 @@ class RemoteMirror:
         tags: dict[str, str] = {}
         head: str | None = None
         kept: list[str] = []
+        remote_head = f"refs/heads/{self.branch}" if self.branch else "HEAD"
         for line in out.splitlines():
             sha, _, ref = line.partition("\t")
-            if ref == f"refs/heads/{self.branch}":
+            if sha.startswith("ref: "):
+                continue  # --symref's line naming the default branch
+            if ref == remote_head:
                 head = sha
             elif ref.startswith(TAG_PREFIX):
                 if not ref.endswith(PEELED):
@@ -294,7 +315,8 @@ class RemoteMirror:
                 continue  # ls-remote patterns match ref tails: drop look-alikes
             kept.append(line)
         if head is None:
-            raise BranchNotFound(f"branch {self.branch!r} not found in {self.shown_url}")
+            what = f"branch {self.branch!r}" if self.branch else "a default branch (HEAD)"
+            raise BranchNotFound(f"{what} not found in {self.shown_url}")
         digest = hashlib.sha256("\n".join(sorted(kept)).encode()).hexdigest()[:16]
         return RefState(tags, head, digest)
 
@@ -303,10 +325,20 @@ class RemoteMirror:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # pygit2 writes the config directly: the URL never reaches a command line.
-        repo = pygit2.init_repository(
-            str(self.path), bare=True, initial_head=f"refs/heads/{self.branch}"
-        )
+        repo = pygit2.init_repository(str(self.path), bare=True, initial_head=self._local_branch)
         repo.config["remote.origin.url"] = self.url
+
+    def _keep_head_config(self) -> None:
+        """`.gto` at HEAD beside the bare mirror: readers take `.gto` from a work tree, and a
+        clone's work tree is the default branch's tip (what gto reads for a URL)."""
+        from gitstage.adapters.git.atomic_file import write_atomically
+
+        text = blob_at_head(self._repo(), CONFIG_FILE)
+        target = self.path / MIRROR_CONFIG_FILE
+        if text is None:
+            target.unlink(missing_ok=True)
+        else:
+            write_atomically(str(target), text)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -339,22 +371,33 @@ class RemoteMirror:
             raise
 
 
-def _check_source(url: str, branch: str) -> None:
+def _check_source(url: str, branch: str | None) -> None:
     if not url or url.startswith("-"):
         raise InvalidSource(f"invalid repository URL {redact(url)!r}")
+    if branch is None:
+        return
     if not branch or not pygit2.reference_is_valid_name(f"refs/heads/{branch}"):
         raise InvalidSource(f"invalid branch name {branch!r}")
 
 
-def mirror_registry(url: str, branch: str = "main") -> Registry:
-    """`gitstage.api` on a URL: sync a persistent mirror, then read it."""
-    cache = Path(
-        os.environ.get("GITSTAGE_CACHE_DIR")
-        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gitstage"
-    )
+def mirror_cache_root(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(environ.get("GITSTAGE_CACHE_DIR") or Path(base) / "gitstage") / "mirrors"
+
+
+def synced_mirror(url: str, branch: str | None = None) -> RemoteMirror:
+    """The persistent mirror of `url` (its default branch unless `branch`), synced now.
+
+    Credentials come from the URL's userinfo or GITSTAGE_GIT_* variables, as `fetch` takes them.
+    """
     credentials = GitCredentials.from_env(os.environ)
     mirror = RemoteMirror(
-        url, None if credentials.empty else credentials, cache / "mirrors", branch
+        url, None if credentials.empty else credentials, mirror_cache_root(os.environ), branch
     )
     mirror.sync()
-    return mirror.registry()
+    return mirror
+
+
+def mirror_registry(url: str, branch: str | None = None) -> Registry:
+    """`gitstage.api` on a URL: sync a persistent mirror, then read it."""
+    return synced_mirror(url, branch).registry()

@@ -12,6 +12,7 @@ import time
 from gitstage.adapters.git.refdb import GitDirs, RefDb, Stamp, locate, stamp_of
 
 CONFIG_FILE = ".gto"  # as gitstage.domain.config, which this module does not import
+MIRROR_CONFIG_FILE = "gitstage-head.gto"  # remote.HEAD_CONFIG_FILE: a mirror's `.gto` at HEAD
 # A stamp this recent may share its timestamp with a write that follows it (file times are only
 # as fine as the kernel's clock tick), so it cannot vouch for what was read: git's "racy" rule.
 RACY_NS = 2_000_000_000
@@ -60,19 +61,27 @@ def open_source(path: str | os.PathLike[str] | GitDirs = ".") -> RegistrySource:
     refs = RefDb(dirs)
     tags, head = refs.tags(), refs.resolve("HEAD")
     stamps = list(refs.stamps)
-    if dirs.workdir:  # stamped before it is read, as the refs are
-        stamps.append(stamp_of(os.path.join(dirs.workdir, CONFIG_FILE)))
-    config_text = config_text_in(dirs.workdir)
+    config_path = config_path_of(dirs)
+    stamps.append(stamp_of(config_path))  # stamped before it is read, as the refs are
+    config_text = _read_text(config_path)
     vouching = all(mtime < started_ns - RACY_NS for _, _, _, mtime in stamps)
     unique = tuple(dict.fromkeys(stamps))
     return RegistrySource(dirs, refs, tags, head, config_text, stamps=unique if vouching else None)
 
 
+def config_path_of(dirs: GitDirs) -> str:
+    """`.gto` in the work tree; in a bare repository, the copy a remote mirror keeps of HEAD's."""
+    if dirs.workdir:
+        return os.path.join(dirs.workdir, CONFIG_FILE)
+    return os.path.join(dirs.git_dir, MIRROR_CONFIG_FILE)
+
+
 def config_text_in(workdir: str | None) -> str | None:
     """`.gto`'s text in a working tree; None without one (or in a bare repository)."""
-    if not workdir:
-        return None
-    path = os.path.join(workdir, CONFIG_FILE)
+    return _read_text(os.path.join(workdir, CONFIG_FILE)) if workdir else None
+
+
+def _read_text(path: str) -> str | None:
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as handle:
