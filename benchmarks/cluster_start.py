@@ -26,7 +26,7 @@ def resident_mib(pid: int) -> float:
 
 
 def one_round(state_dir: Path) -> tuple[float, float, dict[str, float]]:
-    cluster = LocalCluster(state_dir)
+    cluster = LocalCluster(state_dir, nodes="kwok")
     cluster.bin_dir  # noqa: B018 - locate (or build) the binaries outside the timing
     began = time.monotonic()
     try:

@@ -72,7 +72,7 @@ class Kube:
 @contextmanager
 def control_plane(state_dir: Path, extra_nodes: int = 0) -> Iterator[Kube]:
     """A LocalCluster with the ModelRegistry CRD, and `extra_nodes` more fake KWOK nodes."""
-    cluster = LocalCluster(state_dir)
+    cluster = LocalCluster(state_dir, nodes="kwok")
     started = time.monotonic()
     info = cluster.start()
     try:

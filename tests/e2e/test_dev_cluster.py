@@ -54,7 +54,7 @@ def all_gone(pids: list[int], ports: list[int]) -> bool:
 
 def test_up_status_down_leaves_no_process_or_port(tmp_path: Path) -> None:
     state = tmp_path / "dev"
-    up = gitstage("dev", "cluster", "up", "--state-dir", str(state))
+    up = gitstage("dev", "cluster", "up", "--nodes", "kwok", "--state-dir", str(state))
     assert up.returncode == 0, up.stderr
     kubeconfig = up.stdout.strip().removeprefix("export KUBECONFIG=")
     assert Path(kubeconfig).is_file()
@@ -65,7 +65,7 @@ def test_up_status_down_leaves_no_process_or_port(tmp_path: Path) -> None:
     assert len(ports) == 3
     assert all(alive(pid) for pid in pids)  # detached: they outlive the `up` command
     assert not any(can_listen(port) for port in ports)
-    again = gitstage("dev", "cluster", "up", "--state-dir", str(state))
+    again = gitstage("dev", "cluster", "up", "--nodes", "kwok", "--state-dir", str(state))
     assert again.returncode == 1
     assert "already up" in again.stderr
     status = gitstage("dev", "cluster", "status", "--state-dir", str(state))
@@ -77,7 +77,7 @@ def test_up_status_down_leaves_no_process_or_port(tmp_path: Path) -> None:
 
 
 def test_stop_frees_every_pid_and_port(tmp_path: Path) -> None:
-    cluster = LocalCluster(tmp_path / "c")
+    cluster = LocalCluster(tmp_path / "c", nodes="kwok")
     info = cluster.start()
     try:
         pids, ports = list(info.pids.values()), list(info.ports.values())
@@ -94,7 +94,7 @@ def test_stop_frees_every_pid_and_port(tmp_path: Path) -> None:
 def test_a_failing_component_stops_everything_started(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cluster = LocalCluster(tmp_path / "broken", timeout=20)
+    cluster = LocalCluster(tmp_path / "broken", timeout=20, nodes="kwok")
     started: list[int] = []
     original = cluster._apiserver_args
 
@@ -112,7 +112,7 @@ def test_a_failing_component_stops_everything_started(
 def test_a_component_that_dies_is_named_with_its_log_without_waiting_for_the_deadline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cluster = LocalCluster(tmp_path / "dies", timeout=120)
+    cluster = LocalCluster(tmp_path / "dies", timeout=120, nodes="kwok")
     original = cluster._spawn
 
     def spawn(name: str, bins: Path, args: list[str]) -> None:
@@ -129,7 +129,7 @@ def test_a_component_that_dies_is_named_with_its_log_without_waiting_for_the_dea
 def test_sigterm_during_start_stops_everything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cluster = LocalCluster(tmp_path / "term")
+    cluster = LocalCluster(tmp_path / "term", nodes="kwok")
     started: list[int] = []
 
     def terminated(*args: object) -> None:
@@ -150,7 +150,7 @@ import json, signal, sys
 from pathlib import Path
 from gitstage.dev.cluster import LocalCluster
 try:
-    with LocalCluster(Path(sys.argv[1])) as cluster:
+    with LocalCluster(Path(sys.argv[1]), nodes="kwok") as cluster:
         info = cluster.info
         print(json.dumps([list(info.pids.values()), list(info.ports.values())]), flush=True)
         signal.pause()

@@ -73,7 +73,9 @@ except KeyboardInterrupt:
 
 
 @pytest.fixture
-def owner(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
+def owner(
+    tmp_path: Path, clean_machine: dict[str, list[str]]
+) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
     """A process that starts a cluster with a real node and waits; the cluster's pids."""
     process = subprocess.Popen(
         [sys.executable, "-c", OWNER, str(tmp_path / "owned")],

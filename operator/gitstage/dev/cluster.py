@@ -181,7 +181,7 @@ class LocalCluster:
             self._node = RealNode(
                 self.state_dir / "node", self.state_dir / "logs", detached=self.detached
             )
-            self._node.prepare(api_port)
+            self._node.prepare(api_port, tokens)
             address = self._node.gateway
         ca = pki.write_ca(pki_dir, "ca")
         serving = pki.write_serving_cert(
@@ -422,7 +422,8 @@ class LocalCluster:
 def _pause_image() -> ImageArchive:
     from gitstage.dev.images import pause_image
 
-    return pause_image()
+    built = pause_image()
+    return ImageArchive(built.reference, built.archive)
 
 
 _KUBERNETES_SERVICE_IP = str(next(node_config.SERVICE_CIDR.hosts()))

@@ -159,7 +159,8 @@ def _read_chunked(stream: IO[bytes] | io.BufferedIOBase) -> bytes:
 
 
 class GitHttpServer:
-    """Serves the bare repositories under `root` on 127.0.0.1 with an ephemeral port."""
+    """Serves the bare repositories under `root` on `host` (loopback unless pods must reach it:
+    then the real node's address) with an ephemeral port."""
 
     def __init__(
         self,
@@ -167,6 +168,7 @@ class GitHttpServer:
         *,
         auth: BasicAuth | None = None,
         bearer_token: str | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         git = shutil.which("git")
         assert git is not None, "git is not installed"
@@ -176,7 +178,8 @@ class GitHttpServer:
         self.bearer_token = bearer_token
         self.stats = ServerStats()
         handler = type("GitHandler", (_GitHandler,), {"owner": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.host = host
+        self._httpd = ThreadingHTTPServer((host, 0), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -185,7 +188,7 @@ class GitHttpServer:
         return int(self._httpd.server_address[1])
 
     def url(self, repo: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{repo}"
+        return f"http://{self.host}:{self.port}/{repo}"
 
     def authorized(self, header: str | None) -> bool:
         if self.auth is None and self.bearer_token is None:

@@ -61,7 +61,8 @@ class NodeError(ClusterError):
 
 class RealNode:
     def __init__(self, root: Path, logs: Path, *, detached: bool, timeout: float = 180) -> None:
-        self.layout = NodeLayout(root, f"/gitstage-{uuid.uuid4().hex[:8]}")
+        name = f"gitstage-{uuid.uuid4().hex[:8]}"
+        self.layout = NodeLayout(root, f"/{name}", GLOBAL_DIR / name)
         self.logs = logs
         self.detached = detached
         self.timeout = timeout
@@ -69,6 +70,7 @@ class RealNode:
         self.reaper: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
         self.kube_proxy_healthz = 0
+        self._node_token = self._proxy_token = ""
 
     @property
     def gateway(self) -> str:
@@ -83,8 +85,9 @@ class RealNode:
 
     # -- before the control plane -----------------------------------------------------------
 
-    def prepare(self, api_port: int) -> None:
-        """Everything the API server needs from the node before it starts."""
+    def prepare(self, api_port: int, tokens: Path) -> None:
+        """Everything the API server needs from the node before it starts (it reads the token
+        file once: the node's and kube-proxy's tokens go in now)."""
         check_prerequisites()
         self._lock()
         stale = NodeRecord.load(GLOBAL_RECORD)
@@ -96,13 +99,17 @@ class RealNode:
         root = self.layout.root
         for sub in ("pki", "cni/net.d", "cni/ipam", "kubelet"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        record = snapshot(root, self.layout.cgroup_root)
+        self.layout.run_dir.mkdir(parents=True, exist_ok=True)
+        record = snapshot(root, self.layout.cgroup_root, self.layout.run_dir)
         record.save(root / "node.json")
         record.save(GLOBAL_RECORD)
         self._start_reaper(root / "node.json")
+        _make_cgroup_root(self.layout.cgroup_root)
         self._make_network(api_port)
         ca = pki.write_ca(root / "pki", "kubelet-client-ca")
         pki.write_client_cert(root / "pki", "apiserver-kubelet-client", ca, KUBELET_CLIENT_USER, [])
+        self._node_token = pki.add_token(tokens, f"system:node:{NODE_NAME}", ["system:nodes"])
+        self._proxy_token = pki.add_token(tokens, "system:kube-proxy", [])
 
     def _lock(self) -> None:
         GLOBAL_DIR.mkdir(parents=True, exist_ok=True)
@@ -194,9 +201,8 @@ class RealNode:
 
     def _start_kubelet(self, bins: Path, api_url: str, ca_file: Path, tokens: Path) -> None:
         layout = self.layout
-        token = pki.add_token(tokens, f"system:node:{NODE_NAME}", ["system:nodes"])
         kubeconfig = layout.root / "kubelet.kubeconfig"
-        kubeconfig.write_text(pki.kubeconfig(api_url, token, ca_file))
+        kubeconfig.write_text(pki.kubeconfig(api_url, self._node_token, ca_file))
         kubeconfig.chmod(0o600)
         config = layout.root / "kubelet.json"
         config.write_text(kubelet_config(layout, free_gateway_port(self.gateway)))
@@ -215,9 +221,8 @@ class RealNode:
         )
 
     def _start_kube_proxy(self, bins: Path, api_url: str, ca_file: Path, tokens: Path) -> None:
-        token = pki.add_token(tokens, "system:kube-proxy", [])
         kubeconfig = self.layout.root / "kube-proxy.kubeconfig"
-        kubeconfig.write_text(pki.kubeconfig(api_url, token, ca_file))
+        kubeconfig.write_text(pki.kubeconfig(api_url, self._proxy_token, ca_file))
         kubeconfig.chmod(0o600)
         self.kube_proxy_healthz = free_gateway_port("127.0.0.1")
         config = self.layout.root / "kube-proxy.json"
@@ -272,6 +277,18 @@ def check_prerequisites() -> None:
         and not Path("/sys/fs/cgroup/cgroup.controllers").is_file()
     ):
         raise NodeError("node: no cgroup hierarchy mounted under /sys/fs/cgroup")
+
+
+def _make_cgroup_root(cgroup_root: str) -> None:
+    """kubelet wants its cgroupRoot to exist in every v1 hierarchy (the sweep removes them)."""
+    for hierarchy in sorted(Path("/sys/fs/cgroup").iterdir()):
+        if not (hierarchy / "tasks").exists():  # the v2 mount beside them, or not a hierarchy
+            continue
+        directory = hierarchy / cgroup_root.strip("/")
+        directory.mkdir(exist_ok=True)
+        for knob in ("cpuset.cpus", "cpuset.mems"):  # a v1 cpuset starts empty: inherit
+            if (hierarchy / knob).exists():
+                (directory / knob).write_text((hierarchy / knob).read_text())
 
 
 def free_gateway_port(address: str) -> int:

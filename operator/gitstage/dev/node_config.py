@@ -27,6 +27,8 @@ class NodeLayout:
 
     root: Path
     cgroup_root: str
+    # Unix sockets live here: a path under a deep state directory exceeds their 108 bytes.
+    run_dir: Path
 
     @property
     def gateway(self) -> str:
@@ -39,7 +41,7 @@ class NodeLayout:
 
     @property
     def containerd_socket(self) -> Path:
-        return self.containerd_dir / "containerd.sock"
+        return self.run_dir / "containerd.sock"
 
     @property
     def cni_conf_dir(self) -> Path:

@@ -45,9 +45,12 @@ _MNT_DETACH = 2
 class NodeRecord:
     root: str
     cgroup_root: str
+    run_dir: str = ""
     sysctls: dict[str, str] = field(default_factory=dict)
     # iptables-save chain names per "iptables/filter" and so on, before the node started.
     chains: dict[str, list[str]] = field(default_factory=dict)
+    # nft tables before ("ip filter"...): iptables-nft creates tables that kubelet's chains need.
+    tables: list[str] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,11 +66,12 @@ class NodeRecord:
             return None
 
 
-def snapshot(root: Path, cgroup_root: str) -> NodeRecord:
+def snapshot(root: Path, cgroup_root: str, run_dir: Path) -> NodeRecord:
     """The record of a node about to start: the machine's state it will have to restore."""
     sysctls = {name: value for name in SYSCTLS if (value := _read_sysctl(name)) is not None}
     chains = {key: sorted(names) for key, names in _iptables_chains().items()}
-    return NodeRecord(str(root), cgroup_root, sysctls, chains)
+    tables = sorted(" ".join(t) for t in _nft_tables())
+    return NodeRecord(str(root), cgroup_root, str(run_dir), sysctls, chains, tables)
 
 
 def sweep(record: NodeRecord, *, deadline: float = 60) -> list[str]:
@@ -81,6 +85,8 @@ def sweep(record: NodeRecord, *, deadline: float = 60) -> list[str]:
     _restore_sysctls(record.sysctls)
     for sub in ("containerd", "kubelet", "cni"):
         shutil.rmtree(root / sub, ignore_errors=True)
+    if record.run_dir:
+        shutil.rmtree(record.run_dir, ignore_errors=True)
     return leftovers + [str(path) for path in leftovers_of(record)]
 
 
@@ -105,7 +111,9 @@ def _node_pids(record: NodeRecord) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) in spared:
             continue
-        if _in_cgroup(entry, record.cgroup_root) or _names(entry, record.root):
+        if _in_cgroup(entry, record.cgroup_root) or any(
+            _names(entry, path) for path in (record.root, record.run_dir) if path
+        ):
             found.append(int(entry.name))
     return found
 
@@ -230,6 +238,7 @@ def _remove_network(record: NodeRecord) -> None:
     for family, name in _nft_tables_present():
         subprocess.run(["nft", "delete", "table", family, name], capture_output=True, check=False)
     _remove_new_iptables_chains(record.chains)
+    _remove_new_empty_tables(record.tables)
     for cache in (CNI_CACHE / "results", CNI_CACHE / "networks" / CNI_NETWORK):
         if cache.is_dir():
             for entry in cache.iterdir():
@@ -237,12 +246,40 @@ def _remove_network(record: NodeRecord) -> None:
                     entry.unlink(missing_ok=True)
 
 
-def _nft_tables_present() -> list[tuple[str, str]]:
+def _nft_tables() -> set[tuple[str, str]]:
     if shutil.which("nft") is None:
-        return []
+        return set()
     listing = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False)
-    present = {tuple(line.split()[1:3]) for line in listing.stdout.splitlines() if line}
+    return {
+        (w[1], w[2]) for w in (line.split() for line in listing.stdout.splitlines()) if len(w) > 2
+    }
+
+
+def _nft_tables_present() -> list[tuple[str, str]]:
+    present = _nft_tables()
     return [table for table in NFT_TABLES if table in present]
+
+
+def _remove_new_empty_tables(before: list[str]) -> None:
+    """iptables' own tables that appeared with the node and hold no rule any more."""
+    for family, name in sorted(_nft_tables()):
+        if family not in {"ip", "ip6"} or f"{family} {name}" in before:
+            continue
+        if name not in {"filter", "nat", "mangle", "raw", "security"}:
+            continue
+        listing = subprocess.run(
+            ["nft", "list", "table", family, name], capture_output=True, text=True, check=False
+        )
+        rules = [line for line in listing.stdout.splitlines() if _is_rule(line)]
+        if not rules:
+            subprocess.run(
+                ["nft", "delete", "table", family, name], capture_output=True, check=False
+            )
+
+
+def _is_rule(line: str) -> bool:
+    text = line.strip()
+    return bool(text) and not text.startswith(("table ", "chain ", "type ", "}", "policy"))
 
 
 def _iptables_save(command: str) -> str:

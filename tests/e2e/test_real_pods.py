@@ -1,0 +1,296 @@
+"""Real pods: the image built from the Dockerfile runs as the fetcher init container on a real
+kubelet node, the model server serves the fetched bytes, and a pushed stage tag changes them.
+
+The cluster here has one real node (containerd, runc, the CNI bridge, kube-proxy); the git
+server listens on the node's bridge address so that pods reach it; the operator runs as a
+process on the host with the built image as its fetcher image.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from gitstage.dev.cluster import ClusterInfo, ImageArchive, LocalCluster
+from gitstage.dev.git_server import BasicAuth, GitHttpServer
+from tests.e2e.kubeutil import api, eventually, install_crd, namespace_with_git_secret, run_git
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+GROUP, VERSION, PLURAL = "gitstage.dev", "v1alpha1", "modelregistries"
+PASSWORD = "s3cret-" + uuid.uuid4().hex[:6]
+MODEL_PORT = 8080
+
+
+@dataclass
+class RealCluster:
+    info: ClusterInfo
+    image: str
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
+    """A cluster with a real node and the gitstage image imported; KUBECONFIG points at it
+    for the module (and back at the session's cluster afterwards)."""
+    from gitstage.dev.images import gitstage_image
+
+    built = gitstage_image()
+    image = ImageArchive(built.reference, built.archive)
+    previous = os.environ.get("KUBECONFIG")
+    with LocalCluster(tmp_path_factory.mktemp("real"), images=[image]) as cluster:
+        os.environ["KUBECONFIG"] = cluster.info.kubeconfig
+        try:
+            install_crd()
+            yield RealCluster(cluster.info, built.reference)
+        finally:
+            if previous is None:
+                os.environ.pop("KUBECONFIG", None)
+            else:
+                os.environ["KUBECONFIG"] = previous
+
+
+@dataclass
+class Scene:
+    cluster: RealCluster
+    clone: Path
+    url: str
+    namespace: str
+    clock: int = 0
+
+    def git(self, *args: str, date: int | None = None) -> str:
+        return run_git(self.clone, *args, date=date)
+
+    def commit(self, model: str | None, artifact: str = "churn") -> str:
+        """Commit `model` as the artifact's file (None: delete the file)."""
+        (self.clone / "models").mkdir(exist_ok=True)
+        path = self.clone / "models" / f"{artifact}.bin"
+        if model is None:
+            path.unlink()
+        else:
+            path.write_text(model)
+        self.git("add", "-A")
+        self.git("commit", "-qm", f"{artifact}: {model}")
+        self.git("push", "-q", "origin", "main")
+        return self.git("rev-parse", "HEAD")
+
+    def tag(self, name: str, rev: str) -> None:
+        self.clock = max(self.clock + 2, int(time.time()) + 2)
+        self.git("tag", "-a", name, "-m", name, rev, date=self.clock)
+        self.git("push", "-q", "origin", f"refs/tags/{name}")
+
+
+@pytest.fixture(scope="module")
+def scene(real: RealCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
+    root = tmp_path_factory.mktemp("git")
+    bare = root / "registry.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
+    subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
+    namespace = namespace_with_git_secret("pods", "alice", PASSWORD)
+    auth = BasicAuth("alice", PASSWORD)
+    with GitHttpServer(root, auth=auth, host=real.info.node_address) as server:
+        url = server.url("registry.git")
+        clone = root / "clone"
+        authed = url.replace("http://", f"http://alice:{PASSWORD}@")
+        subprocess.run(["git", "clone", "-q", authed, str(clone)], check=True, capture_output=True)
+        scene = Scene(real, clone, url, namespace)
+        scene.git("checkout", "-q", "-b", "main")
+        (clone / "artifacts.yaml").write_text(
+            "churn:\n  type: model\n  path: models/churn.bin\n"
+            "fraud:\n  type: model\n  path: models/fraud.bin\n"
+        )
+        with operator_process(real, root / "operator.log", tmp_path_factory.mktemp("mirrors")):
+            yield scene
+
+
+class operator_process:  # noqa: N801 - used as a context manager, like open()
+    """`gitstage operator` on the host, against the real cluster, fetching with the image."""
+
+    def __init__(self, real: RealCluster, log: Path, cache: Path) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT / "operator"),
+            "KUBECONFIG": real.info.kubeconfig,
+            "GITSTAGE_FETCHER_IMAGE": real.image,
+            "GITSTAGE_CACHE_DIR": str(cache),
+        }
+        command = [sys.executable, "-m", "gitstage", "operator", "-A", "--metrics-port", "0"]
+        self.log = log.open("ab")
+        self.process = subprocess.Popen(
+            [*command, "--liveness", ""], stdout=self.log, stderr=subprocess.STDOUT, env=env
+        )
+
+    def __enter__(self) -> subprocess.Popen[bytes]:
+        return self.process
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def model_registry(scene: Scene, name: str, artifact: str = "churn") -> dict[str, Any]:
+    server = (
+        "import http.server, functools, sys;"
+        "h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='/model');"
+        f"http.server.ThreadingHTTPServer(('', {MODEL_PORT}), h).serve_forever()"
+    )
+    template = {
+        "spec": {
+            "containers": [
+                {
+                    "name": "server",
+                    "image": scene.cluster.image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["python", "-c", server],
+                    "ports": [{"containerPort": MODEL_PORT}],
+                    "securityContext": {"readOnlyRootFilesystem": True, "runAsUser": 10001},
+                }
+            ]
+        }
+    }
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelRegistry",
+        "metadata": {"name": name, "namespace": scene.namespace},
+        "spec": {
+            "source": {"url": scene.url, "secretRef": {"name": "git-auth"}, "interval": "2s"},
+            "deployments": [
+                {
+                    "name": name,
+                    "artifact": artifact,
+                    "stage": "prod",
+                    "modelPath": "/model",
+                    "template": template,
+                }
+            ],
+        },
+    }
+
+
+def served_bytes(scene: Scene, deployment: str, artifact: str = "churn") -> bytes | None:
+    """What a ready pod of `deployment` answers for the model file, through its pod IP."""
+    core = client.CoreV1Api(api())
+    pods = core.list_namespaced_pod(
+        scene.namespace, label_selector=f"gitstage.dev/deployment={deployment}"
+    ).items
+    answers = []
+    for pod in pods:
+        ready = any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+        if ready and pod.status.pod_ip and pod.metadata.deletion_timestamp is None:
+            url = f"http://{pod.status.pod_ip}:{MODEL_PORT}/{artifact}.bin"
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+                    answers.append(response.read())
+            except OSError:
+                return None
+    # During a rollout old and new pods both answer: only a single answer is settled.
+    return answers[0] if len(set(answers)) == 1 else None
+
+
+def serves(
+    scene: Scene, deployment: str, expected: str, artifact: str = "churn", timeout: float = 180
+) -> None:
+    eventually(
+        lambda: served_bytes(scene, deployment, artifact) == expected.encode(),
+        timeout=timeout,
+        what=f"{deployment} serving {expected!r}",
+    )
+
+
+def registry_status(scene: Scene, name: str) -> dict[str, Any]:
+    body = client.CustomObjectsApi(api()).get_namespaced_custom_object(
+        GROUP, VERSION, scene.namespace, PLURAL, name
+    )
+    status: dict[str, Any] = body.get("status") or {}
+    return status
+
+
+def condition(scene: Scene, name: str, kind: str) -> dict[str, Any]:
+    conditions = registry_status(scene, name).get("conditions", [])
+    return next((c for c in conditions if c["type"] == kind), {})
+
+
+def test_a_stage_tag_rolls_out_the_fetched_bytes_and_an_unassign_rolls_back(scene: Scene) -> None:
+    v1 = scene.commit("model bytes v1")
+    scene.tag("churn@v1.0.0", v1)
+    scene.tag("churn#prod#1", v1)
+    client.CustomObjectsApi(api()).create_namespaced_custom_object(
+        GROUP, VERSION, scene.namespace, PLURAL, model_registry(scene, "churn")
+    )
+    serves(scene, "churn", "model bytes v1", timeout=300)
+
+    v2 = scene.commit("model bytes v2")
+    scene.tag("churn@v2.0.0", v2)
+    scene.tag("churn#prod#2", v2)
+    serves(scene, "churn", "model bytes v2")
+
+    scene.tag("churn#prod!#3", v2)  # unassign v2: prod falls back to v1
+    serves(scene, "churn", "model bytes v1")
+    eventually(
+        lambda: condition(scene, "churn", "Ready").get("status") == "True",
+        what="Ready after the rollback",
+    )
+
+
+def test_a_fetch_that_fails_in_the_pod_keeps_the_previous_version_and_says_why(
+    scene: Scene,
+) -> None:
+    good = scene.commit("fraud bytes v1", "fraud")
+    scene.tag("fraud@v1.0.0", good)
+    scene.tag("fraud#prod#1", good)
+    client.CustomObjectsApi(api()).create_namespaced_custom_object(
+        GROUP, VERSION, scene.namespace, PLURAL, model_registry(scene, "fraud", "fraud")
+    )
+    serves(scene, "fraud", "fraud bytes v1", "fraud")
+    # A version whose commit lacks the artifact's file: the operator resolves it from the tags,
+    # and only the fetcher in the pod finds out.
+    broken = scene.commit(None, "fraud")
+    scene.tag("fraud@v2.0.0", broken)
+    scene.tag("fraud#prod#2", broken)
+    ready = eventually(
+        lambda: (c := condition(scene, "fraud", "Ready")).get("reason") == "FetchFailed" and c,
+        timeout=240,
+        what="Ready=False FetchFailed",
+    )
+    assert ready["status"] == "False"
+    assert "fetcher exited" in ready["message"]
+    assert "models/fraud.bin" in ready["message"]  # the fetcher's own one-line error
+    assert PASSWORD not in ready["message"]
+    assert served_bytes(scene, "fraud", "fraud") == b"fraud bytes v1"  # the previous pods serve
+    events = (
+        client.CoreV1Api(api())
+        .list_namespaced_event(scene.namespace, field_selector="involvedObject.name=fraud")
+        .items
+    )
+    assert any(e.reason == "FetchFailed" for e in events)
+
+
+def test_the_built_image_is_what_the_pods_run(scene: Scene) -> None:
+    core = client.CoreV1Api(api())
+    pods = core.list_namespaced_pod(
+        scene.namespace, label_selector="gitstage.dev/deployment=churn"
+    ).items
+    assert pods
+    for pod in pods:
+        fetcher = next(c for c in pod.status.init_container_statuses or [])
+        assert fetcher.name == "gitstage-fetch"
+        assert fetcher.image.endswith(scene.cluster.image.split("/", 1)[1])
+        assert fetcher.state.terminated is not None
+        assert fetcher.state.terminated.exit_code == 0
