@@ -68,6 +68,12 @@ class Scene:
     url: str
     namespace: str
     clock: int = 0
+    operator: subprocess.Popen[bytes] | None = None
+
+    def operator_runs(self) -> None:
+        if self.operator is not None and self.operator.poll() is not None:
+            log = self.clone.parent / "operator.log"
+            raise AssertionError(f"the operator exited {self.operator.returncode}: see {log}")
 
     def git(self, *args: str, date: int | None = None) -> str:
         return run_git(self.clone, *args, date=date)
@@ -111,11 +117,13 @@ def scene(real: RealCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "churn:\n  type: model\n  path: models/churn.bin\n"
             "fraud:\n  type: model\n  path: models/fraud.bin\n"
         )
-        with operator_process(real, root / "operator.log", tmp_path_factory.mktemp("mirrors")):
+        log = root / "operator.log"
+        with OperatorProcess(real, log, tmp_path_factory.mktemp("mirrors")) as operator:
+            scene.operator = operator
             yield scene
 
 
-class operator_process:  # noqa: N801 - used as a context manager, like open()
+class OperatorProcess:
     """`gitstage operator` on the host, against the real cluster, fetching with the image."""
 
     def __init__(self, real: RealCluster, log: Path, cache: Path) -> None:
@@ -126,7 +134,7 @@ class operator_process:  # noqa: N801 - used as a context manager, like open()
             "GITSTAGE_FETCHER_IMAGE": real.image,
             "GITSTAGE_CACHE_DIR": str(cache),
         }
-        command = [sys.executable, "-m", "gitstage", "operator", "-A", "--metrics-port", "0"]
+        command = [sys.executable, "-m", "gitstage", "operator", "--metrics-port", "0"]
         self.log = log.open("ab")
         self.process = subprocess.Popen(
             [*command, "--liveness", ""], stdout=self.log, stderr=subprocess.STDOUT, env=env
@@ -196,7 +204,7 @@ def served_bytes(scene: Scene, deployment: str, artifact: str = "churn") -> byte
         if ready and pod.status.pod_ip and pod.metadata.deletion_timestamp is None:
             url = f"http://{pod.status.pod_ip}:{MODEL_PORT}/{artifact}.bin"
             try:
-                with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+                with urllib.request.urlopen(url, timeout=5) as response:
                     answers.append(response.read())
             except OSError:
                 return None
@@ -207,8 +215,12 @@ def served_bytes(scene: Scene, deployment: str, artifact: str = "churn") -> byte
 def serves(
     scene: Scene, deployment: str, expected: str, artifact: str = "churn", timeout: float = 180
 ) -> None:
+    def probe() -> bool:
+        scene.operator_runs()
+        return served_bytes(scene, deployment, artifact) == expected.encode()
+
     eventually(
-        lambda: served_bytes(scene, deployment, artifact) == expected.encode(),
+        probe,
         timeout=timeout,
         what=f"{deployment} serving {expected!r}",
     )
