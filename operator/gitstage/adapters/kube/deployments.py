@@ -59,9 +59,12 @@ def observe(namespace: str, name: str) -> ObservedDeployment | None:
     template_meta = deployment.spec.template.metadata if deployment.spec else None
     template_annotations = dict((template_meta.annotations if template_meta else None) or {})
     replicas = deployment.spec.replicas if deployment.spec else None
-    rolling = (status.updated_replicas or 0) < (replicas if replicas is not None else 1) or (
-        status.ready_replicas or 0
-    ) < (status.updated_replicas or 0)
+    desired = replicas if replicas is not None else 1
+    updated = status.updated_replicas or 0
+    # Mid-rollout: old pods still counted, new ones missing or unavailable.
+    rolling = (
+        updated < desired or (status.replicas or 0) > updated or bool(status.unavailable_replicas)
+    )
     selector = deployment.spec.selector.match_labels if deployment.spec else None
     failure = (
         _pod_failure(namespace, selector or {}, template_annotations.get(ANNOTATION_COMMIT))
