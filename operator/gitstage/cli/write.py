@@ -15,6 +15,7 @@ from gitstage.adapters.git.reader import RepositoryError
 from gitstage.adapters.git.signatures import SigningError
 from gitstage.adapters.git.writer import WriteError
 from gitstage.cli.errors import EXPECTED_ERRORS, CommandError
+from gitstage.cli.flags import examples
 from gitstage.cli.oneline import OneLineCommand, UsageLine
 from gitstage.domain.git_dates import InvalidDateError, parse_git_date
 from gitstage.domain.policy import PolicyFileError
@@ -97,7 +98,15 @@ def _write_options(command: Callable[P, R]) -> Callable[P, R]:
     return command
 
 
-@click.command("register", cls=OneLineCommand)
+@click.command(
+    "register",
+    cls=OneLineCommand,
+    epilog=examples(
+        "gitstage register churn                       # churn@v0.0.1 at HEAD (or the next patch)",
+        "gitstage register churn HEAD --version v1.2.0 --push",
+        "gitstage register churn try-large-dataset --bump-minor -r https://git.example/ml/reg.git",
+    ),
+)
 @click.argument("name")
 @click.argument("ref", default="HEAD")
 @click.option("--version", "--ver", "version", default=None, help="Version name, vX.Y.Z.")
@@ -136,7 +145,15 @@ def register_command(
     _run(request, repo, push, author, author_email, date)
 
 
-@click.command("assign", cls=OneLineCommand)
+@click.command(
+    "assign",
+    cls=OneLineCommand,
+    epilog=examples(
+        "gitstage assign churn --version v1.2.0 --stage prod --push",
+        "gitstage promote churn HEAD --stage staging      # promote: the same command",
+        "gitstage assign churn --version v1.2.0 --stage prod -r https://git.example/ml/reg.git",
+    ),
+)
 @click.argument("name")
 @click.argument("ref", required=False)
 @click.option("--stage", required=True, help="Stage to assign.")
@@ -188,7 +205,14 @@ def assign_command(
     _run(request, repo, push, author, author_email, date, sign_key)
 
 
-@click.command("unassign", cls=OneLineCommand)
+@click.command(
+    "unassign",
+    cls=OneLineCommand,
+    epilog=examples(
+        "gitstage unassign churn prod --push    # prod falls back to its previous holder",
+        "gitstage unassign churn prod --version v1.2.0",
+    ),
+)
 @click.argument("name")
 @click.argument("ref_and_stage", nargs=-1, required=True, metavar="[REF] STAGE")
 @click.option("--version", default=None, help="The version to unassign (instead of REF).")
@@ -230,7 +254,11 @@ def unassign_command(
     _run(request, repo, push, author, author_email, date)
 
 
-@click.command("deregister", cls=OneLineCommand)
+@click.command(
+    "deregister",
+    cls=OneLineCommand,
+    epilog=examples("gitstage deregister churn --version v1.2.0 --push"),
+)
 @click.argument("name")
 @click.argument("ref", required=False)
 @click.option("--version", default=None, help="The version to deregister (instead of REF).")
@@ -260,7 +288,14 @@ def deregister_command(
     _run(request, repo, push, author, author_email, date)
 
 
-@click.command("deprecate", cls=OneLineCommand)
+@click.command(
+    "deprecate",
+    cls=OneLineCommand,
+    epilog=examples(
+        "gitstage deprecate churn --push                # the whole artifact",
+        "gitstage deprecate churn --delete              # remove its tags instead (GTO --delete)",
+    ),
+)
 @click.argument("name")
 @click.argument("version", required=False)
 @click.argument("stage", required=False)
