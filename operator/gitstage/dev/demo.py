@@ -1,5 +1,7 @@
-"""The demo: local control plane, a registry served over smart HTTP with basic auth, the
-operator, and a data scientist's pushes (assign, re-assign, unassign) rolling a Deployment."""
+"""The demo: local control plane with a real node, a registry served over smart HTTP with basic
+auth, the operator, and a data scientist's pushes (assign, re-assign, unassign) rolling a
+Deployment whose init container (the image built from the Dockerfile) fetches the model and
+whose server answers with it: the demo prints what the model server says after each push."""
 
 from __future__ import annotations
 
@@ -9,17 +11,25 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-from gitstage.dev.cluster import LocalCluster
+from gitstage.dev.cluster import ImageArchive, LocalCluster
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.resources.crd import custom_resource_definition
 
 NAMESPACE = "gitstage-demo"
+MODEL_PORT = 8080
+# The model server of the demo and the real-pod tests: serves the fetched model directory.
+MODEL_SERVER = (
+    "import functools, http.server;"
+    "handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory='/model');"
+    f"http.server.ThreadingHTTPServer(('', {MODEL_PORT}), handler).serve_forever()"
+)
 Say = Callable[[str], None]
 
 
@@ -73,7 +83,19 @@ class DemoRepo:
         self.git("push", "-q", "origin", f"refs/tags/{name}")
 
 
-def model_registry(url: str) -> dict[str, object]:
+def model_server(image: str) -> dict[str, object]:
+    """The serving container: Python's HTTP server from the gitstage image, on the model."""
+    return {
+        "name": "server",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["python", "-c", MODEL_SERVER],
+        "ports": [{"containerPort": MODEL_PORT}],
+        "securityContext": {"readOnlyRootFilesystem": True, "runAsUser": 10001},
+    }
+
+
+def model_registry(url: str, image: str) -> dict[str, object]:
     return {
         "apiVersion": "gitstage.dev/v1alpha1",
         "kind": "ModelRegistry",
@@ -86,9 +108,8 @@ def model_registry(url: str) -> dict[str, object]:
                     "artifact": "churn",
                     "stage": "prod",
                     "replicas": 2,
-                    "template": {
-                        "spec": {"containers": [{"name": "server", "image": "churn-server:1"}]}
-                    },
+                    "modelPath": "/model",
+                    "template": {"spec": {"containers": [model_server(image)]}},
                 }
             ],
         },
@@ -129,9 +150,43 @@ def wait_for_commit(kubectl: Kubectl, commit: str, say: Say, timeout: float = 12
     raise DemoError(f"the Deployment did not reach commit {commit[:7]} within {timeout:.0f}s")
 
 
+def served(kubectl: Kubectl) -> set[str]:
+    """What each ready pod's model server answers for the model file, through the pod IP."""
+    pods = yaml.safe_load(
+        kubectl(
+            "get", "pods", "-n", NAMESPACE, "-l", "gitstage.dev/deployment=churn-prod", "-o", "json"
+        )
+    )["items"]
+    answers = set()
+    for pod in pods:
+        conditions = pod.get("status", {}).get("conditions", [])
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+        address = pod.get("status", {}).get("podIP")
+        if ready and address and not pod["metadata"].get("deletionTimestamp"):
+            url = f"http://{address}:{MODEL_PORT}/churn.txt"
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    answers.add(response.read().decode())
+            except OSError:
+                answers.add("(no answer)")
+    return answers
+
+
+def wait_for_answer(kubectl: Kubectl, weights: str, started: float, timeout: float = 180) -> float:
+    """Until every ready pod serves `weights` (old pods gone); seconds since `started`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if served(kubectl) == {weights}:
+            return time.monotonic() - started
+        time.sleep(0.5)  # polling interval
+    raise DemoError(f"the model server did not answer {weights!r} within {timeout:.0f}s")
+
+
 @contextmanager
-def operator_process(kubeconfig: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "KUBECONFIG": kubeconfig}
+def operator_process(
+    kubeconfig: str, log: Path, fetcher_image: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    env = {**os.environ, "KUBECONFIG": kubeconfig, "GITSTAGE_FETCHER_IMAGE": fetcher_image}
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "gitstage", "operator", "--liveness=", "--namespace", NAMESPACE],
@@ -156,17 +211,25 @@ def run_demo(state_dir: Path, say: Say) -> None:
         subprocess.run(
             ["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True
         )
-        say(f"starting the control plane (state in {state_dir}) ...")
+        say("building the gitstage image from the Dockerfile (cached after the first run) ...")
+        from gitstage.dev.images import gitstage_image
+
+        built = gitstage_image()
+        say(f"starting the control plane and a real node (state in {state_dir}) ...")
         with (
-            LocalCluster(state_dir) as cluster,
-            GitHttpServer(root, auth=BasicAuth("ds", password)) as server,
+            LocalCluster(
+                state_dir, images=[ImageArchive(built.reference, built.archive)]
+            ) as cluster,
+            GitHttpServer(
+                root, auth=BasicAuth("ds", password), host=cluster.info.node_address
+            ) as server,
         ):
             info = cluster.info
             kubectl = Kubectl(Path(cluster.bin_dir) / "kubectl", info.kubeconfig)
             url = server.url("registry.git")
             say(f"registry served at {url} (basic auth); kubeconfig {info.kubeconfig}")
             repo = DemoRepo(root, url.replace("http://", f"http://ds:{password}@"))
-            v1 = repo.commit("weights trained on October data")
+            v1 = repo.commit(OCTOBER)
             repo.tag("churn@v1.0.0", v1)
             repo.tag("churn#prod#1", v1)
             say(f"pushed churn@v1.0.0 and churn#prod#1 -> {v1[:7]}")
@@ -183,21 +246,11 @@ def run_demo(state_dir: Path, say: Say) -> None:
                 f"--from-literal=password={password}",
             )
             kubectl("wait", "--for=condition=Established", "crd/modelregistries.gitstage.dev")
-            kubectl("apply", "-f", "-", stdin=yaml.safe_dump(model_registry(url)))
-            with operator_process(info.kubeconfig, state_dir / "logs" / "operator.log"):
-                seconds = wait_for_commit(kubectl, v1, say)
-                say(f"rolled out v1.0.0 in {seconds:.1f}s")
-                show(kubectl, say)
-                v2 = repo.commit("weights trained on November data")
-                repo.tag("churn@v2.0.0", v2)
-                repo.tag("churn#prod#2", v2)
-                say(f"pushed churn@v2.0.0 and churn#prod#2 -> {v2[:7]}")
-                say(f"rolled out v2.0.0 in {wait_for_commit(kubectl, v2, say):.1f}s")
-                show(kubectl, say)
-                repo.tag("churn#prod!#3", v2)
-                say("pushed churn#prod!#3 (unassign v2.0.0 from prod)")
-                say(f"rolled back to v1.0.0 in {wait_for_commit(kubectl, v1, say):.1f}s")
-                show(kubectl, say)
+            manifest = model_registry(url, built.reference)
+            kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
+            log = state_dir / "logs" / "operator.log"
+            with operator_process(info.kubeconfig, log, built.reference):
+                _rollouts(kubectl, repo, say, v1)
                 events = kubectl(
                     "get",
                     "events",
@@ -208,6 +261,39 @@ def run_demo(state_dir: Path, say: Say) -> None:
                 )
                 say("events of the ModelRegistry:\n" + events.rstrip())
     say("demo finished; everything stopped")
+
+
+def _rollouts(kubectl: Kubectl, repo: DemoRepo, say: Say, v1: str) -> None:
+    """v1 rolls out, a push rolls out v2, an unassign rolls back: each time the model server's
+    answer is printed, timed from the push."""
+    started = time.monotonic()
+    seconds = wait_for_commit(kubectl, v1, say)
+    say(f"Deployment pinned to v1.0.0 in {seconds:.1f}s")
+    answered(kubectl, say, OCTOBER, started)
+    show(kubectl, say)
+    v2 = repo.commit(NOVEMBER)
+    repo.tag("churn@v2.0.0", v2)
+    started = time.monotonic()
+    repo.tag("churn#prod#2", v2)
+    say(f"pushed churn@v2.0.0 and churn#prod#2 -> {v2[:7]}")
+    say(f"Deployment pinned to v2.0.0 in {wait_for_commit(kubectl, v2, say):.1f}s")
+    answered(kubectl, say, NOVEMBER, started)
+    show(kubectl, say)
+    started = time.monotonic()
+    repo.tag("churn#prod!#3", v2)
+    say("pushed churn#prod!#3 (unassign v2.0.0 from prod)")
+    say(f"Deployment back on v1.0.0 in {wait_for_commit(kubectl, v1, say):.1f}s")
+    answered(kubectl, say, OCTOBER, started)
+    show(kubectl, say)
+
+
+OCTOBER = "weights trained on October data"
+NOVEMBER = "weights trained on November data"
+
+
+def answered(kubectl: Kubectl, say: Say, weights: str, started: float) -> None:
+    seconds = wait_for_answer(kubectl, weights, started)
+    say(f"the model server answers {weights!r} ({seconds:.1f}s after the push, pods ready)")
 
 
 def show(kubectl: Kubectl, say: Say) -> None:
