@@ -83,7 +83,10 @@ def test_operator_dependencies_are_an_extra() -> None:
     assert not base & set(OPERATOR_ONLY)
     assert extra == set(OPERATOR_ONLY)
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "'gitstage[operator]'" in dockerfile
+    extras = re.search(r"^ARG GITSTAGE_EXTRAS=(\S+)$", dockerfile, re.MULTILINE)
+    assert extras is not None
+    assert "operator" in extras.group(1).split(",")  # the image runs the operator
+    assert '"gitstage[${GITSTAGE_EXTRAS}]"' in dockerfile
 
 
 def test_a_client_only_environment_reads_writes_fetches_and_loads(

@@ -23,6 +23,7 @@ import pytest
 from kubernetes import client
 
 from gitstage.dev.cluster import ClusterInfo, ImageArchive, LocalCluster
+from gitstage.dev.demo import MODEL_PORT, model_server
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from tests.e2e.kubeutil import api, eventually, install_crd, namespace_with_git_secret, run_git
 
@@ -31,7 +32,6 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "gitstage.dev", "v1alpha1", "modelregistries"
 PASSWORD = "s3cret-" + uuid.uuid4().hex[:6]
-MODEL_PORT = 8080
 
 
 @dataclass
@@ -154,25 +154,7 @@ class OperatorProcess:
 
 
 def model_registry(scene: Scene, name: str, artifact: str = "churn") -> dict[str, Any]:
-    server = (
-        "import http.server, functools, sys;"
-        "h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='/model');"
-        f"http.server.ThreadingHTTPServer(('', {MODEL_PORT}), h).serve_forever()"
-    )
-    template = {
-        "spec": {
-            "containers": [
-                {
-                    "name": "server",
-                    "image": scene.cluster.image,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": ["python", "-c", server],
-                    "ports": [{"containerPort": MODEL_PORT}],
-                    "securityContext": {"readOnlyRootFilesystem": True, "runAsUser": 10001},
-                }
-            ]
-        }
-    }
+    template = {"spec": {"containers": [model_server(scene.cluster.image)]}}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelRegistry",
