@@ -56,7 +56,9 @@ def kube(
     else:
         from gitstage.dev.cluster import LocalCluster
 
-        with LocalCluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        # KWOK nodes: these tests prove the operator's API behaviour; real pods have their own
+        # module-scoped cluster (tests/e2e/test_real_pods.py), one real node per machine.
+        with LocalCluster(tmp_path_factory.mktemp("cluster"), nodes="kwok") as cluster:
             yield from _with_kubeconfig(Path(cluster.info.kubeconfig), "local")
 
 

@@ -98,9 +98,9 @@ def test_a_failing_component_stops_everything_started(
     started: list[int] = []
     original = cluster._apiserver_args
 
-    def broken_args(*args: object) -> list[str]:
+    def broken_args(*args: object, **kwargs: object) -> list[str]:
         started.extend(p.pid for p in cluster._processes.values())
-        return [*original(*args), "--no-such-flag"]  # type: ignore[arg-type]
+        return [*original(*args, **kwargs), "--no-such-flag"]  # type: ignore[arg-type]
 
     monkeypatch.setattr(cluster, "_apiserver_args", broken_args)
     with pytest.raises(ClusterError, match="kube-apiserver"):
