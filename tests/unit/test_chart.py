@@ -184,6 +184,7 @@ NAMESPACED_RULES = [
         "resources": ["deployments"],
         "verbs": ["get", "list", "watch", "create", "patch"],
     },
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]

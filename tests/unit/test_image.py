@@ -205,7 +205,7 @@ def test_the_runtime_installs_what_every_feature_calls() -> None:
     for package in ("ca-certificates", "git", "openssh-client", "gpg", "gpgv"):
         assert f" {package}=" in installs
     assert "ca-certificates=2023" not in installs  # a downgrade on current bookworm: apt refuses
-    assert "ARG GITSTAGE_EXTRAS=s3" in {f"{i.keyword} {i.argument}" for i in runtime}
+    assert "ARG GITSTAGE_EXTRAS=operator,s3" in {f"{i.keyword} {i.argument}" for i in runtime}
     assert '"gitstage[${GITSTAGE_EXTRAS}]"' in installs
 
 
