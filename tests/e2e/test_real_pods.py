@@ -1,20 +1,22 @@
-"""Real pods: the image built from the Dockerfile runs as the fetcher init container on a real
-kubelet node, the model server serves the fetched bytes, and a pushed stage tag changes them.
+"""Real pods: the image built from the Dockerfile runs the operator (installed by the chart with
+`helm install --wait`, in-cluster configuration, the chart's ServiceAccount) and the fetcher
+init container on a real kubelet node; the model server serves the fetched bytes, and a pushed
+stage tag changes them.
 
 The cluster here has one real node (containerd, runc, the CNI bridge, kube-proxy); the git
-server listens on the node's bridge address so that pods reach it; the operator runs as a
-process on the host with the built image as its fetcher image.
+server listens on the node's bridge address so that pods (the operator's and the fetchers')
+reach it.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +27,13 @@ from kubernetes import client
 from gitstage.dev.cluster import ClusterInfo, ImageArchive, LocalCluster
 from gitstage.dev.demo import MODEL_PORT, model_server
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
-from tests.e2e.kubeutil import api, eventually, install_crd, namespace_with_git_secret, run_git
+from tests.e2e.kubeutil import api, eventually, namespace_with_git_secret, run_git
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "gitstage.dev", "v1alpha1", "modelregistries"
+OPERATOR_NAMESPACE = "gitstage-system"
 PASSWORD = "s3cret-" + uuid.uuid4().hex[:6]
 
 
@@ -52,7 +55,6 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
     with LocalCluster(tmp_path_factory.mktemp("real"), images=[image]) as cluster:
         os.environ["KUBECONFIG"] = cluster.info.kubeconfig
         try:
-            install_crd()
             yield RealCluster(cluster.info, built.reference)
         finally:
             if previous is None:
@@ -68,12 +70,6 @@ class Scene:
     url: str
     namespace: str
     clock: int = 0
-    operator: subprocess.Popen[bytes] | None = None
-
-    def operator_runs(self) -> None:
-        if self.operator is not None and self.operator.poll() is not None:
-            log = self.clone.parent / "operator.log"
-            raise AssertionError(f"the operator exited {self.operator.returncode}: see {log}")
 
     def git(self, *args: str, date: int | None = None) -> str:
         return run_git(self.clone, *args, date=date)
@@ -117,40 +113,57 @@ def scene(real: RealCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "churn:\n  type: model\n  path: models/churn.bin\n"
             "fraud:\n  type: model\n  path: models/fraud.bin\n"
         )
-        log = root / "operator.log"
-        with OperatorProcess(real, log, tmp_path_factory.mktemp("mirrors")) as operator:
-            scene.operator = operator
+        with chart_operator(real):
             yield scene
 
 
-class OperatorProcess:
-    """`gitstage operator` on the host, against the real cluster, fetching with the image."""
-
-    def __init__(self, real: RealCluster, log: Path, cache: Path) -> None:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT / "operator"),
-            "KUBECONFIG": real.info.kubeconfig,
-            "GITSTAGE_FETCHER_IMAGE": real.image,
-            "GITSTAGE_CACHE_DIR": str(cache),
-        }
-        command = [sys.executable, "-m", "gitstage", "operator", "--metrics-port", "0"]
-        self.log = log.open("ab")
-        self.process = subprocess.Popen(
-            [*command, "--liveness", ""], stdout=self.log, stderr=subprocess.STDOUT, env=env
+@contextmanager
+def chart_operator(real: RealCluster) -> Iterator[None]:
+    """The chart's operator pod, from the built image; uninstalled afterwards."""
+    repository, tag = real.image.rsplit(":", 1)
+    helm = [str(Path(real.info.bin_dir) / "helm"), "-n", OPERATOR_NAMESPACE]
+    install = subprocess.run(
+        [
+            *helm,
+            "install",
+            "gitstage",
+            str(ROOT / "charts" / "gitstage"),
+            "--create-namespace",
+            "--set",
+            f"image.repository={repository}",
+            "--set",
+            f"image.tag={tag}",
+            "--set",
+            "image.pullPolicy=IfNotPresent",
+            "--wait",
+            "--timeout",
+            "180s",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stderr
+    try:
+        yield
+    finally:
+        subprocess.run(
+            [*helm, "uninstall", "gitstage", "--wait"],
+            capture_output=True,
+            check=False,
+            timeout=300,
         )
 
-    def __enter__(self) -> subprocess.Popen[bytes]:
-        return self.process
 
-    def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
+def operator_pod_runs() -> None:
+    """Fail at once (with the operator's log) if the chart's operator pod stopped running."""
+    core = client.CoreV1Api(api())
+    pods = core.list_namespaced_pod(OPERATOR_NAMESPACE).items
+    running = [p for p in pods if p.status.phase == "Running"]
+    if not running:
+        phases = [(p.metadata.name, p.status.phase) for p in pods]
+        raise AssertionError(f"the operator pod is not running: {phases}")
 
 
 def model_registry(scene: Scene, name: str, artifact: str = "churn") -> dict[str, Any]:
@@ -198,7 +211,7 @@ def serves(
     scene: Scene, deployment: str, expected: str, artifact: str = "churn", timeout: float = 180
 ) -> None:
     def probe() -> bool:
-        scene.operator_runs()
+        operator_pod_runs()
         return served_bytes(scene, deployment, artifact) == expected.encode()
 
     eventually(
@@ -278,6 +291,10 @@ def test_a_fetch_that_fails_in_the_pod_keeps_the_previous_version_and_says_why(
 
 def test_the_built_image_is_what_the_pods_run(scene: Scene) -> None:
     core = client.CoreV1Api(api())
+    (operator,) = core.list_namespaced_pod(OPERATOR_NAMESPACE).items
+    assert operator.spec.containers[0].image == scene.cluster.image
+    assert operator.spec.service_account_name == "gitstage"
+    assert operator.status.container_statuses[0].restart_count == 0
     pods = core.list_namespaced_pod(
         scene.namespace, label_selector="gitstage.dev/deployment=churn"
     ).items
