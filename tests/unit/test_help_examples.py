@@ -10,24 +10,7 @@ import pytest
 
 from gitstage.cli.main import cli
 
-WITH_EXAMPLES = [
-    "show",
-    "history",
-    "describe",
-    "check-ref",
-    "stages",
-    "latest",
-    "which",
-    "fetch",
-    "check",
-    "link",
-    "register",
-    "assign",
-    "promote",
-    "unassign",
-    "deregister",
-    "deprecate",
-]
+WITH_EXAMPLES = sorted(cli.list_commands(click.Context(cli)))  # every command
 
 
 def example_lines(name: str) -> list[str]:
@@ -36,8 +19,10 @@ def example_lines(name: str) -> list[str]:
     text = click.Context(command, info_name=name, parent=click.Context(cli)).get_help()
     _, _, after = text.partition("Examples")
     lines = [line.strip() for line in after.splitlines()]
-    # A comment after the command: `  # ...` or `  (...)`.
-    return [re.split(r"\s{2,}[#(]", line)[0] for line in lines if line.startswith("gitstage ")]
+    # A comment after the command (`  # ...`, `  (...)`) or a pipe into another program.
+    return [
+        re.split(r"\s{2,}[#(]|\s\|\s", line)[0] for line in lines if line.startswith("gitstage ")
+    ]
 
 
 @pytest.mark.parametrize("name", WITH_EXAMPLES)
@@ -47,7 +32,17 @@ def test_help_has_examples_that_parse(name: str) -> None:
     for line in lines:
         if line.endswith("\\"):
             continue  # a continued example: its first line only
-        argv = shlex.split(line)[1:]
-        command = cli.get_command(click.Context(cli), argv[0])
-        assert command is not None
-        command.make_context(argv[0], argv[1:], parent=click.Context(cli))  # raises on misuse
+        parse(shlex.split(line)[1:])
+
+
+def parse(argv: list[str]) -> None:
+    """Resolve argv through the groups, then parse the command's options (raises on misuse)."""
+    parent = click.Context(cli)
+    command: click.Command = cli
+    while isinstance(command, click.Group) and argv and not argv[0].startswith("-"):
+        found = command.get_command(parent, argv[0])
+        assert found is not None, argv[0]
+        parent = click.Context(found, info_name=argv[0], parent=parent)
+        command, argv = found, argv[1:]
+    if not isinstance(command, click.Group):
+        command.make_context(command.name, argv, parent=parent.parent)

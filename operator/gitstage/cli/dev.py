@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from gitstage.cli.errors import CommandError
+from gitstage.cli.flags import examples
 from gitstage.cli.lazy import LazyGroup
 from gitstage.dev.binaries import BinariesError
 from gitstage.dev.cluster import NODES, ClusterError, ClusterInfo, LocalCluster
@@ -29,7 +30,16 @@ state_option = click.option(
 )
 
 
-@click.group("dev", cls=LazyGroup)
+@click.group(
+    "dev",
+    cls=LazyGroup,
+    epilog=examples(
+        "gitstage dev demo",
+        "gitstage dev cluster up",
+        "gitstage dev cluster up --nodes kwok",
+        "gitstage dev image build",
+    ),
+)
 def dev_group() -> None:
     """Development helpers."""
 

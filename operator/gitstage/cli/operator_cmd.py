@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from gitstage.cli.flags import examples
 from gitstage.cli.oneline import OneLineCommand, fail
 from gitstage.operator.settings import (
     ANY_ADDRESS,
@@ -19,7 +20,15 @@ from gitstage.resources.crd import render_crd_yaml
 CRD_FILE = "modelregistries.gitstage.dev.yaml"
 
 
-@click.command("operator", cls=OneLineCommand)
+@click.command(
+    "operator",
+    cls=OneLineCommand,
+    epilog=examples(
+        "gitstage operator                       # all namespaces, the current kubeconfig",
+        "gitstage operator -n ml -n ml-staging --no-scan",
+        "gitstage operator --webhook-port 9443 --webhook-secret-file /etc/gitstage/hook",
+    ),
+)
 @click.option(
     "-n",
     "--namespace",
@@ -134,7 +143,13 @@ def kopf_arguments(
     return args
 
 
-@click.command("crds")
+@click.command(
+    "crds",
+    epilog=examples(
+        "gitstage crds | kubectl apply --server-side -f -",
+        "gitstage crds -o crds/",
+    ),
+)
 @click.option(
     "-o",
     "--output-dir",
