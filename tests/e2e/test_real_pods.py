@@ -28,6 +28,7 @@ from gitstage.dev.cluster import ClusterInfo, ImageArchive, LocalCluster
 from gitstage.dev.demo import MODEL_PORT, model_server
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from tests.e2e.kubeutil import api, eventually, namespace_with_git_secret, run_git
+from tests.support.ssh_git_server import SshGitServer, SshKeyPair
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +67,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
 @dataclass
 class Scene:
     cluster: RealCluster
+    root: Path
     clone: Path
     url: str
     namespace: str
@@ -107,7 +109,7 @@ def scene(real: RealCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         clone = root / "clone"
         authed = url.replace("http://", f"http://alice:{PASSWORD}@")
         subprocess.run(["git", "clone", "-q", authed, str(clone)], check=True, capture_output=True)
-        scene = Scene(real, clone, url, namespace)
+        scene = Scene(real, root, clone, url, namespace)
         scene.git("checkout", "-q", "-b", "main")
         (clone / "artifacts.yaml").write_text(
             "churn:\n  type: model\n  path: models/churn.bin\n"
@@ -166,14 +168,25 @@ def operator_pod_runs() -> None:
         raise AssertionError(f"the operator pod is not running: {phases}")
 
 
-def model_registry(scene: Scene, name: str, artifact: str = "churn") -> dict[str, Any]:
+def model_registry(
+    scene: Scene,
+    name: str,
+    artifact: str = "churn",
+    *,
+    url: str | None = None,
+    secret: str = "git-auth",
+) -> dict[str, Any]:
     template = {"spec": {"containers": [model_server(scene.cluster.image)]}}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelRegistry",
         "metadata": {"name": name, "namespace": scene.namespace},
         "spec": {
-            "source": {"url": scene.url, "secretRef": {"name": "git-auth"}, "interval": "2s"},
+            "source": {
+                "url": url or scene.url,
+                "secretRef": {"name": secret},
+                "interval": "2s",
+            },
             "deployments": [
                 {
                     "name": name,
@@ -305,3 +318,23 @@ def test_the_built_image_is_what_the_pods_run(scene: Scene) -> None:
         assert fetcher.image.endswith(scene.cluster.image.split("/", 1)[1])
         assert fetcher.state.terminated is not None
         assert fetcher.state.terminated.exit_code == 0
+
+
+def test_an_ssh_source_rolls_out_inside_the_real_image(scene: Scene) -> None:
+    """The operator pod polls and the fetcher fetches over SSH, with the Secret's key and
+    known_hosts (the image's OpenSSH client, host keys checked)."""
+    key = SshKeyPair.generate()
+    with SshGitServer(scene.root, [key], host=scene.cluster.info.node_address) as ssh:
+        secret = {"identity": key.private_openssh, "known_hosts": ssh.known_hosts}
+        client.CoreV1Api(api()).create_namespaced_secret(
+            scene.namespace,
+            client.V1Secret(metadata=client.V1ObjectMeta(name="git-ssh"), string_data=secret),
+        )
+        body = model_registry(scene, "viassh", url=ssh.url("registry.git"), secret="git-ssh")
+        client.CustomObjectsApi(api()).create_namespaced_custom_object(
+            GROUP, VERSION, scene.namespace, PLURAL, body
+        )
+        serves(scene, "viassh", "model bytes v1")  # prod holds v1 after the rollback above
+        assert ssh.stats.sessions >= 2  # the operator's poll and the pod's fetch
+        status = registry_status(scene, "viassh")
+        assert key.private_openssh.splitlines()[1] not in str(status)

@@ -62,10 +62,12 @@ class _Server(asyncssh.SSHServer):
 
 
 class SshGitServer:
-    """`ssh://git@127.0.0.1:PORT/<repo>` for every bare repository under `root`."""
+    """`ssh://git@HOST:PORT/<repo>` for every bare repository under `root` (HOST: loopback, or
+    the real node's address for pods)."""
 
-    def __init__(self, root: Path, client_keys: list[SshKeyPair]) -> None:
+    def __init__(self, root: Path, client_keys: list[SshKeyPair], host: str = "127.0.0.1") -> None:
         self.root = root.resolve()
+        self.host = host
         self.allowed = [key.public_openssh.split()[:2] for key in client_keys]
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         self.stats = SshStats()
@@ -75,13 +77,13 @@ class SshGitServer:
         self.port = 0
 
     def url(self, repo: str) -> str:
-        return f"ssh://git@127.0.0.1:{self.port}/{repo}"
+        return f"ssh://git@{self.host}:{self.port}/{repo}"
 
     @property
     def known_hosts(self) -> str:
         """The line a client's known_hosts needs to trust this server."""
         public = self.host_key.export_public_key("openssh").decode().strip()
-        return f"[127.0.0.1]:{self.port} {public}\n"
+        return f"[{self.host}]:{self.port} {public}\n"
 
     def start(self) -> SshGitServer:
         self._thread.start()
@@ -121,7 +123,7 @@ class SshGitServer:
     async def _listen(self) -> asyncssh.SSHAcceptor:
         return await asyncssh.create_server(
             lambda: _Server(self),
-            "127.0.0.1",
+            self.host,
             0,
             server_host_keys=[self.host_key],
             gss_host=None,  # no GSSAPI probing: keys only
