@@ -338,3 +338,57 @@ def test_an_ssh_source_rolls_out_inside_the_real_image(scene: Scene) -> None:
         assert ssh.stats.sessions >= 2  # the operator's poll and the pod's fetch
         status = registry_status(scene, "viassh")
         assert key.private_openssh.splitlines()[1] not in str(status)
+
+
+POLICY = "rules:\n  prod:\n    signed_by: [release@example.com]\n"
+
+
+def test_a_signed_tag_policy_is_enforced_inside_the_real_image(
+    scene: Scene, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The operator pod verifies SSH-signed stage tags (the image's ssh-keygen): a signed prod
+    assignment rolls out, a forged unsigned one is refused while the signed version serves."""
+    key = tmp_path_factory.mktemp("keys") / "release"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "release", "-f", str(key)],
+        check=True,
+    )
+    bare = scene.root / "policed.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
+    url = scene.url.replace("registry.git", "policed.git")
+    clone = scene.root / "policed"
+    authed = url.replace("http://", f"http://alice:{PASSWORD}@")
+    subprocess.run(["git", "clone", "-q", authed, str(clone)], check=True, capture_output=True)
+    policed = Scene(scene.cluster, scene.root, clone, url, scene.namespace)
+    policed.git("checkout", "-q", "-b", "main")
+    policed.git("config", "gpg.format", "ssh")
+    policed.git("config", "user.signingkey", str(key))
+    (clone / ".gitstage").mkdir()
+    (clone / ".gitstage" / "policy.yaml").write_text(POLICY)
+    signer = "release@example.com " + key.with_suffix(".pub").read_text()
+    (clone / ".gitstage" / "allowed_signers").write_text(signer)
+    (clone / "artifacts.yaml").write_text("churn:\n  type: model\n  path: models/churn.bin\n")
+    good = policed.commit("signed model")
+    policed.tag("churn@v1.0.0", good)
+    policed.clock += 2
+    policed.git("tag", "-s", "churn#prod#1", "-m", "prod", good, date=policed.clock)
+    policed.git("push", "-q", "origin", "refs/tags/churn#prod#1")
+    body = model_registry(policed, "policed", url=url)
+    client.CustomObjectsApi(api()).create_namespaced_custom_object(
+        GROUP, VERSION, scene.namespace, PLURAL, body
+    )
+    serves(policed, "policed", "signed model")
+
+    forged = policed.commit("forged model")
+    policed.tag("churn@v2.0.0", forged)
+    policed.tag("churn#prod#2", forged)  # plain `git tag -a`: unsigned
+    refused = eventually(
+        lambda: (
+            (c := condition(policed, "policed", "Ready")).get("reason") == "PolicyViolation" and c
+        ),
+        timeout=120,
+        what="Ready=False PolicyViolation",
+    )
+    assert "churn#prod#2" in refused["message"]
+    assert served_bytes(policed, "policed") == b"signed model"
