@@ -28,6 +28,8 @@ from gitstage.dev.cluster import ClusterInfo, ImageArchive, LocalCluster
 from gitstage.dev.demo import MODEL_PORT, model_server
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from tests.e2e.kubeutil import api, eventually, namespace_with_git_secret, run_git
+from tests.support.dvc_project import DvcProject
+from tests.support.http_files import FileHttpServer
 from tests.support.ssh_git_server import SshGitServer, SshKeyPair
 
 pytestmark = pytest.mark.e2e
@@ -392,3 +394,38 @@ def test_a_signed_tag_policy_is_enforced_inside_the_real_image(
     )
     assert "churn#prod#2" in refused["message"]
     assert served_bytes(policed, "policed") == b"signed model"
+
+
+def test_a_dvc_artifact_from_an_http_remote_is_served(
+    scene: Scene, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The fetcher in the pod reads the .dvc file at the commit and downloads the object from
+    the DVC HTTP remote that `.dvc/config` names, verifying its md5."""
+    base = tmp_path_factory.mktemp("dvc")
+    remote = base / "remote"
+    remote.mkdir()
+    weights = bytes(range(256)) * 400  # 100 KiB of model weights, not text
+    with FileHttpServer(remote, host=scene.cluster.info.node_address) as files:
+        project = DvcProject.create(base / "work")
+        project.set_remote("store", str(remote))
+        project.write("models/weights.bin", weights)
+        project.dvc("add", "-q", "models/weights.bin")
+        project.write("artifacts.yaml", "weights:\n  type: model\n  path: models/weights.bin\n")
+        project.commit("weights, tracked by DVC")
+        project.dvc("push", "-q")
+        project.set_remote("store", files.url)
+        commit = project.commit("the DVC remote over HTTP")
+        project.git("tag", "-a", "weights@v1.0.0", "-m", "v1", commit)
+        project.git("tag", "-a", "weights#prod#1", "-m", "prod", commit)
+        project.bare_copy(scene.root / "dvcreg.git")
+        url = scene.url.replace("registry.git", "dvcreg.git")
+        dvc = Scene(scene.cluster, scene.root, project.path, url, scene.namespace)
+        body = model_registry(dvc, "dvcweights", "weights", url=url)
+        client.CustomObjectsApi(api()).create_namespaced_custom_object(
+            GROUP, VERSION, scene.namespace, PLURAL, body
+        )
+        eventually(
+            lambda: served_bytes(dvc, "dvcweights", "weights") == weights,
+            timeout=180,
+            what="the DVC weights served",
+        )

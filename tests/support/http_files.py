@@ -55,21 +55,25 @@ class _FileHandler(SimpleHTTPRequestHandler):
 
 
 class FileHttpServer:
-    """Serves `root` read-only on 127.0.0.1 with an ephemeral port."""
+    """Serves `root` read-only on `host` (loopback, or the real node's address for pods) with an
+    ephemeral port."""
 
-    def __init__(self, root: Path, *, auth: BasicAuth | None = None) -> None:
+    def __init__(
+        self, root: Path, *, auth: BasicAuth | None = None, host: str = "127.0.0.1"
+    ) -> None:
         self.root = root
         self.auth = auth
         self.stats = ServerStats()
         self.cut_after: int | None = None
         handler = type("FileHandler", (_FileHandler,), {"owner": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(root)))
+        self._httpd = ThreadingHTTPServer((host, 0), partial(handler, directory=str(root)))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     def start(self) -> FileHttpServer:
         self._thread.start()
