@@ -225,7 +225,7 @@ class LocalCluster:
             self._start_kwok(bins, kubeconfig)
             self._create_node(api_url, token)
         else:
-            self._start_real_node(bins, api_url, token, ca.cert, tokens)
+            self._start_real_node(bins, api_url, token, ca.cert)
         node = self._info.node_name
         self._wait(
             "node " + node,
@@ -238,9 +238,7 @@ class LocalCluster:
         self._info.save()
         return self._info
 
-    def _start_real_node(
-        self, bins: Path, api_url: str, token: str, ca: Path, tokens: Path
-    ) -> None:
+    def _start_real_node(self, bins: Path, api_url: str, token: str, ca: Path) -> None:
         node = self._node
         assert node is not None
         # The API server reaches kubelets with this client certificate (logs, exec).
@@ -256,7 +254,7 @@ class LocalCluster:
             self._wait(what, node.containerd_answers)
 
         images = [_pause_image(), *self.images]
-        node.start(bins, api_url, ca, tokens, images=images, ready=ready)
+        node.start(bins, api_url, ca, images=images, ready=ready)
         self._processes.update(node.processes)
         healthz = f"http://127.0.0.1:{node.kube_proxy_healthz}/healthz"
         self._wait("kube-proxy", lambda: _http_ok(healthz))

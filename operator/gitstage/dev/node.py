@@ -4,7 +4,7 @@ kube-proxy built from the pinned module, the CNI bridge, and a reaper that remov
     node = RealNode(state_dir / "node", logs, detached=False)
     node.prepare(api_port)        # lock, stale sweep, record, reaper, bridge, network guard
     ...                           # the control plane starts, advertising node.gateway
-    node.start(bins, api_url, ca, tokens, images)
+    node.start(bins, api_url, ca, images=images, ready=ready)
     node.stop()                   # the reaper sweeps: nothing is left on the machine
 
 One real node per machine (kube-proxy's nft tables are machine-wide): a lock says so clearly.
@@ -37,7 +37,7 @@ from gitstage.dev.node_config import (
     kubelet_config,
 )
 from gitstage.dev.node_reaper import GLOBAL_DIR, GLOBAL_RECORD
-from gitstage.dev.node_sweep import NFT_TABLES, NodeRecord, leftovers_of, snapshot, sweep
+from gitstage.dev.node_sweep import NodeRecord, leftovers_of, nft_tables_present, snapshot, sweep
 from gitstage.dev.processes import spawn
 
 LOCK = GLOBAL_DIR / "lock"
@@ -93,7 +93,7 @@ class RealNode:
         stale = NodeRecord.load(GLOBAL_RECORD)
         if stale is not None:
             sweep(stale)
-        busy = [f"{family} {name}" for family, name in _nft_present() if name == "kube-proxy"]
+        busy = [f"{family} {name}" for family, name in nft_tables_present() if name == "kube-proxy"]
         if busy:
             raise NodeError(f"node: nft table {busy[0]} exists: another kube-proxy runs here")
         root = self.layout.root
@@ -157,7 +157,6 @@ class RealNode:
         bins: Path,
         api_url: str,
         ca_file: Path,
-        tokens: Path,
         *,
         images: Sequence[ImageArchive],
         ready: Callable[[str], None],
@@ -175,8 +174,8 @@ class RealNode:
         ready("containerd")
         for image in images:
             self._import(image)
-        self._start_kubelet(bins, api_url, ca_file, tokens)
-        self._start_kube_proxy(bins, api_url, ca_file, tokens)
+        self._start_kubelet(bins, api_url, ca_file)
+        self._start_kube_proxy(bins, api_url, ca_file)
 
     def containerd_answers(self) -> bool:
         if not self.layout.containerd_socket.exists():
@@ -199,7 +198,7 @@ class RealNode:
             tail = (result.stderr or result.stdout).strip().splitlines()[-1:]
             raise NodeError(f"containerd: importing {image.reference} failed: {' '.join(tail)}")
 
-    def _start_kubelet(self, bins: Path, api_url: str, ca_file: Path, tokens: Path) -> None:
+    def _start_kubelet(self, bins: Path, api_url: str, ca_file: Path) -> None:
         layout = self.layout
         kubeconfig = layout.root / "kubelet.kubeconfig"
         kubeconfig.write_text(pki.kubeconfig(api_url, self._node_token, ca_file))
@@ -220,7 +219,7 @@ class RealNode:
             ],
         )
 
-    def _start_kube_proxy(self, bins: Path, api_url: str, ca_file: Path, tokens: Path) -> None:
+    def _start_kube_proxy(self, bins: Path, api_url: str, ca_file: Path) -> None:
         kubeconfig = self.layout.root / "kube-proxy.kubeconfig"
         kubeconfig.write_text(pki.kubeconfig(api_url, self._proxy_token, ca_file))
         kubeconfig.chmod(0o600)
@@ -315,12 +314,6 @@ def _guard_ruleset(gateway: str, api_port: int) -> str:
   }}
 }}
 """
-
-
-def _nft_present() -> list[tuple[str, str]]:
-    listing = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False)
-    present = {tuple(line.split()[1:3]) for line in listing.stdout.splitlines() if line}
-    return [table for table in NFT_TABLES if table in present]
 
 
 def _run(argv: list[str], component: str, stdin: str | None = None) -> None:

@@ -97,7 +97,7 @@ def leftovers_of(record: NodeRecord) -> list[Path | str]:
     found += [p for p in _cgroup_dirs(record.cgroup_root) if p.exists()]
     if Path(f"/sys/class/net/{BRIDGE}").exists():
         found.append(f"link {BRIDGE}")
-    found += [f"nft table {family} {name}" for family, name in _nft_tables_present()]
+    found += [f"nft table {family} {name}" for family, name in nft_tables_present()]
     return found
 
 
@@ -235,7 +235,7 @@ def _rmdir_when_empty(directory: Path, until: float) -> None:
 def _remove_network(record: NodeRecord) -> None:
     if Path(f"/sys/class/net/{BRIDGE}").exists():
         subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
-    for family, name in _nft_tables_present():
+    for family, name in nft_tables_present():
         subprocess.run(["nft", "delete", "table", family, name], capture_output=True, check=False)
     _remove_new_iptables_chains(record.chains)
     _remove_new_empty_tables(record.tables)
@@ -255,7 +255,7 @@ def _nft_tables() -> set[tuple[str, str]]:
     }
 
 
-def _nft_tables_present() -> list[tuple[str, str]]:
+def nft_tables_present() -> list[tuple[str, str]]:
     present = _nft_tables()
     return [table for table in NFT_TABLES if table in present]
 
