@@ -130,11 +130,13 @@ def test_old_lock_schema_is_unsupported() -> None:
 def test_dvc_config_sections() -> None:
     config = parse_dvc_config(
         b"[core]\n    remote = http\n['remote \"http\"']\n    url = https://h/x\n"
-        b"['remote \"s3\"']\n    url = s3://b/p\n",
+        b"['remote \"s3\"']\n    url = s3://b/p\n    endpointurl = http://minio:9000\n",
         ".dvc/config",
     )
     assert config.remote(None, "c").url == "https://h/x"
+    assert config.remote(None, "c").endpoint_url is None
     assert config.remote("s3", "c").url == "s3://b/p"
+    assert config.remote("s3", "c").endpoint_url == "http://minio:9000"
     with pytest.raises(BadInputError, match="'gone' is not defined"):
         config.remote("gone", "c")
     with pytest.raises(BadInputError, match="no default DVC remote"):

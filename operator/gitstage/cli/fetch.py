@@ -29,7 +29,7 @@ Credentials, read from the environment only (never from argv, never printed):
                              unless GITSTAGE_GIT_USERNAME is set)
   GITSTAGE_GIT_BEARER_TOKEN  sent as 'Authorization: Bearer' to the git server
   GITSTAGE_DVC_USERNAME, GITSTAGE_DVC_PASSWORD  basic auth for an HTTP DVC remote
-  AWS_*, AWS_ENDPOINT_URL    S3 DVC remotes (only when boto3 is installed)
+  AWS_*, AWS_ENDPOINT_URL    S3 DVC remotes (boto3; a remote's endpointurl comes first)
   GITSTAGE_CACHE_DIR         cache of the Python API (default ~/.cache/gitstage/artifacts)
 Git credentials go only to the requested repository's host, never to linked hosts.
 

@@ -168,6 +168,7 @@ def find_out(outs: list[DvcOut], path: PurePosixPath) -> tuple[DvcOut, PurePosix
 class DvcRemote:
     name: str
     url: str
+    endpoint_url: str | None = None  # `endpointurl`: an S3-compatible server (MinIO, Ceph...)
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,8 @@ def parse_dvc_config(text: bytes | None, where: str) -> DvcConfig:
         match = _REMOTE_SECTION.match(section.strip())
         if match and parser.has_option(section, "url"):
             name = match["name"]
-            remotes[name] = DvcRemote(name, parser.get(section, "url").strip())
+            endpoint = parser.get(section, "endpointurl", fallback="").strip() or None
+            remotes[name] = DvcRemote(name, parser.get(section, "url").strip(), endpoint)
     default = parser.get("core", "remote", fallback=None)
     return DvcConfig(default.strip() if default else None, remotes)
 

@@ -93,11 +93,12 @@ class HttpStore:
 
 
 class S3Store:
-    """S3 (and S3-compatible endpoints via AWS_ENDPOINT_URL); credentials from the environment."""
+    """S3, or an S3-compatible server named by the remote's `endpointurl` (as DVC reads it) or
+    else by AWS_ENDPOINT_URL; credentials come from the environment (boto3's chain)."""
 
-    def __init__(self, url: str, environ: Mapping[str, str]) -> None:
+    def __init__(self, url: str, endpoint_url: str | None, environ: Mapping[str, str]) -> None:
         try:
-            import boto3  # type: ignore[import-not-found,unused-ignore]
+            import boto3  # type: ignore[import-not-found,import-untyped,unused-ignore]
         except ImportError:
             raise UnsupportedError(
                 f"DVC remote {url} is on S3, which needs boto3; it is not installed in this build"
@@ -106,12 +107,20 @@ class S3Store:
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
         self.label = url
-        endpoint = environ.get("AWS_ENDPOINT_URL") or environ.get("S3_ENDPOINT") or None
-        self._client = boto3.client("s3", endpoint_url=endpoint)
+        endpoint = endpoint_url or environ.get("AWS_ENDPOINT_URL") or environ.get("S3_ENDPOINT")
+        self._client = boto3.client(
+            "s3",
+            endpoint_url=endpoint or None,
+            # The given environment first; unset, boto3 falls back to its own chain.
+            aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=environ.get("AWS_SESSION_TOKEN"),
+            region_name=environ.get("AWS_DEFAULT_REGION") or environ.get("AWS_REGION"),
+        )
 
     @contextmanager
     def open(self, key: str) -> Iterator[Download]:
-        from botocore.exceptions import (  # type: ignore[import-not-found,unused-ignore]
+        from botocore.exceptions import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
             BotoCoreError,
             ClientError,
         )
@@ -147,7 +156,7 @@ def open_store(
             clean, user or environ.get(ENV_DVC_USERNAME), password or environ.get(ENV_DVC_PASSWORD)
         )
     if scheme == "s3":
-        return S3Store(url, environ)
+        return S3Store(url, remote.endpoint_url, environ)
     if scheme == "file":
         return LocalStore(Path(urlsplit(url).path))
     if scheme and len(scheme) > 1:
