@@ -3,6 +3,8 @@
 with FileHttpServer(remote_dir) as server:
     server.url                      # http://127.0.0.1:PORT
     server.cut_after = 1024         # from now on every body stops after 1 KiB (server "dies")
+    server.hold_after = 1 << 20     # bodies pause after 1 MiB (server.holding is set) ...
+    server.release()                # ... until released; later bodies are sent whole
     server.stats.bytes_sent
 """
 
@@ -18,6 +20,7 @@ from typing import IO, Any, ClassVar
 from gitstage.dev.git_server import BasicAuth, ServerStats
 
 CHUNK = 64 * 1024
+HOLD_LIMIT = 600.0  # a paused body never outlives a forgotten release() by more than this
 
 
 class _FileHandler(SimpleHTTPRequestHandler):
@@ -40,18 +43,35 @@ class _FileHandler(SimpleHTTPRequestHandler):
 
     def copyfile(self, source: IO[bytes], outputfile: IO[bytes]) -> None:  # type: ignore[override]
         budget = self.owner.cut_after
+        hold = self.owner.hold_after
+        sent = 0
         while chunk := source.read(CHUNK):
             if budget is not None:
                 chunk = chunk[:budget]
                 budget -= len(chunk)
-            try:
-                outputfile.write(chunk)
-            except (BrokenPipeError, ConnectionResetError):
-                return  # the client stopped reading; nothing more was sent
-            self.owner.stats.add(sent=len(chunk))
+            if hold is not None and sent + len(chunk) > hold:
+                head, chunk = chunk[: hold - sent], chunk[hold - sent :]
+                if not self._send(outputfile, head):
+                    return
+                sent += len(head)
+                self.owner.pause()
+                hold = None
+            if not self._send(outputfile, chunk):
+                return
+            sent += len(chunk)
             if budget == 0:
                 self.close_connection = True
                 return
+
+    def _send(self, outputfile: IO[bytes], chunk: bytes) -> bool:
+        """Write and flush `chunk`; False when the client has gone."""
+        try:
+            outputfile.write(chunk)
+            outputfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        self.owner.stats.add(sent=len(chunk))
+        return True
 
 
 class FileHttpServer:
@@ -65,10 +85,23 @@ class FileHttpServer:
         self.auth = auth
         self.stats = ServerStats()
         self.cut_after: int | None = None
+        self.hold_after: int | None = None
+        self.holding = threading.Event()  # set once a body has paused at `hold_after`
+        self._released = threading.Event()
         handler = type("FileHandler", (_FileHandler,), {"owner": self})
         self._httpd = ThreadingHTTPServer((host, 0), partial(handler, directory=str(root)))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def pause(self) -> None:
+        """Called by a handler at `hold_after`: wait (bounded) until `release()`."""
+        self.holding.set()
+        self._released.wait(timeout=HOLD_LIMIT)
+
+    def release(self) -> None:
+        """Let paused bodies go on, and send later ones whole."""
+        self.hold_after = None
+        self._released.set()
 
     @property
     def url(self) -> str:

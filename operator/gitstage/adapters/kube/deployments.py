@@ -117,7 +117,11 @@ def _pod_failure(namespace: str, selector: dict[str, str], commit: str | None) -
 
 
 def _container_failure(container: client.V1ContainerStatus) -> str | None:
+    """Why the fetcher cannot finish, or None while it runs (a restart after a kill or a
+    transient error is a retry in progress, not a failure yet)."""
     state, last = container.state, container.last_state
+    if state is not None and state.running is not None:
+        return None
     terminated = (state.terminated if state else None) or (last.terminated if last else None)
     restarts = f", {container.restart_count} restarts" if container.restart_count else ""
     if terminated is not None and terminated.exit_code != 0:
