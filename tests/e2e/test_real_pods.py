@@ -11,6 +11,8 @@ reach it.
 from __future__ import annotations
 
 import os
+import random
+import signal
 import subprocess
 import time
 import urllib.request
@@ -30,6 +32,7 @@ from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from tests.e2e.kubeutil import api, eventually, namespace_with_git_secret, run_git
 from tests.support.dvc_project import DvcProject
 from tests.support.http_files import FileHttpServer
+from tests.support.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
 from tests.support.ssh_git_server import SshGitServer, SshKeyPair
 
 pytestmark = pytest.mark.e2e
@@ -177,8 +180,18 @@ def model_registry(
     *,
     url: str | None = None,
     secret: str = "git-auth",
+    fetcher_secret: str | None = None,
 ) -> dict[str, Any]:
     template = {"spec": {"containers": [model_server(scene.cluster.image)]}}
+    deployment: dict[str, Any] = {
+        "name": name,
+        "artifact": artifact,
+        "stage": "prod",
+        "modelPath": "/model",
+        "template": template,
+    }
+    if fetcher_secret is not None:
+        deployment["fetcher"] = {"secretRef": {"name": fetcher_secret}}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelRegistry",
@@ -189,15 +202,7 @@ def model_registry(
                 "secretRef": {"name": secret},
                 "interval": "2s",
             },
-            "deployments": [
-                {
-                    "name": name,
-                    "artifact": artifact,
-                    "stage": "prod",
-                    "modelPath": "/model",
-                    "template": template,
-                }
-            ],
+            "deployments": [deployment],
         },
     }
 
@@ -429,3 +434,207 @@ def test_a_dvc_artifact_from_an_http_remote_is_served(
             timeout=180,
             what="the DVC weights served",
         )
+
+
+@dataclass
+class DvcRegistry:
+    """A DVC project (weights.bin tracked by DVC) whose commits and dated GTO tags are pushed to
+    a bare repository that the scene's git server serves."""
+
+    project: DvcProject
+    scene: Scene  # its clone is the project: dated tags pushed to the bare repository
+
+    @classmethod
+    def create(cls, scene: Scene, base: Path, name: str, weights: bytes) -> DvcRegistry:
+        """Weights pushed to the local DVC remote `base/remote`, committed but not published."""
+        project = DvcProject.create(base / "work")
+        project.set_remote("store", str(base / "remote"))
+        project.write("models/weights.bin", weights)
+        project.dvc("add", "-q", "models/weights.bin")
+        project.write("artifacts.yaml", "weights:\n  type: model\n  path: models/weights.bin\n")
+        project.commit("weights, tracked by DVC")
+        project.dvc("push", "-q")
+        bare = scene.root / f"{name}.git"
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+        project.git("remote", "add", "origin", str(bare))
+        url = scene.url.replace("registry.git", f"{name}.git")
+        return cls(project, Scene(scene.cluster, scene.root, project.path, url, scene.namespace))
+
+    def publish(self, message: str) -> str:
+        commit = self.project.commit(message)
+        self.project.git("push", "-q", "origin", "main")
+        return commit
+
+    def promote(self, version: str, number: int, commit: str) -> None:
+        self.scene.tag(f"weights@{version}", commit)
+        self.scene.tag(f"weights#prod#{number}", commit)
+
+    def deploy(self, name: str, fetcher_secret: str | None = None) -> None:
+        body = model_registry(
+            self.scene, name, "weights", url=self.scene.url, fetcher_secret=fetcher_secret
+        )
+        client.CustomObjectsApi(api()).create_namespaced_custom_object(
+            GROUP, VERSION, self.scene.namespace, PLURAL, body
+        )
+
+
+def create_secret(scene: Scene, name: str, data: dict[str, str]) -> None:
+    client.CoreV1Api(api()).create_namespaced_secret(
+        scene.namespace, client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data)
+    )
+
+
+def test_a_dvc_artifact_from_an_s3_compatible_remote_is_served(
+    scene: Scene, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The remote is `s3://models/dvcstore` with DVC's `endpointurl` naming an S3-compatible
+    server on the node address; the fetcher (the image's s3 extra) signs with the keys of the
+    Secret named by `fetcher.secretRef`."""
+    base = tmp_path_factory.mktemp("s3")
+    weights = random.Random(3).randbytes(300_000)
+    with S3Server(host=scene.cluster.info.node_address) as s3:
+        dvc = DvcRegistry.create(scene, base, "s3reg", weights)
+        s3.create_bucket("models")
+        assert s3.upload_tree(base / "remote", "models", "dvcstore") == 1
+        dvc.project.set_remote("store", "s3://models/dvcstore")
+        dvc.project.dvc("remote", "modify", "store", "endpointurl", s3.url)
+        commit = dvc.publish("the DVC remote on S3")
+        dvc.promote("v1.0.0", 1, commit)
+        keys = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+        create_secret(scene, "s3-keys", {**keys, "AWS_DEFAULT_REGION": "us-east-1"})
+        before = s3.stats.requests
+        dvc.deploy("s3weights", fetcher_secret="s3-keys")
+        eventually(
+            lambda: served_bytes(dvc.scene, "s3weights", "weights") == weights,
+            timeout=240,
+            what="the weights from S3 served",
+        )
+        assert s3.stats.requests > before
+        assert SECRET_KEY not in str(registry_status(scene, "s3weights"))
+
+
+def test_a_dvc_fetch_that_fails_in_the_pod_keeps_the_previous_version_and_says_why(
+    scene: Scene, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A missing DVC object, then a remote the Secret's credentials do not open: each time the
+    pod's fetcher fails, the ModelRegistry says why, and the v1 pods keep serving."""
+    base = tmp_path_factory.mktemp("dvcfail")
+    (base / "remote").mkdir()
+    weights = random.Random(4).randbytes(100_000)
+    auth = BasicAuth("dvc", "dvc-" + uuid.uuid4().hex[:8])
+    other = BasicAuth("dvc", "moved-" + uuid.uuid4().hex[:8])
+    host = scene.cluster.info.node_address
+    with (
+        FileHttpServer(base / "remote", auth=auth, host=host) as files,
+        FileHttpServer(base / "remote", auth=other, host=host) as moved,
+    ):
+        dvc = DvcRegistry.create(scene, base, "dvcfail", weights)
+        dvc.project.set_remote("store", files.url)
+        dvc.promote("v1.0.0", 1, dvc.publish("the remote over HTTP, with basic auth"))
+        dvc_credentials = {"GITSTAGE_DVC_USERNAME": "dvc", "GITSTAGE_DVC_PASSWORD": auth.password}
+        create_secret(scene, "dvc-auth", dvc_credentials)
+        dvc.deploy("dvcfail", fetcher_secret="dvc-auth")
+        eventually(
+            lambda: served_bytes(dvc.scene, "dvcfail", "weights") == weights,
+            timeout=240,
+            what="v1 served",
+        )
+
+        dvc.project.write("models/weights.bin", b"weights v2, never pushed")
+        dvc.project.dvc("add", "-q", "models/weights.bin")
+        dvc.promote("v2.0.0", 2, dvc.publish("weights v2 (dvc push forgotten)"))
+        missing = fetch_failure(scene, "dvcfail", "is missing from DVC remote")
+        assert missing["status"] == "False"
+        assert served_bytes(dvc.scene, "dvcfail", "weights") == weights
+
+        dvc.project.set_remote("store", moved.url)
+        dvc.promote("v3.0.0", 3, dvc.publish("the remote moved to another server"))
+        fetch_failure(scene, "dvcfail", "refused access (HTTP 401)")
+        assert moved.stats.denied >= 1
+        assert served_bytes(dvc.scene, "dvcfail", "weights") == weights
+        events = client.CoreV1Api(api()).list_namespaced_event(
+            scene.namespace, field_selector="involvedObject.name=dvcfail"
+        )
+        said = str(registry_status(scene, "dvcfail")) + str([e.message for e in events.items])
+        assert "refused access" in said
+        assert auth.password not in said
+        assert other.password not in said
+
+
+def fetch_failure(scene: Scene, name: str, fragment: str) -> dict[str, Any]:
+    """The Ready condition once it is FetchFailed with `fragment` in its message."""
+
+    def failed() -> dict[str, Any] | None:
+        ready = condition(scene, name, "Ready")
+        said = ready.get("reason") == "FetchFailed" and fragment in ready.get("message", "")
+        return ready if said else None
+
+    return eventually(failed, timeout=240, what=f"Ready=False FetchFailed ({fragment})")
+
+
+def fetcher_processes(pod_uid: str) -> list[int]:
+    """Host PIDs of `gitstage fetch` in the pod (its cgroup path carries the pod's UID)."""
+    marks = (f"pod{pod_uid}", f"pod{pod_uid.replace('-', '_')}")
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cgroups = (entry / "cgroup").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # exited meanwhile
+        if b"fetch" in argv and any(mark in cgroups for mark in marks):
+            pids.append(int(entry.name))
+    return pids
+
+
+def fetcher_exit_codes(core: client.CoreV1Api, pod: client.V1Pod) -> set[int]:
+    """Exit codes the pod's fetcher reports, in its current and its last state."""
+    status = core.read_namespaced_pod(pod.metadata.name, pod.metadata.namespace).status
+    codes = set()
+    for fetcher in status.init_container_statuses or []:
+        for state in (fetcher.state, fetcher.last_state):
+            if state is not None and state.terminated is not None:
+                codes.add(state.terminated.exit_code)
+    return codes
+
+
+def test_a_fetcher_killed_mid_download_is_restarted_by_the_kubelet_and_completes(
+    scene: Scene, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """SIGKILL of the fetcher while the DVC remote holds the object half sent: the kubelet
+    restarts the init container, the fetch starts over and the pod serves the exact bytes."""
+    base = tmp_path_factory.mktemp("killed")
+    (base / "remote").mkdir()
+    weights = random.Random(5).randbytes(4 << 20)
+    with FileHttpServer(base / "remote", host=scene.cluster.info.node_address) as files:
+        dvc = DvcRegistry.create(scene, base, "killed", weights)
+        dvc.project.set_remote("store", files.url)
+        dvc.promote("v1.0.0", 1, dvc.publish("the remote over HTTP"))
+        files.hold_after = 1 << 20
+        dvc.deploy("killed")
+        eventually(files.holding.is_set, timeout=240, what="the fetcher 1 MiB into the object")
+        core = client.CoreV1Api(api())
+        (pod,) = core.list_namespaced_pod(
+            scene.namespace, label_selector="gitstage.dev/deployment=killed"
+        ).items
+        pids = eventually(lambda: fetcher_processes(pod.metadata.uid), what="the fetcher's PID")
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        # The retry pauses at the same point until the release: the kill is seen meanwhile.
+        eventually(lambda: fetcher_exit_codes(core, pod) & {137}, what="the kill seen (137)")
+        files.release()
+        eventually(
+            lambda: served_bytes(dvc.scene, "killed", "weights") == weights,
+            timeout=240,
+            what="the whole weights served after the restart",
+        )
+    pod = core.read_namespaced_pod(pod.metadata.name, scene.namespace)
+    (fetcher,) = pod.status.init_container_statuses
+    assert fetcher.restart_count >= 1
+    assert fetcher.state.terminated.exit_code == 0
+    eventually(
+        lambda: condition(scene, "killed", "Ready").get("status") == "True",
+        what="Ready once the restarted fetch completed",
+    )

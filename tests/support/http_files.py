@@ -113,6 +113,7 @@ class FileHttpServer:
         return self
 
     def stop(self) -> None:
+        self._released.set()  # no handler stays paused past the server
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join()
