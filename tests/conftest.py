@@ -4,7 +4,10 @@ End-to-end tests run against, in order of preference:
   --kubeconfig PATH   an existing cluster (nothing is started or stopped);
   --kind              a kind cluster through pytest-kind (needs kind, a Docker daemon and
                       pytest-kind; skipped with the reason otherwise);
-  default             the local control plane built from Go modules (gitstage.dev.cluster).
+  default             the local control plane built from Go modules (gitstage.dev.cluster),
+                      with a real node running the image built from the Dockerfile.
+Servers that pods reach listen on `kube.node_address`; pods run `kube.image`. Set
+GITSTAGE_TEST_IMAGE to an image an existing cluster can pull.
 """
 
 from __future__ import annotations
@@ -38,10 +41,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @dataclass(frozen=True)
 class Kube:
-    """The cluster under test: an admin kubeconfig, and how it was provided."""
+    """The cluster under test: an admin kubeconfig, and how it was provided.
+
+    `node_address` is where servers for pods listen (the real node's bridge address; loopback
+    when the cluster is not ours), `image` the gitstage image the pods run (built from the
+    Dockerfile and imported into the node; with --kubeconfig or --kind, GITSTAGE_TEST_IMAGE or
+    the chart's default, which the cluster must be able to pull)."""
 
     kubeconfig: Path
     mode: str
+    node_address: str = "127.0.0.1"
+    image: str = os.environ.get("GITSTAGE_TEST_IMAGE", "gitstage:test")
 
 
 @pytest.fixture(scope="session")
@@ -52,29 +62,39 @@ def kube(
     if existing:
         yield from _with_kubeconfig(Path(existing), "existing")
     elif request.config.getoption("--kind"):
-        yield from _kind(tmp_path_factory.mktemp("kind") / "kubeconfig")
+        yield from kind_cluster(tmp_path_factory.mktemp("kind") / "kubeconfig")
     else:
-        from gitstage.dev.cluster import LocalCluster
+        yield from _local(tmp_path_factory.mktemp("cluster"))
 
-        # KWOK nodes: these tests prove the operator's API behaviour; real pods have their own
-        # module-scoped cluster (tests/e2e/test_real_pods.py), one real node per machine.
-        with LocalCluster(tmp_path_factory.mktemp("cluster"), nodes="kwok") as cluster:
-            yield from _with_kubeconfig(Path(cluster.info.kubeconfig), "local")
+
+def _local(state_dir: Path) -> Iterator[Kube]:
+    """The local control plane with a real node running the image built from the Dockerfile."""
+    from gitstage.dev.cluster import ImageArchive, LocalCluster
+    from gitstage.dev.images import gitstage_image
+
+    built = gitstage_image()
+    images = [ImageArchive(built.reference, built.archive)]
+    with LocalCluster(state_dir, images=images) as cluster:
+        kube = Kube(
+            Path(cluster.info.kubeconfig), "local", cluster.info.node_address, built.reference
+        )
+        yield from with_kube(kube)
 
 
 def _with_kubeconfig(path: Path, mode: str) -> Iterator[Kube]:
-    previous = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(path)
-    try:
-        yield Kube(path, mode)
-    finally:
-        if previous is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = previous
+    yield from with_kube(Kube(path, mode))
 
 
-def _kind(kubeconfig: Path) -> Iterator[Kube]:
+def with_kube(kube: Kube) -> Iterator[Kube]:
+    """KUBECONFIG, and the image of the operators the tests start in-process (their fetcher
+    init containers), for the session; both restored afterwards."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KUBECONFIG", str(kube.kubeconfig))
+        patch.setenv("GITSTAGE_FETCHER_IMAGE", kube.image)
+        yield kube
+
+
+def kind_cluster(kubeconfig: Path) -> Iterator[Kube]:
     from tests.support import kind
 
     reason = kind.unusable_reason()

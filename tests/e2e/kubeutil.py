@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from kubernetes import client, config
@@ -79,3 +79,11 @@ def run_git(path: Path, *args: str, date: int | None = None) -> str:
         ["git", "-C", str(path), *args], env=env, check=True, capture_output=True, text=True
     )
     return result.stdout.strip()
+
+
+def serving_template() -> dict[str, Any]:
+    """A pod template whose container serves the fetched model (Python's HTTP server in the
+    session's gitstage image: the `kube` fixture exports it as GITSTAGE_FETCHER_IMAGE)."""
+    from gitstage.dev.demo import model_server
+
+    return {"spec": {"containers": [model_server(os.environ["GITSTAGE_FETCHER_IMAGE"])]}}

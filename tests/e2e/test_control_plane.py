@@ -1,7 +1,9 @@
-"""Proof that the test control plane is real Kubernetes: controllers, schema checks, RBAC."""
+"""Proof that the test control plane is real Kubernetes: controllers, a real node running the
+pods, schema checks, RBAC."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -9,6 +11,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from gitstage.dev.demo import MODEL_SERVER
 from tests.conftest import Kube
 from tests.e2e.kubeutil import api, eventually
 
@@ -33,6 +36,12 @@ def _default_sa(core: client.CoreV1Api, namespace: str) -> bool:
     return True
 
 
+def server_container() -> client.V1Container:
+    """Python's HTTP server from the session's image (real pods run what they are given)."""
+    image = os.environ["GITSTAGE_FETCHER_IMAGE"]
+    return client.V1Container(name="c", image=image, command=["python", "-c", MODEL_SERVER])
+
+
 def test_a_deployment_becomes_available_through_the_controllers(namespace: str) -> None:
     apps = client.AppsV1Api(api())
     labels = {"app": "proof"}
@@ -43,7 +52,7 @@ def test_a_deployment_becomes_available_through_the_controllers(namespace: str) 
             selector=client.V1LabelSelector(match_labels=labels),
             template=client.V1PodTemplateSpec(
                 metadata=client.V1ObjectMeta(labels=labels),
-                spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="nginx")]),
+                spec=client.V1PodSpec(containers=[server_container()]),
             ),
         ),
     )

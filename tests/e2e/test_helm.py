@@ -2,6 +2,10 @@
 arguments of the installed Deployment, authenticated as the chart's ServiceAccount (a
 TokenRequest token, not the admin), and completes its happy path; what the token may not do is
 denied. Both RBAC modes: a list of watched namespaces (Roles), and cluster-wide (a ClusterRole).
+
+This module has a cluster of its own with a KWOK node: the chart's pod must not run a second
+operator beside the in-process one under test. The chart's pod running for real, from the
+built image under the restricted standard, is tests/e2e/test_real_pods.py's.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from gitstage.dev.binaries import binaries_dir
 from gitstage.dev.cluster import free_port
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator.settings import SCANNING_ENV
-from tests.conftest import Kube
+from tests.conftest import Kube, kind_cluster, with_kube
 from tests.e2e.kubeutil import api, eventually
 from tests.e2e.test_operator import (
     GROUP,
@@ -60,6 +64,24 @@ RESTRICTED = {
     "pod-security.kubernetes.io/enforce-version": "latest",
 }
 COUNTER = itertools.count(1)  # versions and stage-tag numbers, increasing across tests
+
+
+@pytest.fixture(scope="module")
+def kube(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Kube]:
+    """A KWOK cluster for this module (see the module's docstring), unless one was given."""
+    existing = request.config.getoption("--kubeconfig")
+    if existing:
+        yield from with_kube(Kube(Path(existing), "existing"))
+        return
+    if request.config.getoption("--kind"):
+        yield from kind_cluster(tmp_path_factory.mktemp("helm-kind") / "kubeconfig")
+        return
+    from gitstage.dev.cluster import LocalCluster
+
+    with LocalCluster(tmp_path_factory.mktemp("helm-cluster"), nodes="kwok") as cluster:
+        yield from with_kube(Kube(Path(cluster.info.kubeconfig), "local"))
 
 
 @dataclass(frozen=True)
@@ -97,14 +119,14 @@ class GitSource:
 
 
 @pytest.fixture(scope="module")
-def git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitSource]:
+def git(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitSource]:
     """A registry served over authenticated smart HTTP on loopback: churn@v0.0.1 in prod."""
     root = tmp_path_factory.mktemp("helm-git")
     bare = root / "registry.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
     subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
     subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
-    with GitHttpServer(root, auth=BasicAuth("alice", PASSWORD)) as server:
+    with GitHttpServer(root, auth=BasicAuth("alice", PASSWORD), host=kube.node_address) as server:
         url = server.url("registry.git")
         clone = root / "clone"
         authed = url.replace("http://", f"http://alice:{PASSWORD}@")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,14 @@ from gitstage.adapters.git.poll_types import PollerStats
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator import handlers
 from tests.conftest import Kube
-from tests.e2e.kubeutil import api, eventually, install_crd, namespace_with_git_secret, run_git
+from tests.e2e.kubeutil import (
+    api,
+    eventually,
+    install_crd,
+    namespace_with_git_secret,
+    run_git,
+    serving_template,
+)
 from tests.support.ssh_git_server import SshGitServer, SshKeyPair
 
 pytestmark = pytest.mark.e2e
@@ -101,7 +109,7 @@ def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             string_data={"username": "alice", "password": "not-" + PASSWORD},
         ),
     )
-    with GitHttpServer(root, auth=BasicAuth("alice", PASSWORD)) as server:
+    with GitHttpServer(root, auth=BasicAuth("alice", PASSWORD), host=kube.node_address) as server:
         url = server.url("registry.git")
         clone = root / "clone"
         authed = url.replace("http://", f"http://alice:{PASSWORD}@")
@@ -139,7 +147,7 @@ def model_registry(
                     "artifact": "churn",
                     "stage": "prod",
                     "replicas": 2,
-                    "template": {"spec": {"containers": [{"name": "server", "image": "srv:1"}]}},
+                    "template": serving_template(),
                 }
             ],
         },
@@ -463,7 +471,8 @@ def test_an_ssh_source_rolls_out_with_the_key_and_known_hosts_of_its_secret(
     key = SshKeyPair.generate()
     private = key.private_openssh.splitlines()[1]
     env.secrets.append(private)
-    with SshGitServer(env.server.root, [key]) as ssh:
+    host = urllib.parse.urlsplit(env.url).hostname or "127.0.0.1"  # pods' fetchers reach it
+    with SshGitServer(env.server.root, [key], host=host) as ssh:
         core = client.CoreV1Api(api())
         for name, known_hosts in (("git-ssh", ssh.known_hosts), ("git-ssh-mitm", "")):
             secret = {"identity": key.private_openssh, "known_hosts": known_hosts}

@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from gitstage.cli.main import cli
 from gitstage.dev.git_server import GitHttpServer
 from tests.conftest import Kube
-from tests.e2e.kubeutil import api, eventually, install_crd, run_git
+from tests.e2e.kubeutil import api, eventually, install_crd, run_git, serving_template
 
 pytestmark = pytest.mark.e2e
 
@@ -108,7 +108,7 @@ def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     namespace = f"policy-{uuid.uuid4().hex[:6]}"
     core = client.CoreV1Api(api())
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    with GitHttpServer(root) as server:
+    with GitHttpServer(root, host=kube.node_address) as server:
         url = server.url("registry.git")
         path = root / "clone"
         subprocess.run(["git", "clone", "-q", url, str(path)], check=True, capture_output=True)
@@ -149,7 +149,7 @@ def create_registry(env: Env) -> None:
                     "artifact": "churn",
                     "stage": "prod",
                     "replicas": 1,
-                    "template": {"spec": {"containers": [{"name": "server", "image": "srv:1"}]}},
+                    "template": serving_template(),
                 }
             ],
         },

@@ -3,9 +3,10 @@
 init container on a real kubelet node; the model server serves the fetched bytes, and a pushed
 stage tag changes them.
 
-The cluster here has one real node (containerd, runc, the CNI bridge, kube-proxy); the git
-server listens on the node's bridge address so that pods (the operator's and the fetchers')
-reach it.
+The session's cluster has one real node (containerd, runc, the CNI bridge, kube-proxy); the
+git server listens on the node's bridge address so that pods (the operator's and the
+fetchers') reach it. The chart's operator is cluster-wide while this module runs and is
+uninstalled after it.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from gitstage.dev.cluster import ClusterInfo, ImageArchive, LocalCluster
+from gitstage.dev.binaries import binaries_dir
 from gitstage.dev.demo import MODEL_PORT, model_server
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
-from tests.e2e.kubeutil import api, eventually, namespace_with_git_secret, run_git
+from tests.conftest import Kube
+from tests.e2e.kubeutil import api, eventually, install_crd, namespace_with_git_secret, run_git
 from tests.support.dvc_project import DvcProject
 from tests.support.http_files import FileHttpServer
 from tests.support.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
@@ -45,28 +47,16 @@ PASSWORD = "s3cret-" + uuid.uuid4().hex[:6]
 
 @dataclass
 class RealCluster:
-    info: ClusterInfo
-    image: str
+    node_address: str  # where servers for pods listen
+    image: str  # the gitstage image imported into the node
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
-    """A cluster with a real node and the gitstage image imported; KUBECONFIG points at it
-    for the module (and back at the session's cluster afterwards)."""
-    from gitstage.dev.images import gitstage_image
-
-    built = gitstage_image()
-    image = ImageArchive(built.reference, built.archive)
-    previous = os.environ.get("KUBECONFIG")
-    with LocalCluster(tmp_path_factory.mktemp("real"), images=[image]) as cluster:
-        os.environ["KUBECONFIG"] = cluster.info.kubeconfig
-        try:
-            yield RealCluster(cluster.info, built.reference)
-        finally:
-            if previous is None:
-                os.environ.pop("KUBECONFIG", None)
-            else:
-                os.environ["KUBECONFIG"] = previous
+def real(kube: Kube) -> RealCluster:
+    """The session's cluster, when it is ours: a real node with the built image imported."""
+    if kube.mode != "local":
+        pytest.skip("real pods need the local cluster (its node address and imported image)")
+    return RealCluster(kube.node_address, kube.image)
 
 
 @dataclass
@@ -109,7 +99,7 @@ def scene(real: RealCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
     namespace = namespace_with_git_secret("pods", "alice", PASSWORD)
     auth = BasicAuth("alice", PASSWORD)
-    with GitHttpServer(root, auth=auth, host=real.info.node_address) as server:
+    with GitHttpServer(root, auth=auth, host=real.node_address) as server:
         url = server.url("registry.git")
         clone = root / "clone"
         authed = url.replace("http://", f"http://alice:{PASSWORD}@")
@@ -128,14 +118,21 @@ def scene(real: RealCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def chart_operator(real: RealCluster) -> Iterator[None]:
     """The chart's operator pod, from the built image; uninstalled afterwards."""
     repository, tag = real.image.rsplit(":", 1)
-    helm = [str(Path(real.info.bin_dir) / "helm"), "-n", OPERATOR_NAMESPACE]
+    helm = [str(binaries_dir() / "helm"), "-n", OPERATOR_NAMESPACE]
+    install_crd()  # the session's CRD (other modules create it too): not the release's
+    # The API server's Pod Security admission holds the chart's pod to the restricted standard.
+    restricted = {"pod-security.kubernetes.io/enforce": "restricted"}
+    client.CoreV1Api(api()).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=OPERATOR_NAMESPACE, labels=restricted))
+    )
     install = subprocess.run(
         [
             *helm,
             "install",
             "gitstage",
             str(ROOT / "charts" / "gitstage"),
-            "--create-namespace",
+            "--set",
+            "crds.enabled=false",
             "--set",
             f"image.repository={repository}",
             "--set",
@@ -161,6 +158,7 @@ def chart_operator(real: RealCluster) -> Iterator[None]:
             check=False,
             timeout=300,
         )
+        client.CoreV1Api(api()).delete_namespace(OPERATOR_NAMESPACE)
 
 
 def operator_pod_runs() -> None:
@@ -331,7 +329,7 @@ def test_an_ssh_source_rolls_out_inside_the_real_image(scene: Scene) -> None:
     """The operator pod polls and the fetcher fetches over SSH, with the Secret's key and
     known_hosts (the image's OpenSSH client, host keys checked)."""
     key = SshKeyPair.generate()
-    with SshGitServer(scene.root, [key], host=scene.cluster.info.node_address) as ssh:
+    with SshGitServer(scene.root, [key], host=scene.cluster.node_address) as ssh:
         secret = {"identity": key.private_openssh, "known_hosts": ssh.known_hosts}
         client.CoreV1Api(api()).create_namespaced_secret(
             scene.namespace,
@@ -410,7 +408,7 @@ def test_a_dvc_artifact_from_an_http_remote_is_served(
     remote = base / "remote"
     remote.mkdir()
     weights = bytes(range(256)) * 400  # 100 KiB of model weights, not text
-    with FileHttpServer(remote, host=scene.cluster.info.node_address) as files:
+    with FileHttpServer(remote, host=scene.cluster.node_address) as files:
         project = DvcProject.create(base / "work")
         project.set_remote("store", str(remote))
         project.write("models/weights.bin", weights)
@@ -492,7 +490,7 @@ def test_a_dvc_artifact_from_an_s3_compatible_remote_is_served(
     Secret named by `fetcher.secretRef`."""
     base = tmp_path_factory.mktemp("s3")
     weights = random.Random(3).randbytes(300_000)
-    with S3Server(host=scene.cluster.info.node_address) as s3:
+    with S3Server(host=scene.cluster.node_address) as s3:
         dvc = DvcRegistry.create(scene, base, "s3reg", weights)
         s3.create_bucket("models")
         assert s3.upload_tree(base / "remote", "models", "dvcstore") == 1
@@ -523,7 +521,7 @@ def test_a_dvc_fetch_that_fails_in_the_pod_keeps_the_previous_version_and_says_w
     weights = random.Random(4).randbytes(100_000)
     auth = BasicAuth("dvc", "dvc-" + uuid.uuid4().hex[:8])
     other = BasicAuth("dvc", "moved-" + uuid.uuid4().hex[:8])
-    host = scene.cluster.info.node_address
+    host = scene.cluster.node_address
     with (
         FileHttpServer(base / "remote", auth=auth, host=host) as files,
         FileHttpServer(base / "remote", auth=other, host=host) as moved,
@@ -608,7 +606,7 @@ def test_a_fetcher_killed_mid_download_is_restarted_by_the_kubelet_and_completes
     base = tmp_path_factory.mktemp("killed")
     (base / "remote").mkdir()
     weights = random.Random(5).randbytes(4 << 20)
-    with FileHttpServer(base / "remote", host=scene.cluster.info.node_address) as files:
+    with FileHttpServer(base / "remote", host=scene.cluster.node_address) as files:
         dvc = DvcRegistry.create(scene, base, "killed", weights)
         dvc.project.set_remote("store", files.url)
         dvc.promote("v1.0.0", 1, dvc.publish("the remote over HTTP"))

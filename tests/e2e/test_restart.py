@@ -63,7 +63,7 @@ def scene(kube: Kube, tmp_path: Path) -> Iterator[Scene]:
     subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
     install_crd()
     namespace = namespace_with_git_secret("restart", "alice", PASSWORD)
-    with GitHttpServer(root, auth=BasicAuth("alice", PASSWORD)) as server:
+    with GitHttpServer(root, auth=BasicAuth("alice", PASSWORD), host=kube.node_address) as server:
         url = server.url("registry.git")
         clone = tmp_path / "clone"
         authed = url.replace("http://", f"http://alice:{PASSWORD}@")

@@ -26,7 +26,13 @@ from gitstage.adapters.git.poll_types import PollerStats
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator import handlers
 from tests.conftest import Kube
-from tests.e2e.kubeutil import api, eventually, install_crd, namespace_with_git_secret
+from tests.e2e.kubeutil import (
+    api,
+    eventually,
+    install_crd,
+    namespace_with_git_secret,
+    serving_template,
+)
 from tests.e2e.test_operator import Registry
 from tests.support import forge_payloads as fp
 
@@ -73,7 +79,9 @@ def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     saved = {key: os.environ.get(key) for key in settings}
     os.environ.update(settings)
     try:
-        with GitHttpServer(root, auth=BasicAuth("alice", PASSWORD)) as server:
+        with GitHttpServer(
+            root, auth=BasicAuth("alice", PASSWORD), host=kube.node_address
+        ) as server:
             url = server.url("hooked.git")
             registry = clone(url, root / "clone")
             args = ["run", "-A", "--standalone", "-m", "gitstage.operator.handlers"]
@@ -174,7 +182,7 @@ def first(env: Env) -> str:
                     "artifact": "churn",
                     "stage": "prod",
                     "replicas": 1,
-                    "template": {"spec": {"containers": [{"name": "server", "image": "srv:1"}]}},
+                    "template": serving_template(),
                 }
             ],
         },

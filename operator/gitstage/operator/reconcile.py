@@ -280,10 +280,13 @@ def _rollout_state(
         return "Failed"
     settled = observed.observed_generation >= observed.generation
     wanted = observed.replicas if observed.replicas is not None else 1
+    # As `kubectl rollout status`: every pod updated and available, no old pod left (ready
+    # counts include old pods, so they alone would call a half-done rollout complete).
     complete = (
         settled
         and observed.updated_replicas == wanted
-        and observed.ready_replicas >= wanted
+        and observed.total_replicas == observed.updated_replicas
+        and observed.available_replicas >= wanted
         and (desired is None or (running is not None and running.commit == desired.commit))
     )
     if hold:

@@ -23,6 +23,7 @@ class ObservedDeployment:
     generation: int
     observed_generation: int
     replicas: int | None
+    total_replicas: int  # pods of every ReplicaSet, old ones included (status.replicas)
     updated_replicas: int
     ready_replicas: int
     available_replicas: int
@@ -77,6 +78,7 @@ def observe(namespace: str, name: str) -> ObservedDeployment | None:
         generation=metadata.generation or 0,
         observed_generation=status.observed_generation or 0,
         replicas=deployment.spec.replicas if deployment.spec else None,
+        total_replicas=status.replicas or 0,
         updated_replicas=status.updated_replicas or 0,
         ready_replicas=status.ready_replicas or 0,
         available_replicas=status.available_replicas or 0,
