@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gitstage.adapters.git.locate import open_for_read, readable_path
 from gitstage.adapters.git.reader import Registry, read_registry
+from gitstage.adapters.mirror.locate import open_for_read, readable_path
 from gitstage.domain.gto_json import registry_document, versions_document
 from gitstage.domain.index import INDEX_FILE, ArtifactAnnotation
 from gitstage.domain.state import Version, VStage
@@ -25,10 +25,9 @@ from gitstage.domain.views import (
     ViewOptions,
     find_artifact,
     latest_version,
-    list_versions,
-    select_versions,
     stage_view,
 )
+from gitstage.reading import show_versions
 
 RepoPath = str | os.PathLike[str]
 
@@ -51,14 +50,6 @@ def show(
     if name is None:
         return registry_document(registry.state, options, registry.config.stages)
     return versions_document(show_versions(registry, name, options))
-
-
-def show_versions(registry: Registry, name: str, options: ViewOptions) -> list[Any]:
-    shortcut = parse_shortcut(name)
-    rows = list_versions(find_artifact(registry.state, shortcut.name), options)
-    return select_versions(
-        rows, latest=shortcut.latest, version=shortcut.version, stage=shortcut.stage
-    )
 
 
 @dataclass(frozen=True)

@@ -101,9 +101,10 @@ def load_file(
 
 def require_signed_promotion(repo: str, name: str, stage: str) -> str:
     """The assignment tag of the stage's holder; refused unless signed by a trusted key."""
-    from gitstage.adapters.git.locate import open_for_read
     from gitstage.adapters.git.policy_reader import promotion_signature, trust_files
-    from gitstage.adapters.git.reader import open_repository, read_registry
+    from gitstage.adapters.git.reader import read_registry
+    from gitstage.adapters.git.repository import open_repository
+    from gitstage.adapters.mirror.locate import open_for_read
     from gitstage.domain.policy import SignatureKind
     from gitstage.domain.selection import Selector, resolve
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gitstage import api
-from gitstage.adapters.fetch.credentials import GitCredentials
-from gitstage.adapters.git.remote import MirrorError, RemoteMirror
+from gitstage.adapters.git.credentials import GitCredentials
+from gitstage.adapters.mirror.remote_mirror import MirrorError, RemoteMirror
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 
 

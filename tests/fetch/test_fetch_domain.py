@@ -6,7 +6,6 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from gitstage.adapters.fetch.credentials import redact, same_origin, split_userinfo
 from gitstage.domain.dvc_files import (
     find_out,
     object_key,
@@ -25,6 +24,7 @@ from gitstage.domain.fetch_plan import artifact_entry
 from gitstage.domain.index import ArtifactAnnotation
 from gitstage.domain.links import is_valid_rev, link_of
 from gitstage.domain.repo_paths import Node, NodeKind, resolve, safe_relative
+from gitstage.domain.repo_urls import redact, same_origin, split_userinfo
 
 P = PurePosixPath
 

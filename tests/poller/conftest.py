@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gitstage.adapters.fetch.credentials import GitCredentials
+from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.dev.git_server import BasicAuth
 from tests.support.git_server import CountingGitServer
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gitstage.adapters.fetch.credentials import GitCredentials
-from gitstage.adapters.git.mirror_errors import (
+from gitstage.adapters.git.credentials import GitCredentials
+from gitstage.adapters.mirror.errors import (
     AuthenticationFailed,
     BranchNotFound,
     InvalidSource,
@@ -18,7 +18,7 @@ from gitstage.adapters.git.mirror_errors import (
     RepositoryNotFound,
     SourceUnreachable,
 )
-from gitstage.adapters.git.remote import RemoteMirror, Timeouts
+from gitstage.adapters.mirror.remote_mirror import RemoteMirror, Timeouts
 from tests.poller.conftest import PASSWORD, USER, Remote
 
 WRONG = "wrong-Kx9-secret-0815"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pygit2
 
-from gitstage.adapters.fetch.credentials import GitCredentials
+from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.reader import Registry
-from gitstage.adapters.git.remote import RemoteMirror, Timeouts
+from gitstage.adapters.mirror.remote_mirror import RemoteMirror, Timeouts
 from gitstage.dev.git_server import BasicAuth
 from gitstage.domain.views import stage_view
 from tests.poller.conftest import BASE, PASSWORD, USER, Remote, make_registry, run_git, weights

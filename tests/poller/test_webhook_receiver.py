@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from gitstage.adapters.git.poller import PollerHub
+from gitstage.adapters.mirror.poller import PollerHub
 from gitstage.domain.views import stage_view
 from gitstage.operator import endpoints, observability
 from gitstage.operator.feed import HubFeed

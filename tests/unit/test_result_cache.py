@@ -19,7 +19,8 @@ import pytest
 from gitstage.adapters.git import result_cache
 from gitstage.adapters.git.result_cache import ResultCache, code_fingerprint, result_path
 from gitstage.cli.show import show_command
-from gitstage.cli.show_json import ShowRequest, parse_argv
+from gitstage.cli.show_json import parse_argv
+from gitstage.reading import ShowRequest
 from tests.support.scratch import ScratchRepo, When
 
 OPERATOR = Path(__file__).resolve().parents[2] / "operator"

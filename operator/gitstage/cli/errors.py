@@ -8,8 +8,8 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from gitstage.adapters.git.mirror_errors import MirrorError
-from gitstage.adapters.git.reader import RepositoryError
+from gitstage.adapters.git.repository import RepositoryError
+from gitstage.adapters.mirror.errors import MirrorError
 from gitstage.domain.config import WrongConfigError
 from gitstage.domain.index import CorruptIndexError
 from gitstage.domain.names import InvalidNameError

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import click
 
-from gitstage.adapters.git.locate import readable_path
 from gitstage.adapters.git.reader import read_registry
+from gitstage.adapters.mirror.locate import readable_path
 from gitstage.cli.errors import one_line_errors
 from gitstage.cli.flags import examples, one_of
 from gitstage.cli.oneline import OneLineCommand

@@ -11,7 +11,7 @@ from typing import ParamSpec, TypeVar
 import click
 
 from gitstage.adapters.git.partial import RemoteError
-from gitstage.adapters.git.reader import RepositoryError
+from gitstage.adapters.git.repository import RepositoryError
 from gitstage.adapters.git.signatures import SigningError
 from gitstage.adapters.git.writer import WriteError
 from gitstage.cli.errors import EXPECTED_ERRORS, CommandError

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gitstage.adapters.fetch.credentials import GitCredentials
-from gitstage.adapters.git.mirror_errors import MirrorError
-from gitstage.adapters.git.poll_types import PollError, PollerStats, Source, Update
-from gitstage.adapters.git.poller import PollerHub
-from gitstage.adapters.git.remote import Timeouts
+from gitstage.adapters.git.credentials import GitCredentials
+from gitstage.adapters.mirror.errors import MirrorError
+from gitstage.adapters.mirror.poll_types import PollError, PollerStats, Source, Update
+from gitstage.adapters.mirror.poller import PollerHub
+from gitstage.adapters.mirror.remote_mirror import Timeouts
 from gitstage.domain.repo_urls import repository_key
 from gitstage.operator.reconcile import SourceView
 from gitstage.operator.worker import Follow

@@ -10,6 +10,7 @@ import os
 import time
 
 from gitstage.adapters.git.refdb import GitDirs, RefDb, Stamp, locate, stamp_of
+from gitstage.adapters.git.repository import dirs_from_libgit2
 
 CONFIG_FILE = ".gto"  # as gitstage.domain.config, which this module does not import
 MIRROR_CONFIG_FILE = "gitstage-head.gto"  # remote.HEAD_CONFIG_FILE: a mirror's `.gto` at HEAD
@@ -49,8 +50,6 @@ def find_dirs(path: str | os.PathLike[str] = ".") -> GitDirs:
     """The repository holding `path` (libgit2 finds the layouts git's files alone do not show)."""
     dirs = locate(path)
     if dirs is None:
-        from gitstage.adapters.git.reader import dirs_from_libgit2
-
         dirs = dirs_from_libgit2(path)
     return dirs
 

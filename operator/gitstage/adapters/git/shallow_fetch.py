@@ -6,6 +6,7 @@ credentials from GIT_ASKPASS (see credentials.py). Failures become one-line, red
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -14,13 +15,8 @@ from pathlib import Path
 
 import pygit2
 
-from gitstage.adapters.fetch.credentials import (
-    GitCredentials,
-    git_environment,
-    is_local_path,
-    redact,
-)
-from gitstage.adapters.fetch.git_tree import CommitTree
+from gitstage.adapters.git.commit_tree import CommitTree
+from gitstage.adapters.git.credentials import GitCredentials, git_environment
 from gitstage.domain.fetch_errors import (
     BadInputError,
     FetchError,
@@ -28,6 +24,7 @@ from gitstage.domain.fetch_errors import (
     TransportError,
 )
 from gitstage.domain.names import is_hexsha
+from gitstage.domain.repo_urls import redact
 
 DEFAULT_TIMEOUT = 600.0
 _AUTH_HINTS = (
@@ -172,3 +169,11 @@ def remote_refs(
         if not ref.endswith("^{}"):
             refs[ref] = sha
     return refs
+
+
+def is_local_path(url: str) -> bool:
+    """A filesystem path rather than a URL or scp-like `host:path`."""
+    if "://" in url:
+        return False
+    head = url.split("/", 1)[0]
+    return ":" not in head or os.path.exists(url)

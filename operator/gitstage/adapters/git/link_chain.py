@@ -11,18 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from gitstage.adapters.fetch.credentials import (
-    GitCredentials,
-    redact,
-    same_origin,
-    split_userinfo,
-)
-from gitstage.adapters.fetch.git_fetch import FetchedCommit, fetch_commit
+from gitstage.adapters.git.credentials import GitCredentials
+from gitstage.adapters.git.shallow_fetch import FetchedCommit, fetch_commit
 from gitstage.domain.fetch_errors import BadInputError
 from gitstage.domain.fetch_manifest import SourceRecord
 from gitstage.domain.fetch_plan import artifact_entry
 from gitstage.domain.links import MAX_LINK_DEPTH, ArtifactLink
 from gitstage.domain.repo_paths import safe_relative
+from gitstage.domain.repo_urls import redact, same_origin, split_userinfo
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
-from gitstage.adapters.fetch.credentials import redact, split_userinfo
 from gitstage.domain.dvc_files import DVC_DIR, DvcRemote
 from gitstage.domain.fetch_errors import (
     BadInputError,
@@ -24,6 +23,7 @@ from gitstage.domain.fetch_errors import (
     TransportError,
     UnsupportedError,
 )
+from gitstage.domain.repo_urls import redact, split_userinfo
 
 ENV_DVC_USERNAME = "GITSTAGE_DVC_USERNAME"
 ENV_DVC_PASSWORD = "GITSTAGE_DVC_PASSWORD"  # noqa: S105 - a variable name

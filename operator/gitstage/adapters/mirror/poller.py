@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gitstage.adapters.fetch.credentials import GitCredentials, redact
-from gitstage.adapters.git.mirror_errors import (
+from gitstage.adapters.git.credentials import GitCredentials
+from gitstage.adapters.mirror.errors import (
     GitOperationFailed,
     InvalidPolicy,
     MirrorError,
     RegistryUnreadable,
     scrub,
 )
-from gitstage.adapters.git.poll_types import (
+from gitstage.adapters.mirror.poll_types import (
     OnChange,
     OnPoll,
     PollError,
@@ -38,8 +38,9 @@ from gitstage.adapters.git.poll_types import (
     Source,
     Update,
 )
-from gitstage.adapters.git.remote import RemoteMirror, SyncResult, Timeouts
+from gitstage.adapters.mirror.remote_mirror import RemoteMirror, SyncResult, Timeouts
 from gitstage.domain.policy import PolicyFileError
+from gitstage.domain.repo_urls import redact
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gitstage.adapters.fetch.credentials import redact
+from gitstage.domain.repo_urls import redact
 
 
 class MirrorError(RuntimeError):

@@ -21,30 +21,27 @@ from pathlib import Path
 
 import pygit2
 
-from gitstage.adapters.fetch.credentials import GitCredentials, redact, split_userinfo
-from gitstage.adapters.git.git_command import GitCall, GitRunner
-from gitstage.adapters.git.index_blobs import missing_index_blobs
-from gitstage.adapters.git.mirror_errors import (
-    BranchNotFound,
-    GitOperationFailed,
-    InvalidSource,
-    MirrorError,
-)
+from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.policy_reader import (
     blob_at_head,
     gto_stages_at_head,
     policy_evaluator,
 )
-from gitstage.adapters.git.reader import (
-    Registry,
-    RepositoryError,
-    open_repository,
-    read_registry,
-)
+from gitstage.adapters.git.reader import Registry, read_registry
+from gitstage.adapters.git.repository import RepositoryError, open_repository
 from gitstage.adapters.git.source import MIRROR_CONFIG_FILE
-from gitstage.adapters.git.sync_state import SyncState, load_state, save_state
+from gitstage.adapters.mirror.errors import (
+    BranchNotFound,
+    GitOperationFailed,
+    InvalidSource,
+    MirrorError,
+)
+from gitstage.adapters.mirror.git_command import GitCall, GitRunner
+from gitstage.adapters.mirror.index_blobs import missing_index_blobs
+from gitstage.adapters.mirror.sync_state import SyncState, load_state, save_state
 from gitstage.domain.config import CONFIG_FILE
 from gitstage.domain.policy import PolicyEvaluator
+from gitstage.domain.repo_urls import redact, split_userinfo
 
 __all__ = [
     "MirrorCounters",

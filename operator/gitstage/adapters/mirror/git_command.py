@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitstage.adapters.fetch.credentials import GitCredentials, git_environment
-from gitstage.adapters.git.mirror_errors import (
+from gitstage.adapters.git.credentials import GitCredentials, git_environment
+from gitstage.adapters.mirror.errors import (
     GitOperationFailed,
     OperationTimedOut,
     classify,

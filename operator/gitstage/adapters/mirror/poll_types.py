@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gitstage.adapters.git.reader import Registry
-from gitstage.adapters.git.remote import Timeouts
+from gitstage.adapters.mirror.remote_mirror import Timeouts
 from gitstage.domain.policy import PolicyEvaluator
 
 

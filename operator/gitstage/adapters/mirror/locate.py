@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gitstage.adapters.git.remote import RemoteMirror
+    from gitstage.adapters.mirror.remote_mirror import RemoteMirror
 
 # scheme://..., or scp-like user@host:path (a Windows drive letter is not a host)
 _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|[^@/:\s]+@[^/:\s]+:)")
@@ -37,7 +37,7 @@ def open_for_read(repo: str | os.PathLike[str]) -> ReadTarget:
     """Raises MirrorError (one line, no credentials) when the remote cannot be read."""
     if not is_url(repo):
         return ReadTarget(os.fspath(repo))
-    from gitstage.adapters.git.remote import synced_mirror
+    from gitstage.adapters.mirror.remote_mirror import synced_mirror
 
     mirror = synced_mirror(os.fspath(repo))
     return ReadTarget(str(mirror.path), mirror)

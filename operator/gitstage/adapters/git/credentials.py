@@ -20,7 +20,6 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ENV_USERNAME = "GITSTAGE_GIT_USERNAME"
 ENV_PASSWORD = "GITSTAGE_GIT_PASSWORD"  # noqa: S105 - a variable name, not a secret
@@ -39,7 +38,6 @@ case "$1" in
 esac
 """
 _CONFIG_VAR_RE = re.compile(r"^GIT_CONFIG_(COUNT|KEY_\d+|VALUE_\d+)$")
-_USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 
 
 @dataclass(frozen=True)
@@ -89,26 +87,6 @@ class GitCredentials:
             env.get(ENV_SSH_KEY) or None,
             env.get(ENV_KNOWN_HOSTS) or None,
         )
-
-
-def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
-    """`https://user:pw@host/x` -> (`https://host/x`, user, pw); other URLs are returned as is."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
-        return url, None, None
-    host = parts.netloc.rpartition("@")[2]
-    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return clean, parts.username or None, parts.password or None
-
-
-def redact(text: str) -> str:
-    """Drop userinfo from every URL in `text`."""
-    return _USERINFO_RE.sub(lambda match: f"{match['scheme']}***@", text)
-
-
-def same_origin(left: str, right: str) -> bool:
-    a, b = urlsplit(left), urlsplit(right)
-    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
 
 
 def git_environment(
@@ -196,9 +174,4 @@ def _askpass_script(workdir: Path) -> Path:
     return script
 
 
-def is_local_path(url: str) -> bool:
-    """A filesystem path rather than a URL or scp-like `host:path`."""
-    if "://" in url:
-        return False
-    head = url.split("/", 1)[0]
-    return ":" not in head or os.path.exists(url)
+# END
