@@ -27,7 +27,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from gitstage.adapters.kube import client as kube_client
-from gitstage.cli.operator_cmd import kopf_arguments, operator_command
+from gitstage.cli.operator import kopf_arguments, operator_command
 from gitstage.dev.binaries import binaries_dir
 from gitstage.dev.cluster import free_port
 from gitstage.dev.git_server import BasicAuth, GitHttpServer

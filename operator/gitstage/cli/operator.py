@@ -1,4 +1,4 @@
-"""`gitstage operator` runs the kopf operator; `gitstage crds` prints or writes the CRD."""
+"""`gitstage operator`: runs the kopf operator (gitstage.operator.handlers) with its settings."""
 
 from __future__ import annotations
 
@@ -15,9 +15,6 @@ from gitstage.operator.settings import (
     OperatorSettings,
     SettingsError,
 )
-from gitstage.resources.crd import render_crd_yaml
-
-CRD_FILE = "modelregistries.gitstage.dev.yaml"
 
 
 @click.command(
@@ -141,28 +138,3 @@ def kopf_arguments(
     if verbose:
         args.append("--verbose")
     return args
-
-
-@click.command(
-    "crds",
-    epilog=examples(
-        "gitstage crds | kubectl apply --server-side -f -",
-        "gitstage crds -o crds/",
-    ),
-)
-@click.option(
-    "-o",
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help=f"Write {CRD_FILE} there instead of printing it.",
-)
-def crds_command(output_dir: Path | None) -> None:
-    """The ModelRegistry CRD, generated from the pydantic models."""
-    text = render_crd_yaml()
-    if output_dir is None:
-        click.echo(text, nl=False)
-        return
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / CRD_FILE).write_text(text)
-    click.echo(f"wrote {output_dir / CRD_FILE}")
