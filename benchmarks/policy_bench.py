@@ -35,7 +35,7 @@ from gitstage.adapters.git import policy_reader
 from gitstage.adapters.git.policy_reader import TagSignatures, policy_evaluator
 from gitstage.adapters.git.reader import read_registry
 from gitstage.adapters.git.repository import open_repository
-from gitstage.domain.policy import assignment_violations
+from gitstage.domain.policy.rules import assignment_violations
 from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.plan import Refused, decide
 from gitstage.workloads.render import Serving

@@ -16,11 +16,12 @@ from typing import Any
 
 from gitstage.adapters.git.reader import Registry, read_registry
 from gitstage.adapters.mirror.locate import open_for_read, readable_path
-from gitstage.domain.gto_json import registry_document, versions_document
-from gitstage.domain.index import INDEX_FILE, ArtifactAnnotation
-from gitstage.domain.state import Version, VStage
-from gitstage.domain.tags import parse_shortcut
-from gitstage.domain.views import (
+from gitstage.domain.registry.files import INDEX_FILE
+from gitstage.domain.registry.gto_json import registry_document, versions_document
+from gitstage.domain.registry.index import ArtifactAnnotation
+from gitstage.domain.registry.state import Version, VStage
+from gitstage.domain.registry.tags import parse_shortcut
+from gitstage.domain.registry.views import (
     Sort,
     ViewOptions,
     find_artifact,
@@ -152,7 +153,7 @@ def fetch(
 
     model_path = api.fetch("churn", repo="https://git.example/registry.git", stage="prod")
     """
-    from gitstage.domain.selection import Selector
+    from gitstage.domain.registry.selection import Selector
     from gitstage.fetching import fetch_selected
 
     selected = fetch_selected(
@@ -187,7 +188,7 @@ def load(
     loader has that name, else the file extension (.pkl/.pickle, .joblib, and `gitstage.loaders`
     entry points).
     """
-    from gitstage.domain.selection import Selector
+    from gitstage.domain.registry.selection import Selector
     from gitstage.fetching import fetch_selected
     from gitstage.loading import load_file, require_signed_promotion
 

@@ -15,13 +15,7 @@ from gitstage.adapters.git.policy_reader import policy_violations, read_policy
 from gitstage.adapters.git.reader import TAGS_PREFIX, read_config, read_registry
 from gitstage.adapters.git.repository import RepositoryError, open_repository
 from gitstage.adapters.git.shallow_fetch import fetch_commit, remote_refs
-from gitstage.domain.config import WrongConfigError
-from gitstage.domain.fetch_errors import FetchError
-from gitstage.domain.fetch_plan import read_index
-from gitstage.domain.index import CorruptIndexError
-from gitstage.domain.links import ArtifactLink, link_of
-from gitstage.domain.policy import POLICY_FILE, PolicyFileError
-from gitstage.domain.registry_check import (
+from gitstage.domain.check.problems import (
     Problem,
     index_problems,
     link_target_problems,
@@ -29,9 +23,15 @@ from gitstage.domain.registry_check import (
     tag_problems,
     version_problems,
 )
+from gitstage.domain.fetch.errors import FetchError
+from gitstage.domain.fetch.links import ArtifactLink, link_of
+from gitstage.domain.fetch.plan import read_index
+from gitstage.domain.policy.rules import POLICY_FILE, PolicyFileError
+from gitstage.domain.registry.config import WrongConfigError
+from gitstage.domain.registry.index import CorruptIndexError
+from gitstage.domain.registry.state import RegistryError
+from gitstage.domain.registry.tags import Action, parse_tag
 from gitstage.domain.repo_urls import redact, split_userinfo
-from gitstage.domain.state import RegistryError
-from gitstage.domain.tags import Action, parse_tag
 
 
 @dataclass

@@ -32,16 +32,16 @@ from gitstage.adapters.fetch.staging import (
 )
 from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.link_chain import Hop, follow
-from gitstage.domain.fetch_errors import BadInputError, NotFoundError
-from gitstage.domain.fetch_manifest import MANIFEST_FILE, FetchRequest, Labels, Manifest
-from gitstage.domain.fetch_plan import locate
-from gitstage.domain.index import ArtifactAnnotation
-from gitstage.domain.links import is_valid_rev
-from gitstage.domain.names import is_valid_fullname, is_valid_name
-from gitstage.domain.repo_paths import safe_relative
+from gitstage.domain.fetch.errors import BadInputError, NotFoundError
+from gitstage.domain.fetch.links import is_valid_rev
+from gitstage.domain.fetch.manifest import MANIFEST_FILE, FetchRequest, Labels, Manifest
+from gitstage.domain.fetch.plan import locate
+from gitstage.domain.fetch.repo_paths import safe_relative
+from gitstage.domain.registry.index import ArtifactAnnotation
+from gitstage.domain.registry.names import is_valid_fullname, is_valid_name
+from gitstage.domain.registry.selection import Resolution, SelectionError, Selector, resolve
+from gitstage.domain.registry.views import ArtifactNotFoundError, Sort
 from gitstage.domain.repo_urls import redact, split_userinfo
-from gitstage.domain.selection import Resolution, SelectionError, Selector, resolve
-from gitstage.domain.views import ArtifactNotFoundError, Sort
 
 if TYPE_CHECKING:
     from gitstage.adapters.mirror.locate import ReadTarget

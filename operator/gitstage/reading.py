@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from gitstage.adapters.git.reader import Registry
-    from gitstage.domain.views import ViewOptions
+    from gitstage.domain.registry.views import ViewOptions
 
 
 class ShowRequest:
@@ -98,8 +98,8 @@ def compute_json_text(source: RegistrySource, request: ShowRequest) -> tuple[str
     import json
 
     from gitstage.adapters.git.reader import read_source
-    from gitstage.domain.gto_json import registry_document, versions_document
-    from gitstage.domain.views import ViewOptions
+    from gitstage.domain.registry.gto_json import registry_document, versions_document
+    from gitstage.domain.registry.views import ViewOptions
 
     r = request
     options = ViewOptions.from_flags(r.registered_only, r.deprecated, r.av, r.vs, r.sort)
@@ -115,8 +115,8 @@ def compute_json_text(source: RegistrySource, request: ShowRequest) -> tuple[str
 
 def show_versions(registry: Registry, name: str, options: ViewOptions) -> list[Any]:
     """The rows of `show NAME` (NAME may be `name@latest`, `name@vX.Y.Z`, `name#stage`)."""
-    from gitstage.domain.tags import parse_shortcut
-    from gitstage.domain.views import find_artifact, list_versions, select_versions
+    from gitstage.domain.registry.tags import parse_shortcut
+    from gitstage.domain.registry.views import find_artifact, list_versions, select_versions
 
     shortcut = parse_shortcut(name)
     rows = list_versions(find_artifact(registry.state, shortcut.name), options)

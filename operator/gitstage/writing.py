@@ -37,14 +37,15 @@ from gitstage.adapters.git.writer import (
     tagger_signature,
     write_tags,
 )
-from gitstage.domain.config import CONFIG_FILE, RegistryConfig, parse_config
-from gitstage.domain.events import Event, EventKind, Instant
-from gitstage.domain.policy import POLICY_FILE, UNSIGNED, violation_of
+from gitstage.domain.policy.rules import POLICY_FILE, UNSIGNED, violation_of
+from gitstage.domain.registry.config import RegistryConfig, parse_config
+from gitstage.domain.registry.events import Event, EventKind, Instant
+from gitstage.domain.registry.files import CONFIG_FILE
+from gitstage.domain.registry.state import RegistryState, build_state
+from gitstage.domain.registry.tags import Action
 from gitstage.domain.repo_urls import redact
-from gitstage.domain.state import RegistryState, build_state
-from gitstage.domain.tags import Action
-from gitstage.domain.write_plan import WriteContext, WritePlan, plan
-from gitstage.domain.write_requests import WriteRequest
+from gitstage.domain.write.plan import WriteContext, WritePlan, plan
+from gitstage.domain.write.requests import WriteRequest
 
 Progress = Callable[[str], None]
 

@@ -20,7 +20,7 @@ from gitstage.adapters.mirror.poll_types import (
 )
 from gitstage.adapters.mirror.poller import Backoff, PollerHub
 from gitstage.adapters.mirror.remote_mirror import Timeouts
-from gitstage.domain.views import stage_view
+from gitstage.domain.registry.views import stage_view
 from tests.poller.conftest import BASE, PASSWORD, USER, Remote
 
 HOUR = 3600.0

@@ -12,7 +12,7 @@ from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.reader import Registry
 from gitstage.adapters.mirror.remote_mirror import RemoteMirror, Timeouts
 from gitstage.dev.git_server import BasicAuth
-from gitstage.domain.views import stage_view
+from gitstage.domain.registry.views import stage_view
 from tests.poller.conftest import BASE, PASSWORD, USER, Remote, make_registry, run_git, weights
 from tests.support.fast_import import CommitSpec, FastImport, Stamp, TagSpec, init_repo
 from tests.support.git_server import CountingGitServer

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.mirror.poller import PollerHub
-from gitstage.domain.views import stage_view
+from gitstage.domain.registry.views import stage_view
 from gitstage.operator import endpoints, observability
 from gitstage.operator.feed import Follow, HubFeed, SourceView
 from gitstage.operator.webhooks import WebhookReceiver

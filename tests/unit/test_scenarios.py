@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from gitstage import api
 from gitstage.cli.main import cli
-from gitstage.domain.state import RegistryError
+from gitstage.domain.registry.state import RegistryError
 from tests.support.scratch import ScratchRepo, When
 
 

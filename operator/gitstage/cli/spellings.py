@@ -16,7 +16,7 @@ from gitstage.cli.flags import examples, one_of
 from gitstage.cli.oneline import OneLineCommand
 from gitstage.cli.show import print_json, repo_option, show_shortcut
 from gitstage.cli.show_json import SORTS
-from gitstage.domain.views import ViewOptions, registry_stages, used_stages
+from gitstage.domain.registry.views import ViewOptions, registry_stages, used_stages
 
 
 @click.command(

@@ -21,7 +21,7 @@ from gitstage.adapters.mirror.errors import MirrorError
 from gitstage.adapters.mirror.poll_types import PollError, PollerStats, Source, Update
 from gitstage.adapters.mirror.poller import PollerHub
 from gitstage.adapters.mirror.remote_mirror import Timeouts
-from gitstage.domain.policy import PolicyEvaluator
+from gitstage.domain.policy.rules import PolicyEvaluator
 from gitstage.domain.repo_urls import repository_key
 
 log = logging.getLogger(__name__)

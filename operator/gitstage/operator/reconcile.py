@@ -15,7 +15,7 @@ from gitstage.adapters.git.reader import Registry
 from gitstage.adapters.kube import deployments
 from gitstage.adapters.kube.deployments import ObservedDeployment
 from gitstage.adapters.kube.registries import patch_status
-from gitstage.domain.policy import PolicyEvaluator
+from gitstage.domain.policy.rules import PolicyEvaluator
 from gitstage.operator.feed import SourceView
 from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.plan import Hold, Refused, decide

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from gitstage.domain.state import RegistryState
-from gitstage.domain.views import Sort, latest_version, stage_view
+from gitstage.domain.registry.state import RegistryState
+from gitstage.domain.registry.views import Sort, latest_version, stage_view
 from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.plan import Hold
 from gitstage.workloads.render import Serving

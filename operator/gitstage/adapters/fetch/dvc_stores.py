@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
-from gitstage.domain.dvc_files import DVC_DIR, DvcRemote
-from gitstage.domain.fetch_errors import (
+from gitstage.domain.fetch.dvc_files import DVC_DIR, DvcRemote
+from gitstage.domain.fetch.errors import (
     BadInputError,
     NotFoundError,
     TransportError,

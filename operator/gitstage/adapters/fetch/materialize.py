@@ -10,7 +10,7 @@ from typing import Literal
 
 from gitstage.adapters.fetch.dvc_stores import ObjectStore, open_store
 from gitstage.adapters.fetch.staging import Staging, read_chunks
-from gitstage.domain.dvc_files import (
+from gitstage.domain.fetch.dvc_files import (
     DIR_SUFFIX,
     DirEntry,
     DvcOut,
@@ -18,8 +18,8 @@ from gitstage.domain.dvc_files import (
     object_key,
     parse_dir_listing,
 )
-from gitstage.domain.fetch_errors import IntegrityError, NotFoundError
-from gitstage.domain.fetch_plan import (
+from gitstage.domain.fetch.errors import IntegrityError, NotFoundError
+from gitstage.domain.fetch.plan import (
     DvcSource,
     GitSource,
     Source,
@@ -27,7 +27,7 @@ from gitstage.domain.fetch_plan import (
     check_not_lfs,
     walk_files,
 )
-from gitstage.domain.repo_paths import ROOT, NodeKind
+from gitstage.domain.fetch.repo_paths import ROOT, NodeKind
 
 Kind = Literal["git", "dvc"]
 WHOLE = "."

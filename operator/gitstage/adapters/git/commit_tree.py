@@ -7,8 +7,8 @@ from pathlib import PurePosixPath
 
 import pygit2
 
-from gitstage.domain.fetch_errors import NotFoundError
-from gitstage.domain.repo_paths import ROOT, Node, NodeKind
+from gitstage.domain.fetch.errors import NotFoundError
+from gitstage.domain.fetch.repo_paths import ROOT, Node, NodeKind
 
 _KINDS = {
     pygit2.enums.FileMode.TREE: NodeKind.DIR,

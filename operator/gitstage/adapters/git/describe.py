@@ -8,7 +8,7 @@ import pygit2
 
 from gitstage.adapters.git.reader import GitCommitSource, read_config
 from gitstage.adapters.git.repository import RepositoryError, open_repository
-from gitstage.domain.index import ArtifactAnnotation
+from gitstage.domain.registry.index import ArtifactAnnotation
 
 
 def annotation_at(

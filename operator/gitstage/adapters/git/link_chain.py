@@ -1,6 +1,6 @@
 """From (repository, revision, artifact) to the commit and path that hold the bytes.
 
-Links (domain/links.py) are followed across repositories, each at its own pinned revision.
+Links (domain/fetch/links.py) are followed across repositories, each at its own pinned revision.
 Credentials from the environment are sent only to the origin of the requested repository, so
 a link written in artifacts.yaml cannot make gitstage hand them to another host.
 """
@@ -13,11 +13,11 @@ from pathlib import Path, PurePosixPath
 
 from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.shallow_fetch import FetchedCommit, fetch_commit
-from gitstage.domain.fetch_errors import BadInputError
-from gitstage.domain.fetch_manifest import SourceRecord
-from gitstage.domain.fetch_plan import artifact_entry
-from gitstage.domain.links import MAX_LINK_DEPTH, ArtifactLink
-from gitstage.domain.repo_paths import safe_relative
+from gitstage.domain.fetch.errors import BadInputError
+from gitstage.domain.fetch.links import MAX_LINK_DEPTH, ArtifactLink
+from gitstage.domain.fetch.manifest import SourceRecord
+from gitstage.domain.fetch.plan import artifact_entry
+from gitstage.domain.fetch.repo_paths import safe_relative
 from gitstage.domain.repo_urls import redact, same_origin, split_userinfo
 
 

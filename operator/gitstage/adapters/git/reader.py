@@ -23,11 +23,12 @@ from gitstage.adapters.git.gc_pause import gc_paused
 from gitstage.adapters.git.object_cache import ObjectCache, Row
 from gitstage.adapters.git.repository import RepositoryError, open_repository
 from gitstage.adapters.git.source import RegistrySource, config_text_in, open_source
-from gitstage.domain.config import CONFIG_FILE, RegistryConfig, parse_config
-from gitstage.domain.events import CommitRecord, Instant, TagRecord
-from gitstage.domain.index import ArtifactAnnotation, parse_index
-from gitstage.domain.state import RegistryState, build_state
-from gitstage.domain.tags import Action, ParsedTag, parse_tag
+from gitstage.domain.registry.config import RegistryConfig, parse_config
+from gitstage.domain.registry.events import CommitRecord, Instant, TagRecord
+from gitstage.domain.registry.files import CONFIG_FILE
+from gitstage.domain.registry.index import ArtifactAnnotation, parse_index
+from gitstage.domain.registry.state import RegistryState, build_state
+from gitstage.domain.registry.tags import Action, ParsedTag, parse_tag
 
 if TYPE_CHECKING:
     import pygit2

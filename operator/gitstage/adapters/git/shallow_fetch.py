@@ -17,13 +17,13 @@ import pygit2
 
 from gitstage.adapters.git.commit_tree import CommitTree
 from gitstage.adapters.git.credentials import GitCredentials, git_environment
-from gitstage.domain.fetch_errors import (
+from gitstage.domain.fetch.errors import (
     BadInputError,
     FetchError,
     NotFoundError,
     TransportError,
 )
-from gitstage.domain.names import is_hexsha
+from gitstage.domain.registry.names import is_hexsha
 from gitstage.domain.repo_urls import redact
 
 DEFAULT_TIMEOUT = 600.0

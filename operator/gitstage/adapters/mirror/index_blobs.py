@@ -15,9 +15,9 @@ from pathlib import Path
 import pygit2
 
 from gitstage.adapters.git.reader import read_config
-from gitstage.domain.config import CONFIG_FILE
-from gitstage.domain.policy import POLICY_FILE, PolicyFileError, parse_policy
-from gitstage.domain.tags import Action, parse_tag
+from gitstage.domain.policy.rules import POLICY_FILE, PolicyFileError, parse_policy
+from gitstage.domain.registry.files import CONFIG_FILE
+from gitstage.domain.registry.tags import Action, parse_tag
 
 
 def missing_index_blobs(path: Path, tags: Mapping[str, str], head: str) -> list[str]:

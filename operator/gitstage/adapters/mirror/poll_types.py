@@ -8,7 +8,7 @@ from datetime import datetime
 
 from gitstage.adapters.git.reader import Registry
 from gitstage.adapters.mirror.remote_mirror import Timeouts
-from gitstage.domain.policy import PolicyEvaluator
+from gitstage.domain.policy.rules import PolicyEvaluator
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from gitstage.adapters.mirror.poll_types import (
     Update,
 )
 from gitstage.adapters.mirror.remote_mirror import RemoteMirror, SyncResult, Timeouts
-from gitstage.domain.policy import PolicyFileError
+from gitstage.domain.policy.rules import PolicyFileError
 from gitstage.domain.repo_urls import redact
 
 log = logging.getLogger(__name__)

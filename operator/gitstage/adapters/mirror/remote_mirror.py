@@ -39,8 +39,8 @@ from gitstage.adapters.mirror.errors import (
 from gitstage.adapters.mirror.git_command import GitCall, GitRunner
 from gitstage.adapters.mirror.index_blobs import missing_index_blobs
 from gitstage.adapters.mirror.sync_state import SyncState, load_state, save_state
-from gitstage.domain.config import CONFIG_FILE
-from gitstage.domain.policy import PolicyEvaluator
+from gitstage.domain.policy.rules import PolicyEvaluator
+from gitstage.domain.registry.files import CONFIG_FILE
 from gitstage.domain.repo_urls import redact, split_userinfo
 
 __all__ = [

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import yaml
 
-from gitstage.domain.dvc_files import (
+from gitstage.domain.fetch.dvc_files import (
     CONFIG_FILE,
     DVC_DIR,
     DVCFILE_SUFFIX,
@@ -26,11 +26,9 @@ from gitstage.domain.dvc_files import (
     parse_dvcfile,
     parse_lockfile,
 )
-from gitstage.domain.fetch_errors import BadInputError, NotFoundError, UnsupportedError
-from gitstage.domain.index import INDEX_FILE, ArtifactAnnotation, CorruptIndexError, parse_index
-from gitstage.domain.links import ArtifactLink, link_of
-from gitstage.domain.names import SEPARATOR_IN_NAME
-from gitstage.domain.repo_paths import (
+from gitstage.domain.fetch.errors import BadInputError, NotFoundError, UnsupportedError
+from gitstage.domain.fetch.links import ArtifactLink, link_of
+from gitstage.domain.fetch.repo_paths import (
     ROOT,
     Node,
     NodeKind,
@@ -38,6 +36,9 @@ from gitstage.domain.repo_paths import (
     resolve,
     safe_relative,
 )
+from gitstage.domain.registry.files import INDEX_FILE
+from gitstage.domain.registry.index import ArtifactAnnotation, CorruptIndexError, parse_index
+from gitstage.domain.registry.names import SEPARATOR_IN_NAME
 
 LFS_HEADER = b"version https://git-lfs.github.com/spec/v1\n"
 LFS_POINTER_MAX = 1024

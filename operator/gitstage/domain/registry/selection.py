@@ -12,8 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gitstage.domain.state import Artifact, RegistryState
-from gitstage.domain.views import Sort, find_artifact, get_versions, latest_version, stage_view
+from gitstage.domain.registry.state import Artifact, RegistryState
+from gitstage.domain.registry.views import (
+    Sort,
+    find_artifact,
+    get_versions,
+    latest_version,
+    stage_view,
+)
 
 
 class SelectionError(LookupError):

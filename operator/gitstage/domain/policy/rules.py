@@ -30,9 +30,9 @@ from enum import Enum
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gitstage.domain.events import Event, EventKind
-from gitstage.domain.names import check_name
-from gitstage.domain.state import RegistryState, newest_first
+from gitstage.domain.registry.events import Event, EventKind
+from gitstage.domain.registry.names import check_name
+from gitstage.domain.registry.state import RegistryState, newest_first
 
 POLICY_FILE = ".gitstage/policy.yaml"
 DEFAULT_ALLOWED_SIGNERS = ".gitstage/allowed_signers"

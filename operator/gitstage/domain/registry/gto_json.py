@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from gitstage.domain.events import Event, EventKind
-from gitstage.domain.state import RegistryState, Version, VStage
-from gitstage.domain.views import (
+from gitstage.domain.registry.events import Event, EventKind
+from gitstage.domain.registry.state import RegistryState, Version, VStage
+from gitstage.domain.registry.views import (
     ListedVersion,
     ViewOptions,
     latest_version,

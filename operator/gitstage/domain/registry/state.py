@@ -14,7 +14,7 @@ from collections.abc import Set as AbstractSet
 from operator import attrgetter
 from typing import Protocol
 
-from gitstage.domain.events import (
+from gitstage.domain.registry.events import (
     CommitRecord,
     Event,
     EventKind,
@@ -22,8 +22,8 @@ from gitstage.domain.events import (
     commit_event,
     tag_event,
 )
-from gitstage.domain.index import ArtifactAnnotation
-from gitstage.domain.tags import Action, ParsedTag
+from gitstage.domain.registry.index import ArtifactAnnotation
+from gitstage.domain.registry.tags import Action, ParsedTag
 
 
 class RegistryError(ValueError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import PurePosixPath
 
-from gitstage.domain.fetch_errors import (
+from gitstage.domain.fetch.errors import (
     BadInputError,
     NotFoundError,
     UnsafePathError,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from gitstage.domain.semver import is_valid_version, precedence_of
-from gitstage.domain.state import Artifact, RegistryState, Version, VStage
+from gitstage.domain.registry.semver import is_valid_version, precedence_of
+from gitstage.domain.registry.state import Artifact, RegistryState, Version, VStage
 
 
 class Sort(Enum):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 
-from gitstage.domain.index import ArtifactAnnotation
+from gitstage.domain.registry.index import ArtifactAnnotation
 
 
 @dataclass(slots=True)

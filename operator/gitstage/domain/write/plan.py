@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from gitstage.domain.events import Event, EventKind
-from gitstage.domain.names import is_valid_fullname, is_valid_name
-from gitstage.domain.semver import is_valid_version, parse_version
-from gitstage.domain.state import Artifact, RegistryState, Version, newest_first
-from gitstage.domain.tags import Action, format_tag, parse_tag
-from gitstage.domain.views import latest_version
-from gitstage.domain.write_errors import (
+from gitstage.domain.registry.events import Event, EventKind
+from gitstage.domain.registry.names import is_valid_fullname, is_valid_name
+from gitstage.domain.registry.semver import is_valid_version, parse_version
+from gitstage.domain.registry.state import Artifact, RegistryState, Version, newest_first
+from gitstage.domain.registry.tags import Action, format_tag, parse_tag
+from gitstage.domain.registry.views import latest_version
+from gitstage.domain.write.errors import (
     WriteRefusal,
     artifact_not_found,
     invalid_name,
@@ -32,7 +32,7 @@ from gitstage.domain.write_errors import (
     unknown_stage,
     unparsable_version,
 )
-from gitstage.domain.write_requests import (
+from gitstage.domain.write.requests import (
     AssignRequest,
     AtRef,
     Bump,

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from gitstage.domain.dvc_files import check_supported
-from gitstage.domain.fetch_errors import FetchError, NotFoundError
-from gitstage.domain.fetch_plan import (
+from gitstage.domain.fetch.dvc_files import check_supported
+from gitstage.domain.fetch.errors import FetchError, NotFoundError
+from gitstage.domain.fetch.links import ArtifactLink, link_of
+from gitstage.domain.fetch.plan import (
     GitSource,
     TreeReader,
     artifact_entry,
@@ -24,10 +25,9 @@ from gitstage.domain.fetch_plan import (
     read_index,
     walk_files,
 )
-from gitstage.domain.links import ArtifactLink, link_of
-from gitstage.domain.names import is_hexsha
-from gitstage.domain.repo_paths import NodeKind, safe_relative
-from gitstage.domain.tags import Action, ParsedTag, parse_tag
+from gitstage.domain.fetch.repo_paths import NodeKind, safe_relative
+from gitstage.domain.registry.names import is_hexsha
+from gitstage.domain.registry.tags import Action, ParsedTag, parse_tag
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from gitstage.domain.webhook_signatures import Forge, WebhookRejected
+from gitstage.domain.webhooks.signatures import Forge, WebhookRejected
 
 
 @dataclass(frozen=True)

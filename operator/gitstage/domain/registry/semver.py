@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
-from gitstage.domain.names import SEMVER
+from gitstage.domain.registry.names import SEMVER
 
 _VERSION_RE = re.compile(f"^v{SEMVER}$")
 

@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from gitstage.domain.fetch_errors import BadInputError, UnsupportedError
-from gitstage.domain.repo_paths import ROOT, join_within, safe_relative
+from gitstage.domain.fetch.errors import BadInputError, UnsupportedError
+from gitstage.domain.fetch.repo_paths import ROOT, join_within, safe_relative
 
 DVCFILE_SUFFIX = ".dvc"
 LOCK_FILE = "dvc.lock"

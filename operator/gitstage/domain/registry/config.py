@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gitstage.domain.index import INDEX_FILE
+from gitstage.domain.registry.files import INDEX_FILE
 
-CONFIG_FILE = ".gto"
 _KEYS = ("stages", "types", "index")
 
 
@@ -35,7 +34,7 @@ def parse_config(text: str | None, path: str, environ: Mapping[str, str]) -> Reg
     """Merge `.gto` (keys are case-insensitive) under `GTO_*` environment variables."""
     values: dict[str, Any] = {}
     if text:
-        from gitstage.domain.yaml12 import YamlError, load_yaml
+        from gitstage.domain.registry.yaml12 import YamlError, load_yaml
 
         try:
             loaded = load_yaml(text)
@@ -55,7 +54,7 @@ def parse_config(text: str | None, path: str, environ: Mapping[str, str]) -> Reg
 def _validated(values: dict[str, Any], path: str) -> RegistryConfig:
     from pydantic import ValidationError
 
-    from gitstage.domain.schemas import RegistryConfigSchema
+    from gitstage.domain.registry.schemas import RegistryConfigSchema
 
     try:
         config = RegistryConfigSchema.model_validate(values)

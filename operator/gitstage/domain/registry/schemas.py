@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator
 
-from gitstage.domain.index import INDEX_FILE
-from gitstage.domain.names import check_name
+from gitstage.domain.registry.files import INDEX_FILE
+from gitstage.domain.registry.names import check_name
 
 
 class RegistryConfigSchema(BaseModel):

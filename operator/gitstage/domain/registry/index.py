@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitstage.domain.names import is_valid_name
-
-INDEX_FILE = "artifacts.yaml"
+from gitstage.domain.registry.files import INDEX_FILE
+from gitstage.domain.registry.names import is_valid_name
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,8 @@ def parse_index(text: bytes | str, where: str) -> dict[str, ArtifactAnnotation]:
     """Parse and validate artifacts.yaml; `where` names the revision in error messages."""
     from pydantic import ValidationError
 
-    from gitstage.domain.schemas import INDEX_SCHEMA
-    from gitstage.domain.yaml12 import YamlError, load_yaml
+    from gitstage.domain.registry.schemas import INDEX_SCHEMA
+    from gitstage.domain.registry.yaml12 import YamlError, load_yaml
 
     try:
         content = load_yaml(text)

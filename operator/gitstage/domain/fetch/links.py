@@ -21,10 +21,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from gitstage.domain.fetch_errors import BadInputError, FetchError
-from gitstage.domain.index import ArtifactAnnotation
-from gitstage.domain.names import is_valid_fullname
-from gitstage.domain.repo_paths import safe_relative
+from gitstage.domain.fetch.errors import BadInputError, FetchError
+from gitstage.domain.fetch.repo_paths import safe_relative
+from gitstage.domain.registry.index import ArtifactAnnotation
+from gitstage.domain.registry.names import is_valid_fullname
 
 CUSTOM_KEY = "gitstage"
 LINK_KEY = "link"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from gitstage.domain.events import Instant
+from gitstage.domain.registry.events import Instant
 
 _RAW_RE = re.compile(r"^@?(?P<seconds>\d+)(?:\s+(?P<sign>[+-])(?P<hours>\d\d)(?P<minutes>\d\d))?$")
 

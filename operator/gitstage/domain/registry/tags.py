@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from gitstage.domain.names import FULLNAME, NAME, SEMVER, name_to_tag, tag_to_name
+from gitstage.domain.registry.names import FULLNAME, NAME, SEMVER, name_to_tag, tag_to_name
 
 _FULLNAME_IN_TAG = name_to_tag(FULLNAME)
 TAG_RE = re.compile(
