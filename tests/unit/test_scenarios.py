@@ -14,8 +14,8 @@ from tests.support.scratch import ScratchRepo, When
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> ScratchRepo:
-    return ScratchRepo(tmp_path / "registry")
+def repo(scratch: ScratchRepo) -> ScratchRepo:
+    return scratch
 
 
 def two_versions(repo: ScratchRepo) -> tuple[str, str]:
