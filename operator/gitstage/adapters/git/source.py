@@ -13,7 +13,7 @@ from gitstage.adapters.git.refdb import GitDirs, RefDb, Stamp, locate, stamp_of
 from gitstage.adapters.git.repository import dirs_from_libgit2
 from gitstage.domain.registry.files import CONFIG_FILE
 
-MIRROR_CONFIG_FILE = "gitstage-head.gto"  # remote.HEAD_CONFIG_FILE: a mirror's `.gto` at HEAD
+MIRROR_CONFIG_FILE = "gitstage-head.gto"  # the `.gto` at HEAD a mirror keeps (remote_mirror.py)
 # A stamp this recent may share its timestamp with a write that follows it (file times are only
 # as fine as the kernel's clock tick), so it cannot vouch for what was read: git's "racy" rule.
 RACY_NS = 2_000_000_000
