@@ -34,8 +34,8 @@ from random import Random
 from tests.support.fast_import import CommitSpec, FastImport, Stamp, TagSpec, init_repo
 from tests.support.git_server import CountingGitServer
 
-from gitstage.adapters.fetch.credentials import GitCredentials, git_environment
-from gitstage.adapters.git.remote import RemoteMirror
+from gitstage.adapters.git.credentials import GitCredentials, git_environment
+from gitstage.adapters.mirror.remote_mirror import RemoteMirror
 from gitstage.dev.git_server import BasicAuth
 
 USER, PASSWORD = "bench", "bench-secret"

@@ -24,8 +24,9 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
+from tests.support.ports import reserve_port
 
-from gitstage.dev.cluster import LocalCluster, free_port
+from gitstage.dev.cluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "gitstage.dev", "v1alpha1", "modelregistries"
@@ -198,7 +199,7 @@ class Operator:
 
 @contextmanager
 def operator_process(kube: Kube, scratch: Path, secret: str) -> Iterator[Operator]:
-    webhook_port, metrics_port = free_port(), free_port()
+    webhook_port, metrics_port = reserve_port(), reserve_port()
     env = {
         **os.environ,
         "KUBECONFIG": str(kube.kubeconfig),

@@ -33,8 +33,9 @@ from tests.support.fast_import import CommitSpec, FastImport, Stamp, TagSpec, in
 
 from gitstage.adapters.git import policy_reader
 from gitstage.adapters.git.policy_reader import TagSignatures, policy_evaluator
-from gitstage.adapters.git.reader import open_repository, read_registry
-from gitstage.domain.policy import assignment_violations
+from gitstage.adapters.git.reader import read_registry
+from gitstage.adapters.git.repository import open_repository
+from gitstage.domain.policy.rules import assignment_violations
 from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.plan import Refused, decide
 from gitstage.workloads.render import Serving

@@ -14,21 +14,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gitstage.adapters.git.locate import open_for_read, readable_path
 from gitstage.adapters.git.reader import Registry, read_registry
-from gitstage.domain.gto_json import registry_document, versions_document
-from gitstage.domain.index import INDEX_FILE, ArtifactAnnotation
-from gitstage.domain.state import Version, VStage
-from gitstage.domain.tags import parse_shortcut
-from gitstage.domain.views import (
+from gitstage.adapters.mirror.locate import open_for_read, readable_path
+from gitstage.domain.registry.files import INDEX_FILE
+from gitstage.domain.registry.gto_json import registry_document, versions_document
+from gitstage.domain.registry.index import ArtifactAnnotation
+from gitstage.domain.registry.state import Version, VStage
+from gitstage.domain.registry.tags import parse_shortcut
+from gitstage.domain.registry.views import (
     Sort,
     ViewOptions,
     find_artifact,
     latest_version,
-    list_versions,
-    select_versions,
     stage_view,
 )
+from gitstage.reading import show_versions
 
 RepoPath = str | os.PathLike[str]
 
@@ -51,14 +51,6 @@ def show(
     if name is None:
         return registry_document(registry.state, options, registry.config.stages)
     return versions_document(show_versions(registry, name, options))
-
-
-def show_versions(registry: Registry, name: str, options: ViewOptions) -> list[Any]:
-    shortcut = parse_shortcut(name)
-    rows = list_versions(find_artifact(registry.state, shortcut.name), options)
-    return select_versions(
-        rows, latest=shortcut.latest, version=shortcut.version, stage=shortcut.stage
-    )
 
 
 @dataclass(frozen=True)
@@ -161,7 +153,7 @@ def fetch(
 
     model_path = api.fetch("churn", repo="https://git.example/registry.git", stage="prod")
     """
-    from gitstage.domain.selection import Selector
+    from gitstage.domain.registry.selection import Selector
     from gitstage.fetching import fetch_selected
 
     selected = fetch_selected(
@@ -196,7 +188,7 @@ def load(
     loader has that name, else the file extension (.pkl/.pickle, .joblib, and `gitstage.loaders`
     entry points).
     """
-    from gitstage.domain.selection import Selector
+    from gitstage.domain.registry.selection import Selector
     from gitstage.fetching import fetch_selected
     from gitstage.loading import load_file, require_signed_promotion
 

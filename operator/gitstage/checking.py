@@ -9,24 +9,13 @@ from pathlib import Path
 
 import pygit2
 
-from gitstage.adapters.fetch.credentials import GitCredentials, redact, split_userinfo
-from gitstage.adapters.fetch.git_fetch import fetch_commit, remote_refs
-from gitstage.adapters.fetch.git_tree import CommitTree
+from gitstage.adapters.git.commit_tree import CommitTree
+from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.policy_reader import policy_violations, read_policy
-from gitstage.adapters.git.reader import (
-    TAGS_PREFIX,
-    RepositoryError,
-    open_repository,
-    read_config,
-    read_registry,
-)
-from gitstage.domain.config import WrongConfigError
-from gitstage.domain.fetch_errors import FetchError
-from gitstage.domain.fetch_plan import read_index
-from gitstage.domain.index import CorruptIndexError
-from gitstage.domain.links import ArtifactLink, link_of
-from gitstage.domain.policy import POLICY_FILE, PolicyFileError
-from gitstage.domain.registry_check import (
+from gitstage.adapters.git.reader import TAGS_PREFIX, read_config, read_registry
+from gitstage.adapters.git.repository import RepositoryError, open_repository
+from gitstage.adapters.git.shallow_fetch import fetch_commit, remote_refs
+from gitstage.domain.check.problems import (
     Problem,
     index_problems,
     link_target_problems,
@@ -34,8 +23,15 @@ from gitstage.domain.registry_check import (
     tag_problems,
     version_problems,
 )
-from gitstage.domain.state import RegistryError
-from gitstage.domain.tags import Action, parse_tag
+from gitstage.domain.fetch.errors import FetchError
+from gitstage.domain.fetch.links import ArtifactLink, link_of
+from gitstage.domain.fetch.plan import read_index
+from gitstage.domain.policy.rules import POLICY_FILE, PolicyFileError
+from gitstage.domain.registry.config import WrongConfigError
+from gitstage.domain.registry.index import CorruptIndexError
+from gitstage.domain.registry.state import RegistryError
+from gitstage.domain.registry.tags import Action, parse_tag
+from gitstage.domain.repo_urls import redact, split_userinfo
 
 
 @dataclass

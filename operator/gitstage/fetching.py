@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitstage.adapters.fetch.credentials import GitCredentials, redact, split_userinfo
-from gitstage.adapters.fetch.materialize import materialize
+from gitstage.adapters.fetch.materialize import Located, materialize
 from gitstage.adapters.fetch.progress import Progress
-from gitstage.adapters.fetch.resolve import Hop, follow
 from gitstage.adapters.fetch.staging import (
     ByteBudget,
     Staging,
@@ -32,18 +30,21 @@ from gitstage.adapters.fetch.staging import (
     read_manifest,
     write_manifest,
 )
-from gitstage.domain.fetch_errors import BadInputError, NotFoundError
-from gitstage.domain.fetch_manifest import MANIFEST_FILE, FetchRequest, Labels, Manifest
-from gitstage.domain.fetch_plan import locate
-from gitstage.domain.index import ArtifactAnnotation
-from gitstage.domain.links import is_valid_rev
-from gitstage.domain.names import is_valid_fullname, is_valid_name
-from gitstage.domain.repo_paths import safe_relative
-from gitstage.domain.selection import Resolution, SelectionError, Selector, resolve
-from gitstage.domain.views import ArtifactNotFoundError, Sort
+from gitstage.adapters.git.credentials import GitCredentials
+from gitstage.adapters.git.link_chain import Hop, follow
+from gitstage.domain.fetch.errors import BadInputError, NotFoundError
+from gitstage.domain.fetch.links import is_valid_rev
+from gitstage.domain.fetch.manifest import MANIFEST_FILE, FetchRequest, Labels, Manifest
+from gitstage.domain.fetch.plan import locate
+from gitstage.domain.fetch.repo_paths import safe_relative
+from gitstage.domain.registry.index import ArtifactAnnotation
+from gitstage.domain.registry.names import is_valid_fullname, is_valid_name
+from gitstage.domain.registry.selection import Resolution, SelectionError, Selector, resolve
+from gitstage.domain.registry.views import ArtifactNotFoundError, Sort
+from gitstage.domain.repo_urls import redact, split_userinfo
 
 if TYPE_CHECKING:
-    from gitstage.adapters.git.locate import ReadTarget
+    from gitstage.adapters.mirror.locate import ReadTarget
 
 ENV_CACHE_DIR = "GITSTAGE_CACHE_DIR"
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -132,7 +133,8 @@ def fetch(
         source = locate(chain.fetched.tree, chain.path)
         meter = Progress(f"fetching {spec.title}", None, enabled=progress)
         with Staging(dest, ByteBudget(spec.max_bytes), meter) as staging:
-            kind, target = materialize(source, chain, staging, env)
+            located = Located(chain.fetched.tree, chain.path, chain.fetched.local_path)
+            kind, target = materialize(source, located, staging, env)
             meter.finish()
             manifest = Manifest(
                 artifact=spec.artifact,
@@ -244,7 +246,7 @@ def fetch_selected(
     A registered version whose commit has no artifacts.yaml entry takes the path of the entry at
     HEAD (registered first, annotated later). A URL is read through the remote mirror.
     """
-    from gitstage.adapters.git.locate import open_for_read
+    from gitstage.adapters.mirror.locate import open_for_read
 
     if name is None:
         if selector.stage is not None or selector.version is not None:
@@ -288,7 +290,8 @@ def _resolve(path: str, name: str, selector: Selector, sort: str) -> Resolution:
 def _annotation(target: ReadTarget, name: str, rev: str | None) -> ArtifactAnnotation | None:
     """The artifacts.yaml entry at `rev` (HEAD when None); None when the rev is not known here."""
     from gitstage.adapters.git.describe import annotation_at
-    from gitstage.adapters.git.reader import RepositoryError, open_repository, read_config
+    from gitstage.adapters.git.reader import read_config
+    from gitstage.adapters.git.repository import RepositoryError, open_repository
 
     if target.mirror is not None:
         index_file = read_config(open_repository(target.path)).index

@@ -18,8 +18,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from gitstage.domain.index import ArtifactAnnotation
-from gitstage.domain.links import CUSTOM_KEY
+from gitstage.domain.fetch.links import CUSTOM_KEY
+from gitstage.domain.registry.index import ArtifactAnnotation
 
 ENTRY_POINT_GROUP = "gitstage.loaders"
 LOADER_KEY = "loader"
@@ -101,11 +101,12 @@ def load_file(
 
 def require_signed_promotion(repo: str, name: str, stage: str) -> str:
     """The assignment tag of the stage's holder; refused unless signed by a trusted key."""
-    from gitstage.adapters.git.locate import open_for_read
     from gitstage.adapters.git.policy_reader import promotion_signature, trust_files
-    from gitstage.adapters.git.reader import open_repository, read_registry
-    from gitstage.domain.policy import SignatureKind
-    from gitstage.domain.selection import Selector, resolve
+    from gitstage.adapters.git.reader import read_registry
+    from gitstage.adapters.git.repository import open_repository
+    from gitstage.adapters.mirror.locate import open_for_read
+    from gitstage.domain.policy.rules import SignatureKind
+    from gitstage.domain.registry.selection import Selector, resolve
 
     target = open_for_read(repo)
     resolution = resolve(read_registry(target.path).state, name, Selector(stage=stage))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pygit2
 
-from gitstage.adapters.fetch.credentials import GitCredentials, redact
+from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.partial import RemoteRepository, partial_fetch
 from gitstage.adapters.git.policy_reader import (
     blob_at_head,
@@ -24,12 +24,8 @@ from gitstage.adapters.git.policy_reader import (
     read_policy,
     read_trust,
 )
-from gitstage.adapters.git.reader import (
-    GitCommitSource,
-    open_repository,
-    read_config,
-    scan_tags,
-)
+from gitstage.adapters.git.reader import GitCommitSource, read_config, scan_tags
+from gitstage.adapters.git.repository import open_repository
 from gitstage.adapters.git.signatures import SshSigner, verify_signature
 from gitstage.adapters.git.writer import (
     PreparedTag,
@@ -41,13 +37,15 @@ from gitstage.adapters.git.writer import (
     tagger_signature,
     write_tags,
 )
-from gitstage.domain.config import CONFIG_FILE, RegistryConfig, parse_config
-from gitstage.domain.events import Event, EventKind, Instant
-from gitstage.domain.policy import POLICY_FILE, UNSIGNED, violation_of
-from gitstage.domain.state import RegistryState, build_state
-from gitstage.domain.tags import Action
-from gitstage.domain.write_plan import WriteContext, WritePlan, plan
-from gitstage.domain.write_requests import WriteRequest
+from gitstage.domain.policy.rules import POLICY_FILE, UNSIGNED, violation_of
+from gitstage.domain.registry.config import RegistryConfig, parse_config
+from gitstage.domain.registry.events import Event, EventKind, Instant
+from gitstage.domain.registry.files import CONFIG_FILE
+from gitstage.domain.registry.state import RegistryState, build_state
+from gitstage.domain.registry.tags import Action
+from gitstage.domain.repo_urls import redact
+from gitstage.domain.write.plan import WriteContext, WritePlan, plan
+from gitstage.domain.write.requests import WriteRequest
 
 Progress = Callable[[str], None]
 

@@ -1,9 +1,9 @@
-"""Helpers for end-to-end tests: API clients, polling with a deadline, git as a data scientist."""
+"""Helpers for end-to-end tests: API clients, polling with a deadline, the CRD, namespaces;
+`run_git` (tests/support/git.py) runs git as a data scientist."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -14,7 +14,19 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from tests.support.git import run_git
+
+__all__ = [
+    "api",
+    "eventually",
+    "install_crd",
+    "namespace_with_git_secret",
+    "run_git",
+    "serving_template",
+]
+
 T = TypeVar("T")
+KOPF_ARGS = ["run", "-A", "--standalone", "-m", "gitstage.operator.handlers"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -61,24 +73,6 @@ def namespace_with_git_secret(prefix: str, username: str, password: str) -> str:
         ),
     )
     return namespace
-
-
-def run_git(path: Path, *args: str, date: int | None = None) -> str:
-    """git in `path` as the data scientist `ds`; `date` (epoch seconds) is the committer and
-    tagger time."""
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "ds",
-        "GIT_AUTHOR_EMAIL": "ds@example.com",
-        "GIT_COMMITTER_NAME": "ds",
-        "GIT_COMMITTER_EMAIL": "ds@example.com",
-    }
-    if date is not None:
-        env["GIT_COMMITTER_DATE"] = f"{date} +0000"
-    result = subprocess.run(
-        ["git", "-C", str(path), *args], env=env, check=True, capture_output=True, text=True
-    )
-    return result.stdout.strip()
 
 
 def serving_template() -> dict[str, Any]:

@@ -31,9 +31,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from gitstage.adapters.kube import client as kube_client
-from gitstage.cli.operator_cmd import kopf_arguments, operator_command
+from gitstage.cli.operator import kopf_arguments, operator_command
 from gitstage.dev.binaries import binaries_dir
-from gitstage.dev.cluster import free_port
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator.settings import SCANNING_ENV
 from tests.conftest import Kube, kind_cluster, with_kube
@@ -53,6 +52,8 @@ from tests.e2e.test_operator import (
     served_commit,
 )
 from tests.support.chart import CHART, ROOT, helm, values_file
+from tests.support.git import init_served_bare
+from tests.support.ports import reserve_port
 
 pytestmark = pytest.mark.e2e
 
@@ -123,9 +124,7 @@ def git(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitSou
     """A registry served over authenticated smart HTTP on loopback: churn@v0.0.1 in prod."""
     root = tmp_path_factory.mktemp("helm-git")
     bare = root / "registry.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
-    subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
+    init_served_bare(bare)
     with GitHttpServer(root, auth=BasicAuth("alice", PASSWORD), host=kube.node_address) as server:
         url = server.url("registry.git")
         clone = root / "clone"
@@ -321,7 +320,7 @@ def operator_as(release: Release, cache: Path) -> Iterator[Running]:
     assert container.args[0] == "operator"
     params = operator_command.make_context("operator", list(container.args[1:])).params
     path = urllib.parse.urlsplit(str(params["liveness"])).path
-    liveness = f"http://127.0.0.1:{free_port()}{path}"
+    liveness = f"http://127.0.0.1:{reserve_port()}{path}"
     args = kopf_arguments(
         params["namespaces"], liveness, params["peering"], params["verbose"], params["log_format"]
     )

@@ -19,18 +19,18 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from gitstage import api as api_
-from gitstage.adapters.git.poll_types import PollerStats
+from gitstage.adapters.mirror.poll_types import PollerStats
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator import handlers
 from tests.conftest import Kube
 from tests.e2e.kubeutil import (
+    KOPF_ARGS,
     api,
     eventually,
-    install_crd,
     namespace_with_git_secret,
-    run_git,
     serving_template,
 )
+from tests.support.git import WorkingClone, init_served_bare
 from tests.support.ssh_git_server import SshGitServer, SshKeyPair
 
 pytestmark = pytest.mark.e2e
@@ -42,29 +42,23 @@ GTO = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "gto")
 
 
 @dataclass
-class Registry:
+class Registry(WorkingClone):
     """A working clone that pushes to the served bare repository."""
 
-    clone: Path
     url: str
     clock: int = 0
 
-    def git(self, *args: str, date: int | None = None) -> str:
-        return run_git(self.clone, *args, date=date)
+    @property
+    def clone(self) -> Path:
+        return self.path
 
     def commit(self, model: str) -> str:
-        (self.clone / "models").mkdir(exist_ok=True)
-        (self.clone / "models" / "churn.txt").write_text(model)
-        self.git("add", "-A")
-        self.git("commit", "-qm", f"model {model}")
-        self.git("push", "-q", "origin", "main")
-        return self.git("rev-parse", "HEAD")
+        return self.commit_and_push({"models/churn.txt": model}, f"model {model}")
 
     def tag(self, name: str, rev: str) -> None:
         """An annotated tag dated after every earlier one (GTO orders by tagger seconds)."""
         self.clock = max(self.clock + 2, int(time.time()) + 2)
-        self.git("tag", "-a", name, "-m", name, rev, date=self.clock)
-        self.git("push", "-q", "origin", f"refs/tags/{name}")
+        self.tag_and_push(name, rev, date=self.clock)
 
     def gto(self, *args: str) -> None:
         subprocess.run([GTO, *args], cwd=self.clone, check=True, capture_output=True)
@@ -93,13 +87,10 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(crd: Kube, mirror_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     root = tmp_path_factory.mktemp("git")
     bare = root / "registry.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
-    subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
-    install_crd()
+    init_served_bare(bare)
     namespace = namespace_with_git_secret("ml", "alice", PASSWORD)
     core = client.CoreV1Api(api())
     core.create_namespaced_secret(
@@ -109,7 +100,7 @@ def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             string_data={"username": "alice", "password": "not-" + PASSWORD},
         ),
     )
-    with GitHttpServer(root, auth=BasicAuth("alice", PASSWORD), host=kube.node_address) as server:
+    with GitHttpServer(root, auth=BasicAuth("alice", PASSWORD), host=crd.node_address) as server:
         url = server.url("registry.git")
         clone = root / "clone"
         authed = url.replace("http://", f"http://alice:{PASSWORD}@")
@@ -117,9 +108,7 @@ def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         registry = Registry(clone, url)
         registry.git("checkout", "-q", "-b", "main")
         (clone / "artifacts.yaml").write_text("churn:\n  type: model\n  path: models/churn.txt\n")
-        os.environ["GITSTAGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("mirrors"))
-        args = ["run", "-A", "--standalone", "-m", "gitstage.operator.handlers"]
-        with KopfRunner(args, timeout=60) as runner:
+        with KopfRunner(KOPF_ARGS, timeout=60) as runner:
             env = Env(registry, server, url, namespace, runner)
             yield env
         leaked = [secret[:8] + "..." for secret in env.secrets if secret in runner.output]

@@ -5,7 +5,6 @@ broke which rule (in `gitstage check`'s words), and a Warning event is posted.""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -22,7 +21,8 @@ from kubernetes.client.exceptions import ApiException
 from gitstage.cli.main import cli
 from gitstage.dev.git_server import GitHttpServer
 from tests.conftest import Kube
-from tests.e2e.kubeutil import api, eventually, install_crd, run_git, serving_template
+from tests.e2e.kubeutil import KOPF_ARGS, api, eventually, serving_template
+from tests.support.git import WorkingClone, init_served_bare
 
 pytestmark = pytest.mark.e2e
 
@@ -38,30 +38,19 @@ RULES = "in .gitstage/policy.yaml"
 
 
 @dataclass
-class Clone:
+class Clone(WorkingClone):
     """A working clone of the served registry; every tag is dated after the previous one."""
 
-    path: Path
     signing_key: Path
     clock: int = 1_750_000_000
 
-    def git(self, *args: str, date: int | None = None) -> str:
-        return run_git(self.path, *args, date=date)
-
     def commit(self, files: dict[str, str]) -> str:
-        for rel, content in files.items():
-            (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
-            (self.path / rel).write_text(content)
-        self.git("add", "-A")
-        self.git("commit", "-qm", "update")
-        self.git("push", "-q", "origin", "main")
-        return self.git("rev-parse", "HEAD")
+        return self.commit_and_push(files, "update")
 
     def tag(self, name: str, commit: str, *, signed: bool = False) -> None:
         """`git tag -a`, or `git tag -s` with the release SSH key; then push it."""
         self.clock += 10
-        self.git("tag", "-s" if signed else "-a", name, "-m", name, commit, date=self.clock)
-        self.git("push", "-q", "origin", f"refs/tags/{name}")
+        self.tag_and_push(name, commit, date=self.clock, signed=signed)
 
     def release(
         self, version: str, model: str, *, staging: bool = True, signed: bool = True
@@ -97,18 +86,15 @@ def ssh_key(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(crd: Kube, mirror_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     root = tmp_path_factory.mktemp("git")
     bare = root / "registry.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
-    subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
+    init_served_bare(bare)
     key = ssh_key(root / "release")
-    install_crd()
     namespace = f"policy-{uuid.uuid4().hex[:6]}"
     core = client.CoreV1Api(api())
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    with GitHttpServer(root, host=kube.node_address) as server:
+    with GitHttpServer(root, host=crd.node_address) as server:
         url = server.url("registry.git")
         path = root / "clone"
         subprocess.run(["git", "clone", "-q", url, str(path)], check=True, capture_output=True)
@@ -124,9 +110,7 @@ def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 + key.with_suffix(".pub").read_text(),
             }
         )
-        os.environ["GITSTAGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("mirrors"))
-        args = ["run", "-A", "--standalone", "-m", "gitstage.operator.handlers"]
-        with KopfRunner(args, timeout=60) as runner:
+        with KopfRunner(KOPF_ARGS, timeout=60) as runner:
             yield Env(clone, namespace)
         assert runner.exit_code == 0, runner.output
         core.delete_namespace(namespace)

@@ -6,7 +6,6 @@ The ModelRegistry polls once an hour: only the webhook can explain a prompt roll
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 import urllib.error
@@ -22,11 +21,12 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-from gitstage.adapters.git.poll_types import PollerStats
+from gitstage.adapters.mirror.poll_types import PollerStats
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator import handlers
 from tests.conftest import Kube
 from tests.e2e.kubeutil import (
+    KOPF_ARGS,
     api,
     eventually,
     install_crd,
@@ -35,6 +35,7 @@ from tests.e2e.kubeutil import (
 )
 from tests.e2e.test_operator import Registry
 from tests.support import forge_payloads as fp
+from tests.support.git import init_served_bare
 
 pytestmark = pytest.mark.e2e
 
@@ -64,9 +65,7 @@ def listening(name: str) -> str | None:
 def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     root = tmp_path_factory.mktemp("hooks-git")
     bare = root / "hooked.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
-    subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
+    init_served_bare(bare)
     namespace = setup_namespace()
     settings = {
         "GITSTAGE_CACHE_DIR": str(tmp_path_factory.mktemp("hooks-mirrors")),
@@ -76,27 +75,22 @@ def env(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         "GITSTAGE_METRICS_PORT": "0",
         "GITSTAGE_METRICS_ADDRESS": "127.0.0.1",
     }
-    saved = {key: os.environ.get(key) for key in settings}
-    os.environ.update(settings)
     try:
-        with GitHttpServer(
-            root, auth=BasicAuth("alice", PASSWORD), host=kube.node_address
-        ) as server:
-            url = server.url("hooked.git")
-            registry = clone(url, root / "clone")
-            args = ["run", "-A", "--standalone", "-m", "gitstage.operator.handlers"]
-            with KopfRunner(args, timeout=60) as runner:
-                hooks = eventually(lambda: listening("webhooks"), what="the webhook listener")
-                scrape = eventually(lambda: listening("metrics"), what="the metrics listener")
-                yield Env(registry, url, namespace, runner, hooks, scrape + "/metrics")
-            assert PASSWORD not in runner.output
-            assert SECRET not in runner.output
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in settings.items():
+                patch.setenv(key, value)
+            with GitHttpServer(
+                root, auth=BasicAuth("alice", PASSWORD), host=kube.node_address
+            ) as server:
+                url = server.url("hooked.git")
+                registry = clone(url, root / "clone")
+                with KopfRunner(KOPF_ARGS, timeout=60) as runner:
+                    hooks = eventually(lambda: listening("webhooks"), what="the webhook listener")
+                    scrape = eventually(lambda: listening("metrics"), what="the metrics listener")
+                    yield Env(registry, url, namespace, runner, hooks, scrape + "/metrics")
+                assert PASSWORD not in runner.output
+                assert SECRET not in runner.output
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         client.CoreV1Api(api()).delete_namespace(namespace)
 
 

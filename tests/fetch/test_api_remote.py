@@ -8,23 +8,15 @@ from pathlib import Path
 import pytest
 
 from gitstage import api
-from gitstage.adapters.fetch.credentials import GitCredentials
-from gitstage.adapters.git.remote import MirrorError, RemoteMirror
+from gitstage.adapters.git.credentials import GitCredentials
+from gitstage.adapters.mirror.remote_mirror import MirrorError, RemoteMirror
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
+from tests.support.fast_import import Person
+from tests.support.git import run_git
 
 
 def git(cwd: Path, *args: str, date: int = 1_700_000_000) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "a",
-        "GIT_AUTHOR_EMAIL": "a@x",
-        "GIT_COMMITTER_NAME": "a",
-        "GIT_COMMITTER_EMAIL": "a@x",
-        "GIT_COMMITTER_DATE": f"{date} +0000",
-        "HOME": str(cwd),
-    }
-    return subprocess.run(
-        ["git", "-C", str(cwd), *args], env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    return run_git(cwd, *args, person=Person("a", "a@x"), date=date, base_env={"HOME": str(cwd)})
 
 
 @pytest.fixture

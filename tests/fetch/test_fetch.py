@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from gitstage.cli.main import cli
 from gitstage.dev.git_server import GitHttpServer
-from gitstage.domain.fetch_manifest import MANIFEST_FILE
+from gitstage.domain.fetch.manifest import MANIFEST_FILE
 from gitstage.fetching import FetchSpec, fetch, fetch_artifact
 from tests.fetch.conftest import AUTH, Registry
 from tests.support.dvc_project import DvcProject

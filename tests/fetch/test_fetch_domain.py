@@ -6,8 +6,7 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from gitstage.adapters.fetch.credentials import redact, same_origin, split_userinfo
-from gitstage.domain.dvc_files import (
+from gitstage.domain.fetch.dvc_files import (
     find_out,
     object_key,
     parse_dir_listing,
@@ -15,16 +14,17 @@ from gitstage.domain.dvc_files import (
     parse_dvcfile,
     parse_lockfile,
 )
-from gitstage.domain.fetch_errors import (
+from gitstage.domain.fetch.errors import (
     BadInputError,
     NotFoundError,
     UnsafePathError,
     UnsupportedError,
 )
-from gitstage.domain.fetch_plan import artifact_entry
-from gitstage.domain.index import ArtifactAnnotation
-from gitstage.domain.links import is_valid_rev, link_of
-from gitstage.domain.repo_paths import Node, NodeKind, resolve, safe_relative
+from gitstage.domain.fetch.links import is_valid_rev, link_of
+from gitstage.domain.fetch.plan import artifact_entry
+from gitstage.domain.fetch.repo_paths import Node, NodeKind, resolve, safe_relative
+from gitstage.domain.registry.index import ArtifactAnnotation
+from gitstage.domain.repo_urls import redact, same_origin, split_userinfo
 
 P = PurePosixPath
 

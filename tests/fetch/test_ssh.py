@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gitstage.adapters.fetch.credentials import GitCredentials, git_environment
-from gitstage.adapters.git.remote import MirrorError, RemoteMirror
+from gitstage.adapters.git.credentials import GitCredentials, git_environment
+from gitstage.adapters.mirror.remote_mirror import MirrorError, RemoteMirror
 from gitstage.cli.main import cli
 from tests.fetch.test_api_remote import git
 from tests.support.ssh_git_server import SshGitServer, SshKeyPair

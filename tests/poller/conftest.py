@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gitstage.adapters.fetch.credentials import GitCredentials
+from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.dev.git_server import BasicAuth
+from tests.support import git
+from tests.support.fast_import import Person
 from tests.support.git_server import CountingGitServer
 
 USER = "alice"
@@ -28,7 +30,7 @@ class Clone:
     commits: dict[str, str]
 
     def git(self, *args: str, date: int = BASE) -> str:
-        return run_git(self.work, *args, date=date)
+        return git_as_ana(self.work, *args, date=date)
 
     def commit(self, label: str, files: dict[str, str], date: int) -> str:
         for name, text in files.items():
@@ -59,21 +61,13 @@ class Remote:
         return self.server.url(self.clone.bare.name)
 
 
-def run_git(cwd: Path, *args: str, date: int = BASE) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "Ana Data",
-        "GIT_AUTHOR_EMAIL": "ana@example.com",
-        "GIT_COMMITTER_NAME": "Ana Data",
-        "GIT_COMMITTER_EMAIL": "ana@example.com",
-        "GIT_AUTHOR_DATE": f"{date} +0000",
-        "GIT_COMMITTER_DATE": f"{date} +0000",
-        "HOME": str(cwd),
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-    }
-    done = subprocess.run(
-        ["git", "-C", str(cwd), *args], env=env, check=True, capture_output=True, text=True
-    )
-    return done.stdout.strip()
+ANA = Person("Ana Data", "ana@example.com")
+
+
+def git_as_ana(cwd: Path, *args: str, date: int = BASE) -> str:
+    """git as Ana at `date` (author and committer), with no user or system setting."""
+    isolated = {"HOME": str(cwd), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    return git.run_git(cwd, *args, person=ANA, date=date, author_date=True, base_env=isolated)
 
 
 def weights(seed: str, size: int = 64 * 1024) -> str:

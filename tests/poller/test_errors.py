@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 
 import pytest
 
-from gitstage.adapters.fetch.credentials import GitCredentials
-from gitstage.adapters.git.mirror_errors import (
+from gitstage.adapters.git.credentials import GitCredentials
+from gitstage.adapters.mirror.errors import (
     AuthenticationFailed,
     BranchNotFound,
     InvalidSource,
@@ -18,8 +17,9 @@ from gitstage.adapters.git.mirror_errors import (
     RepositoryNotFound,
     SourceUnreachable,
 )
-from gitstage.adapters.git.remote import RemoteMirror, Timeouts
+from gitstage.adapters.mirror.remote_mirror import RemoteMirror, Timeouts
 from tests.poller.conftest import PASSWORD, USER, Remote
+from tests.support.ports import reserve_port
 
 WRONG = "wrong-Kx9-secret-0815"
 
@@ -37,12 +37,6 @@ def assert_one_clean_line(error: MirrorError, *secrets: str) -> None:
     for secret in secrets:
         assert secret not in text
     assert error.__cause__ is None  # no chained CalledProcessError carrying argv or env
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # nobody listens once it is closed
 
 
 def test_wrong_password_is_a_permanent_typed_error_and_never_shown(
@@ -98,7 +92,7 @@ def test_userinfo_in_the_url_is_used_and_never_shown(
 
 
 def test_unreachable_server_is_a_transient_typed_error(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{closed_port()}/registry.git"
+    url = f"http://127.0.0.1:{reserve_port()}/registry.git"
     mirror = RemoteMirror(url, GitCredentials(USER, PASSWORD), tmp_path / "cache")
     error = failure(mirror)
     assert isinstance(error, SourceUnreachable)

@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
-from gitstage.adapters.fetch.credentials import GitCredentials
-from gitstage.adapters.git.poll_types import (
+from gitstage.adapters.git.credentials import GitCredentials
+from gitstage.adapters.mirror.poll_types import (
     PollError,
     PollerStats,
     RegistrySnapshot,
     Source,
     Update,
 )
-from gitstage.adapters.git.poller import Backoff, PollerHub
-from gitstage.adapters.git.remote import Timeouts
-from gitstage.domain.views import stage_view
+from gitstage.adapters.mirror.poller import Backoff, PollerHub
+from gitstage.adapters.mirror.remote_mirror import Timeouts
+from gitstage.domain.registry.views import stage_view
 from tests.poller.conftest import BASE, PASSWORD, USER, Remote
 
 HOUR = 3600.0

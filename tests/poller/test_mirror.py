@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pygit2
 
-from gitstage.adapters.fetch.credentials import GitCredentials
+from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.reader import Registry
-from gitstage.adapters.git.remote import RemoteMirror, Timeouts
+from gitstage.adapters.mirror.remote_mirror import RemoteMirror, Timeouts
 from gitstage.dev.git_server import BasicAuth
-from gitstage.domain.views import stage_view
-from tests.poller.conftest import BASE, PASSWORD, USER, Remote, make_registry, run_git, weights
+from gitstage.domain.registry.views import stage_view
+from tests.poller.conftest import BASE, PASSWORD, USER, Remote, git_as_ana, make_registry, weights
 from tests.support.fast_import import CommitSpec, FastImport, Stamp, TagSpec, init_repo
 from tests.support.git_server import CountingGitServer
 
@@ -275,8 +275,8 @@ def test_thousands_of_tags_sync_exactly_in_batches(tmp_path: Path) -> None:
             stream.tag(TagSpec(f"churn#dev#{n}", n + 1, Stamp(BASE + 10 * n + 2)))
         stream.close()
     bare = root / "registry.git"
-    run_git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
-    run_git(bare, "config", "uploadpack.allowFilter", "true")
+    git_as_ana(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
+    git_as_ana(bare, "config", "uploadpack.allowFilter", "true")
     server = CountingGitServer(root, auth=BasicAuth(USER, PASSWORD))
     server.start()
     try:
@@ -302,7 +302,7 @@ def test_thousands_of_tags_sync_exactly_in_batches(tmp_path: Path) -> None:
 
 
 def refs_of(repo: Path) -> dict[str, str]:
-    listing = run_git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+    listing = git_as_ana(repo, "for-each-ref", "--format=%(refname) %(objectname)")
     return dict(line.split(" ") for line in listing.splitlines())
 
 

@@ -12,13 +12,12 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from gitstage.adapters.git.poller import PollerHub
-from gitstage.domain.views import stage_view
+from gitstage.adapters.git.credentials import GitCredentials
+from gitstage.adapters.mirror.poller import PollerHub
+from gitstage.domain.registry.views import stage_view
 from gitstage.operator import endpoints, observability
-from gitstage.operator.feed import HubFeed
-from gitstage.operator.reconcile import SourceView
+from gitstage.operator.feed import Follow, HubFeed, SourceView
 from gitstage.operator.webhooks import WebhookReceiver
-from gitstage.operator.worker import Credentials, Follow
 from tests.poller.conftest import BASE, PASSWORD, USER, Remote
 from tests.poller.test_hub import eventually
 from tests.support import forge_payloads as fp
@@ -46,7 +45,7 @@ class Views:
 
 
 def follow(url: str, interval: str = "1h") -> Follow:
-    return Follow(url, "main", interval, "30s", Credentials(USER, PASSWORD))
+    return Follow(url, "main", interval, "30s", GitCredentials(USER, PASSWORD))
 
 
 def forge_repo(url: str) -> fp.ForgeRepo:

@@ -7,9 +7,14 @@ import itertools
 import pytest
 import semver
 
-from gitstage.domain.names import is_valid_fullname, is_valid_name, name_to_tag, tag_to_name
-from gitstage.domain.semver import InvalidVersionError, parse_version, precedence_of
-from gitstage.domain.tags import Action, format_tag, parse_shortcut, parse_tag
+from gitstage.domain.registry.names import (
+    is_valid_fullname,
+    is_valid_name,
+    name_to_tag,
+    tag_to_name,
+)
+from gitstage.domain.registry.semver import InvalidVersionError, parse_version, precedence_of
+from gitstage.domain.registry.tags import Action, format_tag, parse_shortcut, parse_tag
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gitstage.domain.index import ArtifactAnnotation
+from gitstage.domain.registry.index import ArtifactAnnotation
 from gitstage.loading import LoaderError, choose_loader, load_file
 
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from gitstage.cli.main import cli
-from gitstage.cli.operator_cmd import kopf_arguments
+from gitstage.cli.operator import kopf_arguments
 from gitstage.operator.settings import SCANNING_ENV, OperatorSettings
 
 

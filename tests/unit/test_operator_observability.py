@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from gitstage.adapters import metrics
-from gitstage.adapters.git.poll_types import PollRecord
+from gitstage.adapters.mirror.poll_types import PollRecord
 from gitstage.cli.main import cli
 from gitstage.operator import observability
 from gitstage.operator.reconcile import Outcome, Transition

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gitstage.adapters.git.reader import read_registry
-from gitstage.domain.policy import (
+from gitstage.domain.policy.rules import (
     UNSIGNED,
     PolicyEvaluator,
     PolicyFileError,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 from pathlib import Path
 
@@ -19,12 +18,7 @@ from gitstage.adapters.git.object_cache import ObjectCache, cache_path
 from gitstage.adapters.git.reader import read_registry
 from gitstage.adapters.git.refdb import RefDb, locate
 from tests.support.scratch import ScratchRepo, When
-
-
-def git(path: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(path), *args], check=True, capture_output=True, text=True
-    ).stdout
+from tests.unit.conftest import git
 
 
 def libgit2_tags(path: Path) -> dict[str, str]:
@@ -37,9 +31,8 @@ def libgit2_tags(path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> ScratchRepo:
+def repo(scratch: ScratchRepo) -> ScratchRepo:
     """m@v1.0.0 and m@v2.0.0 with prod moved between them; artifacts.yaml at HEAD."""
-    scratch = ScratchRepo(tmp_path / "registry")
     c1 = scratch.commit({"a": "1"}, When(0))
     c2 = scratch.commit({"artifacts.yaml": "m:\n  type: model\n  path: m.pkl\n"}, When(1))
     scratch.tag("m@v1.0.0", c1, When(2))
@@ -79,7 +72,7 @@ def test_refs_match_libgit2_with_packed_loose_nested_and_odd_refs(repo: ScratchR
     assert tags == libgit2_tags(repo.path)
     assert "symbolic" not in tags
     assert "team/n@v0.1.0" not in tags
-    assert tags["m#prod#2"] == git(repo.path, "rev-parse", "refs/tags/m#prod#2").strip()
+    assert tags["m#prod#2"] == git(repo.path, "rev-parse", "refs/tags/m#prod#2")
 
 
 @pytest.mark.parametrize("packed", [False, True])

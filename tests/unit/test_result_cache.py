@@ -19,15 +19,13 @@ import pytest
 from gitstage.adapters.git import result_cache
 from gitstage.adapters.git.result_cache import ResultCache, code_fingerprint, result_path
 from gitstage.cli.show import show_command
-from gitstage.cli.show_json import ShowRequest, parse_argv
+from gitstage.cli.show_json import parse_argv
+from gitstage.reading import ShowRequest
 from tests.support.scratch import ScratchRepo, When
+from tests.unit.conftest import git
 
 OPERATOR = Path(__file__).resolve().parents[2] / "operator"
 POISON = '{"poisoned": true}\n'
-
-
-def git(path: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True)
 
 
 def show(path: Path, *flags: str, cache: bool = True, env: dict[str, str] | None = None) -> str:
@@ -69,8 +67,7 @@ def stamps_of_newest(path: Path) -> tuple[tuple[str, int, int, int], ...] | None
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> ScratchRepo:
-    scratch = ScratchRepo(tmp_path / "registry")
+def repo(scratch: ScratchRepo) -> ScratchRepo:
     c1 = scratch.commit({"a": "1"}, When(0))
     c2 = scratch.commit({"artifacts.yaml": "m:\n  type: model\n  path: m.pkl\n"}, When(1))
     scratch.tag("m@v1.0.0", c1, When(2))

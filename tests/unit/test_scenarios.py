@@ -9,13 +9,13 @@ from click.testing import CliRunner
 
 from gitstage import api
 from gitstage.cli.main import cli
-from gitstage.domain.state import RegistryError
+from gitstage.domain.registry.state import RegistryError
 from tests.support.scratch import ScratchRepo, When
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> ScratchRepo:
-    return ScratchRepo(tmp_path / "registry")
+def repo(scratch: ScratchRepo) -> ScratchRepo:
+    return scratch
 
 
 def two_versions(repo: ScratchRepo) -> tuple[str, str]:

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from gitstage.domain.repo_urls import repository_key
-from gitstage.domain.webhook_payloads import Ignored, Ping, PushNotice, parse
-from gitstage.domain.webhook_signatures import (
+from gitstage.domain.webhooks.payloads import Ignored, Ping, PushNotice, parse
+from gitstage.domain.webhooks.signatures import (
     Forge,
     Unauthorized,
     WebhookRejected,

@@ -12,7 +12,7 @@ import pytest
 
 from gitstage.adapters.git.policy_reader import policy_evaluator
 from gitstage.adapters.git.reader import read_registry
-from gitstage.domain.policy import PolicyEvaluator
+from gitstage.domain.policy.rules import PolicyEvaluator
 from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.plan import Refused, decide
 from gitstage.workloads.render import Serving

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gitstage.adapters.git.reader import RepositoryError
+from gitstage.adapters.git.repository import RepositoryError
 from gitstage.checking import check_repository
 from gitstage.cli.flags import examples
 from gitstage.cli.oneline import OneLineCommand, fail

@@ -8,14 +8,14 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from gitstage.adapters.git.mirror_errors import MirrorError
-from gitstage.adapters.git.reader import RepositoryError
-from gitstage.domain.config import WrongConfigError
-from gitstage.domain.index import CorruptIndexError
-from gitstage.domain.names import InvalidNameError
-from gitstage.domain.semver import InvalidVersionError
-from gitstage.domain.state import RegistryError
-from gitstage.domain.views import ArtifactNotFoundError, ViewArgumentError
+from gitstage.adapters.git.repository import RepositoryError
+from gitstage.adapters.mirror.errors import MirrorError
+from gitstage.domain.registry.config import WrongConfigError
+from gitstage.domain.registry.index import CorruptIndexError
+from gitstage.domain.registry.names import InvalidNameError
+from gitstage.domain.registry.semver import InvalidVersionError
+from gitstage.domain.registry.state import RegistryError
+from gitstage.domain.registry.views import ArtifactNotFoundError, ViewArgumentError
 
 P = ParamSpec("P")
 R = TypeVar("R")

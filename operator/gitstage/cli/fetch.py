@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from gitstage.adapters.fetch.credentials import redact
 from gitstage.adapters.fetch.staging import STAGING_MARK
-from gitstage.adapters.git.mirror_errors import MirrorError
+from gitstage.adapters.mirror.errors import MirrorError
 from gitstage.cli.oneline import OneLineCommand, UsageLine, fail
-from gitstage.domain.fetch_errors import EXIT_CODES, FetchError, TransportError
-from gitstage.domain.fetch_manifest import MANIFEST_FILE
-from gitstage.domain.selection import ConflictingSelectorsError, Selector
+from gitstage.domain.fetch.errors import EXIT_CODES, FetchError, TransportError
+from gitstage.domain.fetch.manifest import MANIFEST_FILE
+from gitstage.domain.registry.selection import ConflictingSelectorsError, Selector
+from gitstage.domain.repo_urls import redact
 from gitstage.fetching import FetchResult, FetchSpec, fetch, fetch_selected, place
 
 ENV_PREFIX = "GITSTAGE_FETCH_"

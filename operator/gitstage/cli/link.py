@@ -13,17 +13,18 @@ from pathlib import Path
 
 import click
 
-from gitstage.adapters.fetch.credentials import GitCredentials, redact, split_userinfo
-from gitstage.adapters.fetch.git_fetch import remote_refs
+from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.index_file import write_link
-from gitstage.adapters.git.reader import RepositoryError, open_repository
+from gitstage.adapters.git.repository import RepositoryError, open_repository
+from gitstage.adapters.git.shallow_fetch import remote_refs
 from gitstage.cli.flags import examples
 from gitstage.cli.oneline import OneLineCommand, UsageLine, fail
-from gitstage.domain.fetch_errors import FetchError
-from gitstage.domain.index import CorruptIndexError
-from gitstage.domain.links import ArtifactLink
-from gitstage.domain.names import is_valid_name
-from gitstage.domain.registry_check import pin_problem
+from gitstage.domain.check.problems import pin_problem
+from gitstage.domain.fetch.errors import FetchError
+from gitstage.domain.fetch.links import ArtifactLink
+from gitstage.domain.registry.index import CorruptIndexError
+from gitstage.domain.registry.names import is_valid_name
+from gitstage.domain.repo_urls import redact, split_userinfo
 
 
 @click.command(

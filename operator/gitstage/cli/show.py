@@ -8,25 +8,25 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from gitstage.adapters.git.locate import readable_path
 from gitstage.adapters.git.reader import Registry, read_registry
 from gitstage.adapters.git.refs import events_of_ref
+from gitstage.adapters.mirror.locate import readable_path
 from gitstage.api import describe as describe_artifact
-from gitstage.api import show_versions
 from gitstage.cli.errors import CommandError, one_line_errors
 from gitstage.cli.flags import examples, one_of
 from gitstage.cli.oneline import OneLineCommand, UsageLine
-from gitstage.cli.show_json import SORTS, ShowRequest, show_json_text
+from gitstage.cli.show_json import SORTS
 from gitstage.cli.table import render_table
-from gitstage.domain.gto_json import (
+from gitstage.domain.registry.gto_json import (
     history_document,
     plain,
     registry_document,
 )
-from gitstage.domain.names import is_hexsha
-from gitstage.domain.state import RegistryState
-from gitstage.domain.tags import parse_shortcut
-from gitstage.domain.views import ListedVersion, ViewOptions, registry_stages
+from gitstage.domain.registry.names import is_hexsha
+from gitstage.domain.registry.state import RegistryState
+from gitstage.domain.registry.tags import parse_shortcut
+from gitstage.domain.registry.views import ListedVersion, ViewOptions, registry_stages
+from gitstage.reading import ShowRequest, show_json_text, show_versions
 
 EMPTY = "Nothing found in the current workspace"
 P = ParamSpec("P")

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import click
 
-from gitstage.adapters.git.locate import readable_path
 from gitstage.adapters.git.reader import read_registry
+from gitstage.adapters.mirror.locate import readable_path
 from gitstage.cli.errors import one_line_errors
 from gitstage.cli.flags import examples, one_of
 from gitstage.cli.oneline import OneLineCommand
 from gitstage.cli.show import print_json, repo_option, show_shortcut
 from gitstage.cli.show_json import SORTS
-from gitstage.domain.views import ViewOptions, registry_stages, used_stages
+from gitstage.domain.registry.views import ViewOptions, registry_stages, used_stages
 
 
 @click.command(

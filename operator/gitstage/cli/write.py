@@ -11,18 +11,18 @@ from typing import ParamSpec, TypeVar
 import click
 
 from gitstage.adapters.git.partial import RemoteError
-from gitstage.adapters.git.reader import RepositoryError
+from gitstage.adapters.git.repository import RepositoryError
 from gitstage.adapters.git.signatures import SigningError
 from gitstage.adapters.git.writer import WriteError
 from gitstage.cli.errors import EXPECTED_ERRORS, CommandError
 from gitstage.cli.flags import examples
 from gitstage.cli.oneline import OneLineCommand, UsageLine
-from gitstage.domain.git_dates import InvalidDateError, parse_git_date
-from gitstage.domain.policy import PolicyFileError
-from gitstage.domain.tags import Action
-from gitstage.domain.write_errors import WriteRefusal
-from gitstage.domain.write_plan import NewTag
-from gitstage.domain.write_requests import (
+from gitstage.domain.policy.rules import PolicyFileError
+from gitstage.domain.registry.tags import Action
+from gitstage.domain.write.errors import WriteRefusal
+from gitstage.domain.write.git_dates import InvalidDateError, parse_git_date
+from gitstage.domain.write.plan import NewTag
+from gitstage.domain.write.requests import (
     AssignRequest,
     AtRef,
     Bump,

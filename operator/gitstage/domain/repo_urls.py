@@ -10,8 +10,9 @@ case-insensitively, and a false match costs only one extra ref listing, never a 
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
+_USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>(?!//).+)$")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ssh": 22, "git": 9418}
 
@@ -40,3 +41,23 @@ def _from_url(text: str) -> tuple[str, str]:
     if port is not None and port != _DEFAULT_PORTS.get(parts.scheme.lower()):
         host = f"{host}:{port}"
     return host, parts.path
+
+
+def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """`https://user:pw@host/x` -> (`https://host/x`, user, pw); other URLs are returned as is."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return url, None, None
+    host = parts.netloc.rpartition("@")[2]
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return clean, parts.username or None, parts.password or None
+
+
+def redact(text: str) -> str:
+    """Drop userinfo from every URL in `text`."""
+    return _USERINFO_RE.sub(lambda match: f"{match['scheme']}***@", text)
+
+
+def same_origin(left: str, right: str) -> bool:
+    a, b = urlsplit(left), urlsplit(right)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)

@@ -15,18 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gitstage.adapters.fetch.credentials import GitCredentials
-from gitstage.adapters.git.mirror_errors import MirrorError
-from gitstage.adapters.git.poll_types import PollError, PollerStats, Source, Update
-from gitstage.adapters.git.poller import PollerHub
-from gitstage.adapters.git.remote import Timeouts
+from gitstage.adapters.git.credentials import GitCredentials
+from gitstage.adapters.git.reader import Registry
+from gitstage.adapters.mirror.errors import MirrorError
+from gitstage.adapters.mirror.poll_types import PollError, PollerStats, Source, Update
+from gitstage.adapters.mirror.poller import PollerHub
+from gitstage.adapters.mirror.remote_mirror import Timeouts
+from gitstage.domain.policy.rules import PolicyEvaluator
 from gitstage.domain.repo_urls import repository_key
-from gitstage.operator.reconcile import SourceView
-from gitstage.operator.worker import Follow
 
 log = logging.getLogger(__name__)
 
-Callback = Callable[[SourceView], Coroutine[Any, Any, None]]
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -34,6 +33,38 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 def seconds(duration: str) -> float:
     """`1m30s` -> 90.0 (the CRD's pattern guarantees the form)."""
     return sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(duration)) or 60.0
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """What the poller knows of the repository: a readable registry, an error, or both.
+
+    Built here from the hub's updates (and by the worker when the source Secret is missing);
+    read by reconcile.py.
+    """
+
+    registry: Registry | None
+    digest: str | None
+    head: str | None
+    changed_at: str | None
+    error: str | None = None
+    error_reason: str | None = None
+    permanent: bool = False
+    policy: PolicyEvaluator | None = None  # the registry's promotion policy, if it has one
+
+
+@dataclass(frozen=True)
+class Follow:
+    """What a worker follows: changing any of it means a new subscription."""
+
+    url: str
+    branch: str
+    interval: str
+    timeout: str
+    credentials: GitCredentials | None
+
+
+Callback = Callable[[SourceView], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
@@ -58,7 +89,7 @@ class HubFeed:
         source = Source(follow.url, follow.branch, Timeouts.uniform(seconds(follow.timeout)))
         try:
             self.hub.subscribe(
-                key, source, _credentials(follow), seconds(follow.interval), _Relay(on_update)
+                key, source, follow.credentials, seconds(follow.interval), _Relay(on_update)
             )
         except MirrorError as error:  # refused before any git runs (e.g. an invalid URL)
             self.unfollow(key)
@@ -114,12 +145,3 @@ def to_view(update: Update) -> SourceView:
 
 def _instant(moment: datetime) -> str:
     return moment.replace(microsecond=0).isoformat()
-
-
-def _credentials(follow: Follow) -> GitCredentials | None:
-    creds = follow.credentials
-    if creds is None:
-        return None
-    return GitCredentials(
-        creds.username, creds.password, creds.bearer_token, creds.ssh_identity, creds.known_hosts
-    )

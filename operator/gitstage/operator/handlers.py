@@ -11,8 +11,8 @@ from typing import Any
 import kopf
 
 from gitstage.adapters import metrics
-from gitstage.adapters.git.poller import PollerHub
 from gitstage.adapters.kube import client as kube_client
+from gitstage.adapters.mirror.poller import PollerHub
 from gitstage.operator import endpoints, observability
 from gitstage.operator.endpoints import Endpoint
 from gitstage.operator.feed import HubFeed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gitstage.adapters import metrics
-from gitstage.adapters.git.poll_types import PollRecord
+from gitstage.adapters.mirror.poll_types import PollRecord
 from gitstage.operator.reconcile import Outcome
 from gitstage.resources import v1alpha1 as v1
 

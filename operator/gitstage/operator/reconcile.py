@@ -15,7 +15,8 @@ from gitstage.adapters.git.reader import Registry
 from gitstage.adapters.kube import deployments
 from gitstage.adapters.kube.deployments import ObservedDeployment
 from gitstage.adapters.kube.registries import patch_status
-from gitstage.domain.policy import PolicyEvaluator
+from gitstage.domain.policy.rules import PolicyEvaluator
+from gitstage.operator.feed import SourceView
 from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.plan import Hold, Refused, decide
 from gitstage.workloads.render import (
@@ -25,23 +26,15 @@ from gitstage.workloads.render import (
     SourceAccess,
     render_deployment,
 )
-from gitstage.workloads.status import ConditionUpdate, merge_conditions, registry_table, summarize
+from gitstage.workloads.status import (
+    condition_updates,
+    merge_conditions,
+    registry_table,
+    rollout_state,
+    summarize,
+)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SourceView:
-    """What the poller knows of the repository: a readable registry, an error, or both."""
-
-    registry: Registry | None
-    digest: str | None
-    head: str | None
-    changed_at: str | None
-    error: str | None = None
-    error_reason: str | None = None
-    permanent: bool = False
-    policy: PolicyEvaluator | None = None  # the registry's promotion policy, if it has one
 
 
 @dataclass(frozen=True)
@@ -263,35 +256,9 @@ def _deployment_state(
         replicas=observed.replicas if observed else None,
         updated_replicas=observed.updated_replicas if observed else 0,
         ready_replicas=observed.ready_replicas if observed else 0,
-        rollout=_rollout_state(desired, observed, running, hold),
+        rollout=rollout_state(desired, observed, running, hold),
         message=hold.message if hold else "",
     )
-
-
-def _rollout_state(
-    desired: Serving | None,
-    observed: ObservedDeployment | None,
-    running: Serving | None,
-    hold: Hold | None,
-) -> str:
-    if observed is None:
-        return "Held" if hold else "Pending"
-    if observed.progressing_reason == "ProgressDeadlineExceeded" or observed.pod_failure:
-        return "Failed"
-    settled = observed.observed_generation >= observed.generation
-    wanted = observed.replicas if observed.replicas is not None else 1
-    # As `kubectl rollout status`: every pod updated and available, no old pod left (ready
-    # counts include old pods, so they alone would call a half-done rollout complete).
-    complete = (
-        settled
-        and observed.updated_replicas == wanted
-        and observed.total_replicas == observed.updated_replicas
-        and observed.available_replicas >= wanted
-        and (desired is None or (running is not None and running.commit == desired.commit))
-    )
-    if hold:
-        return "Held"
-    return "Complete" if complete else "Progressing"
 
 
 def _observed_only(
@@ -313,7 +280,7 @@ def _status(
 ) -> dict[str, Any]:
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
     conditions = merge_conditions(
-        previous.conditions, _conditions(spec, source, states, refusals), ctx.generation, now
+        previous.conditions, condition_updates(spec, source, states, refusals), ctx.generation, now
     )
     registry = source.registry if source else None
     status = v1.ModelRegistryStatus(
@@ -332,61 +299,3 @@ def _status(
         summary=summarize(states),
     )
     return status.model_dump(by_alias=True, exclude_none=True, mode="json")
-
-
-def _conditions(
-    spec: v1.ModelRegistrySpec,
-    source: SourceView | None,
-    states: list[v1.DeploymentState],
-    refusals: list[str],
-) -> list[ConditionUpdate]:
-    if spec.suspend:
-        return [
-            ConditionUpdate("Ready", False, "Suspended", "reconciliation is suspended"),
-            ConditionUpdate("Reconciling", False, "Suspended", ""),
-            ConditionUpdate("Stalled", False, "Suspended", ""),
-        ]
-    if source is None or (source.registry is None and source.error is None):
-        return [
-            ConditionUpdate("Ready", False, "Progressing", "waiting for the first poll"),
-            ConditionUpdate("Reconciling", True, "Progressing", "waiting for the first poll"),
-            ConditionUpdate("Stalled", False, "Progressing", ""),
-        ]
-    if source.error is not None:
-        reason = source.error_reason or "SourceUnavailable"
-        return [
-            ConditionUpdate("Ready", False, reason, source.error),
-            ConditionUpdate("Reconciling", not source.permanent, reason, source.error),
-            ConditionUpdate("Stalled", source.permanent, reason, source.error),
-        ]
-    progressing = [d for d in states if d.rollout in ("Progressing", "Pending")]
-    failed = [d for d in states if d.rollout == "Failed"]
-    held = [d for d in states if d.rollout == "Held" or (d.message and d.rollout != "Failed")]
-    if refusals:
-        # First: a refused promotion (a forged or premature tag) is what an operator must see.
-        ready = ConditionUpdate("Ready", False, "PolicyViolation", "; ".join(refusals))
-    elif failed:
-        message = "; ".join(
-            f"{d.name}: {d.message or 'rollout exceeded its progress deadline'}" for d in failed
-        )
-        reason = "FetchFailed" if any(d.message for d in failed) else "RolloutFailed"
-        ready = ConditionUpdate("Ready", False, reason, message)
-    elif held:
-        ready = ConditionUpdate(
-            "Ready", False, "Held", "; ".join(f"{d.name}: {d.message}" for d in held)
-        )
-    elif progressing:
-        names = ", ".join(d.name for d in progressing)
-        ready = ConditionUpdate("Ready", False, "Progressing", f"rolling out {names}")
-    else:
-        ready = ConditionUpdate("Ready", True, "Serving", summarize(states))
-    return [
-        ready,
-        ConditionUpdate(
-            "Reconciling",
-            bool(progressing),
-            "Progressing" if progressing else "Settled",
-            ", ".join(d.name for d in progressing),
-        ),
-        ConditionUpdate("Stalled", False, "Settled", ""),
-    ]

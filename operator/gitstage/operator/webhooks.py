@@ -16,10 +16,9 @@ from typing import Protocol
 from aiohttp import web
 
 from gitstage.adapters import metrics
-from gitstage.adapters.fetch.credentials import redact
-from gitstage.domain.repo_urls import repository_key
-from gitstage.domain.webhook_payloads import Ignored, Ping, PushNotice, parse
-from gitstage.domain.webhook_signatures import Forge, WebhookRejected, authenticate
+from gitstage.domain.repo_urls import redact, repository_key
+from gitstage.domain.webhooks.payloads import Ignored, Ping, PushNotice, parse
+from gitstage.domain.webhooks.signatures import Forge, WebhookRejected, authenticate
 
 log = logging.getLogger(__name__)
 

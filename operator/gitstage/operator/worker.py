@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
@@ -16,9 +15,11 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.kube import registries
 from gitstage.operator import observability
-from gitstage.operator.reconcile import Context, Outcome, SourceView, reconcile
+from gitstage.operator.feed import Follow, SourceView
+from gitstage.operator.reconcile import Context, Outcome, reconcile
 from gitstage.operator.settings import OperatorSettings
 from gitstage.resources import v1alpha1 as v1
 
@@ -29,40 +30,15 @@ FLUX_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """HTTPS or SSH credentials from the source Secret; never logged (repr hides them)."""
-
-    username: str | None = None
-    password: str | None = None
-    bearer_token: str | None = None
-    ssh_identity: str | None = None
-    known_hosts: str | None = None
-
-    def __repr__(self) -> str:
-        return f"Credentials(username={self.username!r}, password=***, bearer_token=***, ...)"
-
-    @classmethod
-    def from_secret(cls, data: dict[str, str]) -> Credentials:
-        """The keys Flux's GitRepository reads: username/password, bearerToken, identity."""
-        return cls(
-            data.get("username"),
-            data.get("password"),
-            data.get("bearerToken"),
-            data.get("identity"),
-            data.get("known_hosts"),
-        )
-
-
-@dataclass(frozen=True)
-class Follow:
-    """What a worker follows: changing any of it means a new subscription."""
-
-    url: str
-    branch: str
-    interval: str
-    timeout: str
-    credentials: Credentials | None
+def credentials_from_secret(data: dict[str, str]) -> GitCredentials:
+    """The keys Flux's GitRepository reads: username/password, bearerToken, identity."""
+    return GitCredentials(
+        data.get("username"),
+        data.get("password"),
+        data.get("bearerToken"),
+        data.get("identity"),
+        data.get("known_hosts"),
+    )
 
 
 class Feed(Protocol):
@@ -179,7 +155,7 @@ class RegistryWorker:
             self._follow = follow
             self._feed.follow(self.key, follow, self.on_update)
 
-    async def _credentials(self, source: v1.GitSource) -> Credentials | None:
+    async def _credentials(self, source: v1.GitSource) -> GitCredentials | None:
         if source.secret_ref is None:
             return None
         try:
@@ -189,7 +165,7 @@ class RegistryWorker:
         except registries.SecretNotFoundError as error:
             self._source = SourceView(None, None, None, None, str(error), "SecretNotFound", True)
             return None
-        return Credentials.from_secret(data)
+        return credentials_from_secret(data)
 
     async def _invalid_spec(self, body: dict[str, Any], error: ValidationError) -> None:
         first = error.errors()[0]

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from gitstage.domain.policy import AssignmentViolation, PolicyEvaluator, violation_of
-from gitstage.domain.state import Artifact, RegistryState, VStage, without_tags
-from gitstage.domain.views import Sort, get_versions, stage_view
+from gitstage.domain.policy.rules import AssignmentViolation, PolicyEvaluator, violation_of
+from gitstage.domain.registry.state import Artifact, RegistryState, VStage, without_tags
+from gitstage.domain.registry.views import Sort, get_versions, stage_view
 from gitstage.resources.v1alpha1 import DeploymentBinding, Resolution
 from gitstage.workloads.render import Serving
 

@@ -7,12 +7,59 @@ Only a condition whose status or reason changes gets a new lastTransitionTime.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from gitstage.domain.state import RegistryState
-from gitstage.domain.views import Sort, latest_version, stage_view
+from gitstage.domain.registry.state import RegistryState
+from gitstage.domain.registry.views import Sort, latest_version, stage_view
 from gitstage.resources import v1alpha1 as v1
+from gitstage.workloads.plan import Hold
+from gitstage.workloads.render import Serving
 
 MAX_ARTIFACTS_IN_STATUS = 200
+
+
+class SourceHealth(Protocol):
+    """What the conditions read of the operator's view of the repository (feed.SourceView)."""
+
+    @property
+    def registry(self) -> object | None: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def error_reason(self) -> str | None: ...
+
+    @property
+    def permanent(self) -> bool: ...
+
+
+class ObservedRollout(Protocol):
+    """What the rollout state reads of an observed Deployment (kube.deployments)."""
+
+    @property
+    def generation(self) -> int: ...
+
+    @property
+    def observed_generation(self) -> int: ...
+
+    @property
+    def replicas(self) -> int | None: ...
+
+    @property
+    def total_replicas(self) -> int: ...
+
+    @property
+    def updated_replicas(self) -> int: ...
+
+    @property
+    def available_replicas(self) -> int: ...
+
+    @property
+    def progressing_reason(self) -> str | None: ...
+
+    @property
+    def pod_failure(self) -> str | None: ...
 
 
 def registry_table(state: RegistryState, resolution: v1.Resolution) -> list[v1.ArtifactState]:
@@ -94,3 +141,89 @@ def summarize(deployments: list[v1.DeploymentState]) -> str:
         version = d.observed_version or "-"
         parts.append(f"{d.name}={where}@{version} ({d.rollout})")
     return ", ".join(parts)
+
+
+def rollout_state(
+    desired: Serving | None,
+    observed: ObservedRollout | None,
+    running: Serving | None,
+    hold: Hold | None,
+) -> str:
+    """Pending, Progressing, Complete, Failed or Held: the `rollout` of a DeploymentState."""
+    if observed is None:
+        return "Held" if hold else "Pending"
+    if observed.progressing_reason == "ProgressDeadlineExceeded" or observed.pod_failure:
+        return "Failed"
+    settled = observed.observed_generation >= observed.generation
+    wanted = observed.replicas if observed.replicas is not None else 1
+    # As `kubectl rollout status`: every pod updated and available, no old pod left (ready
+    # counts include old pods, so they alone would call a half-done rollout complete).
+    complete = (
+        settled
+        and observed.updated_replicas == wanted
+        and observed.total_replicas == observed.updated_replicas
+        and observed.available_replicas >= wanted
+        and (desired is None or (running is not None and running.commit == desired.commit))
+    )
+    if hold:
+        return "Held"
+    return "Complete" if complete else "Progressing"
+
+
+def condition_updates(
+    spec: v1.ModelRegistrySpec,
+    source: SourceHealth | None,
+    states: list[v1.DeploymentState],
+    refusals: list[str],
+) -> list[ConditionUpdate]:
+    """Ready, Reconciling and Stalled, from the source's health and each Deployment's rollout."""
+    if spec.suspend:
+        return [
+            ConditionUpdate("Ready", False, "Suspended", "reconciliation is suspended"),
+            ConditionUpdate("Reconciling", False, "Suspended", ""),
+            ConditionUpdate("Stalled", False, "Suspended", ""),
+        ]
+    if source is None or (source.registry is None and source.error is None):
+        return [
+            ConditionUpdate("Ready", False, "Progressing", "waiting for the first poll"),
+            ConditionUpdate("Reconciling", True, "Progressing", "waiting for the first poll"),
+            ConditionUpdate("Stalled", False, "Progressing", ""),
+        ]
+    if source.error is not None:
+        reason = source.error_reason or "SourceUnavailable"
+        return [
+            ConditionUpdate("Ready", False, reason, source.error),
+            ConditionUpdate("Reconciling", not source.permanent, reason, source.error),
+            ConditionUpdate("Stalled", source.permanent, reason, source.error),
+        ]
+    progressing = [d for d in states if d.rollout in ("Progressing", "Pending")]
+    failed = [d for d in states if d.rollout == "Failed"]
+    held = [d for d in states if d.rollout == "Held" or (d.message and d.rollout != "Failed")]
+    if refusals:
+        # First: a refused promotion (a forged or premature tag) is what an operator must see.
+        ready = ConditionUpdate("Ready", False, "PolicyViolation", "; ".join(refusals))
+    elif failed:
+        message = "; ".join(
+            f"{d.name}: {d.message or 'rollout exceeded its progress deadline'}" for d in failed
+        )
+        reason = "FetchFailed" if any(d.message for d in failed) else "RolloutFailed"
+        ready = ConditionUpdate("Ready", False, reason, message)
+    elif held:
+        ready = ConditionUpdate(
+            "Ready", False, "Held", "; ".join(f"{d.name}: {d.message}" for d in held)
+        )
+    elif progressing:
+        names = ", ".join(d.name for d in progressing)
+        ready = ConditionUpdate("Ready", False, "Progressing", f"rolling out {names}")
+    else:
+        ready = ConditionUpdate("Ready", True, "Serving", summarize(states))
+    return [
+        ready,
+        ConditionUpdate(
+            "Reconciling",
+            bool(progressing),
+            "Progressing" if progressing else "Settled",
+            ", ".join(d.name for d in progressing),
+        ),
+        ConditionUpdate("Stalled", False, "Settled", ""),
+    ]

@@ -1,1 +1,2 @@
-"""Fetching artifacts: shallow git fetches, DVC remotes, and atomic installation into DEST."""
+"""Artifact bytes on disk: DVC stores (dvc_stores.py), staging and atomic installation into DEST,
+and materializing an artifact located in a commit's tree (materialize.py)."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from pathlib import PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from gitstage.adapters.fetch.remotes import ObjectStore, open_store
-from gitstage.adapters.fetch.resolve import Chain
+from gitstage.adapters.fetch.dvc_stores import ObjectStore, open_store
 from gitstage.adapters.fetch.staging import Staging, read_chunks
-from gitstage.domain.dvc_files import (
+from gitstage.domain.fetch.dvc_files import (
     DIR_SUFFIX,
     DirEntry,
     DvcOut,
@@ -18,36 +18,47 @@ from gitstage.domain.dvc_files import (
     object_key,
     parse_dir_listing,
 )
-from gitstage.domain.fetch_errors import IntegrityError, NotFoundError
-from gitstage.domain.fetch_plan import (
+from gitstage.domain.fetch.errors import IntegrityError, NotFoundError
+from gitstage.domain.fetch.plan import (
     DvcSource,
     GitSource,
     Source,
+    TreeReader,
     check_not_lfs,
     walk_files,
 )
-from gitstage.domain.repo_paths import ROOT, NodeKind
+from gitstage.domain.fetch.repo_paths import ROOT, NodeKind
 
 Kind = Literal["git", "dvc"]
 WHOLE = "."
 MAX_LISTING = 64 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Located:
+    """Where the artifact is: the commit's tree, its path there, and the repository's own
+    directory when it is a local one (a DVC remote may be relative to it)."""
+
+    tree: TreeReader
+    path: PurePosixPath
+    repo_dir: Path | None
+
+
 def materialize(
-    source: Source, chain: Chain, staging: Staging, environ: Mapping[str, str]
+    source: Source, located: Located, staging: Staging, environ: Mapping[str, str]
 ) -> tuple[Kind, str]:
     """Returns the kind of source and the artifact's location inside DEST."""
     if isinstance(source, GitSource):
-        return "git", _from_git(source, chain, staging)
-    return "dvc", _from_dvc(source, chain, staging, environ)
+        return "git", _from_git(source, located, staging)
+    return "dvc", _from_dvc(source, located, staging, environ)
 
 
-def _from_git(source: GitSource, chain: Chain, staging: Staging) -> str:
-    tree = chain.fetched.tree
+def _from_git(source: GitSource, located: Located, staging: Staging) -> str:
+    tree = located.tree
     if source.node.kind is NodeKind.FILE:
         data = tree.read(source.path)
         check_not_lfs(data, source.path)
-        name = PurePosixPath(chain.path.name)
+        name = PurePosixPath(located.path.name)
         staging.write(name, iter([data]), executable=source.node.executable)
         return name.as_posix()
     for item in walk_files(tree, source.path):
@@ -57,17 +68,19 @@ def _from_git(source: GitSource, chain: Chain, staging: Staging) -> str:
     return WHOLE
 
 
-def _from_dvc(source: DvcSource, chain: Chain, staging: Staging, environ: Mapping[str, str]) -> str:
+def _from_dvc(
+    source: DvcSource, located: Located, staging: Staging, environ: Mapping[str, str]
+) -> str:
     out = source.out
     check_supported(out)
     remote = source.config.remote(out.remote, source.config_where)
     store = open_store(
         remote,
-        repo_dir=chain.fetched.local_path,
+        repo_dir=located.repo_dir,
         dvc_root=source.dvc_root.as_posix(),
         environ=environ,
     )
-    name = PurePosixPath(chain.path.name)
+    name = PurePosixPath(located.path.name)
     if source.is_whole_out and out.size is not None:
         staging.budget.check(out.size, f"{out.path}")
         staging.progress.total = out.size

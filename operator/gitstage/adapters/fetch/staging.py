@@ -22,12 +22,12 @@ from typing import IO
 from pydantic import ValidationError
 
 from gitstage.adapters.fetch.progress import Progress
-from gitstage.domain.fetch_errors import (
+from gitstage.domain.fetch.errors import (
     BadInputError,
     IntegrityError,
     TransportError,
 )
-from gitstage.domain.fetch_manifest import MANIFEST_FILE, FileRecord, Manifest
+from gitstage.domain.fetch.manifest import MANIFEST_FILE, FileRecord, Manifest
 
 STAGING_MARK = ".gitstage-staging-"
 CHUNK = 1024 * 1024

@@ -6,13 +6,9 @@ import os
 
 import pygit2
 
-from gitstage.adapters.git.reader import (
-    GitCommitSource,
-    RepositoryError,
-    open_repository,
-    read_config,
-)
-from gitstage.domain.index import ArtifactAnnotation
+from gitstage.adapters.git.reader import GitCommitSource, read_config
+from gitstage.adapters.git.repository import RepositoryError, open_repository
+from gitstage.domain.registry.index import ArtifactAnnotation
 
 
 def annotation_at(

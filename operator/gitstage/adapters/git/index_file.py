@@ -10,8 +10,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from gitstage.adapters.git.atomic_file import write_atomically
-from gitstage.domain.index import INDEX_FILE, parse_index
-from gitstage.domain.links import CUSTOM_KEY, LINK_KEY
+from gitstage.domain.fetch.links import CUSTOM_KEY, LINK_KEY
+from gitstage.domain.registry.files import INDEX_FILE
+from gitstage.domain.registry.index import parse_index
 
 
 def write_link(workdir: Path, name: str, link: dict[str, str]) -> Path:

@@ -18,12 +18,8 @@ from pathlib import Path
 
 import pygit2
 
-from gitstage.adapters.fetch.credentials import (
-    GitCredentials,
-    git_environment,
-    redact,
-    split_userinfo,
-)
+from gitstage.adapters.git.credentials import GitCredentials, git_environment
+from gitstage.domain.repo_urls import redact, split_userinfo
 
 DEFAULT_BRANCH_REF = "refs/heads/gitstage-default"
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")

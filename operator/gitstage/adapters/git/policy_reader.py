@@ -20,8 +20,7 @@ from gitstage.adapters.git.signatures import (
     tag_signature,
     verify_signature,
 )
-from gitstage.domain.config import CONFIG_FILE, parse_config
-from gitstage.domain.policy import (
+from gitstage.domain.policy.rules import (
     POLICY_FILE,
     AssignmentViolation,
     Policy,
@@ -33,7 +32,9 @@ from gitstage.domain.policy import (
     parse_policy,
     tags_needing_signatures,
 )
-from gitstage.domain.state import RegistryState
+from gitstage.domain.registry.config import parse_config
+from gitstage.domain.registry.files import CONFIG_FILE
+from gitstage.domain.registry.state import RegistryState
 
 # Tag objects never change: a verification holds as long as the trusted keys do.
 _VERIFIED: dict[tuple[str, str], SignatureStatus] = {}

@@ -6,7 +6,8 @@ tag objects, commits and artifacts.yaml blobs from the persistent object cache
 then and only then. Tag names are matched against GTO's grammar first, so only GTO-looking refs
 cost an object read; lightweight tags are dropped as GTO drops them.
 
-The pygit2 entry points (`open_repository`, `scan_tags`, `GitCommitSource`) serve the write and
+The pygit2 entry points (`scan_tags`, `GitCommitSource`, and `open_repository` in
+repository.py) serve the write and
 policy paths, which need a libgit2 repository anyway.
 """
 
@@ -20,34 +21,19 @@ from typing import TYPE_CHECKING
 
 from gitstage.adapters.git.gc_pause import gc_paused
 from gitstage.adapters.git.object_cache import ObjectCache, Row
-from gitstage.adapters.git.refdb import GitDirs, common_dir_of
+from gitstage.adapters.git.repository import RepositoryError, open_repository
 from gitstage.adapters.git.source import RegistrySource, config_text_in, open_source
-from gitstage.domain.config import CONFIG_FILE, RegistryConfig, parse_config
-from gitstage.domain.events import CommitRecord, Instant, TagRecord
-from gitstage.domain.index import ArtifactAnnotation, parse_index
-from gitstage.domain.state import RegistryState, build_state
-from gitstage.domain.tags import Action, ParsedTag, parse_tag
+from gitstage.domain.registry.config import RegistryConfig, parse_config
+from gitstage.domain.registry.events import CommitRecord, Instant, TagRecord
+from gitstage.domain.registry.files import CONFIG_FILE
+from gitstage.domain.registry.index import ArtifactAnnotation, parse_index
+from gitstage.domain.registry.state import RegistryState, build_state
+from gitstage.domain.registry.tags import Action, ParsedTag, parse_tag
 
 if TYPE_CHECKING:
     import pygit2
 
 TAGS_PREFIX = "refs/tags/"
-
-
-class RepositoryError(RuntimeError):
-    """A path that is not a readable git repository, or an object that cannot be read."""
-
-
-def open_repository(path: str | os.PathLike[str]) -> pygit2.Repository:
-    import pygit2
-
-    location = pygit2.discover_repository(str(path))
-    if location is None:
-        raise RepositoryError(f"not a git repository: {path}")
-    try:
-        return pygit2.Repository(location)
-    except pygit2.GitError as error:
-        raise RepositoryError(f"cannot open git repository {path}: {error}") from None
 
 
 # -- objects: from the cache, else from git -----------------------------------------------------
@@ -327,13 +313,3 @@ def _read_source(source: RegistrySource) -> Registry:
     finally:
         objects.cache.save()
     return Registry(state=state, config=config, head=head, complete=objects.complete)
-
-
-def dirs_from_libgit2(path: str | os.PathLike[str]) -> GitDirs:
-    """Bare repositories and other layouts the file reader leaves to libgit2's discovery."""
-    repo = open_repository(path)
-    git_dir = os.path.normpath(repo.path)
-    common = common_dir_of(git_dir)
-    if os.path.isdir(os.path.join(common, "reftable")):
-        raise RepositoryError(f"cannot read git repository {path}: reftable refs are not supported")
-    return GitDirs(git_dir, common, repo.workdir)

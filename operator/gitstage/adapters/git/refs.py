@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gitstage.adapters.git.reader import TAGS_PREFIX, open_repository, read_registry
-from gitstage.domain.gto_json import check_ref_document
-from gitstage.domain.tags import parse_tag
+from gitstage.adapters.git.reader import TAGS_PREFIX, read_registry
+from gitstage.adapters.git.repository import open_repository
+from gitstage.domain.registry.gto_json import check_ref_document
+from gitstage.domain.registry.tags import parse_tag
 
 
 def events_of_ref(path: str | os.PathLike[str], ref: str) -> list[dict[str, Any]]:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pygit2
 
 from gitstage.adapters.git.reader import TAGS_PREFIX
-from gitstage.domain.policy import SignatureKind, SignatureStatus
-from gitstage.domain.tag_signature import SSH_MARKER, split_signed
+from gitstage.domain.policy.rules import SignatureKind, SignatureStatus
+from gitstage.domain.policy.tag_signature import SSH_MARKER, split_signed
 
 ARMORED_KEYS = b"-----BEGIN PGP PUBLIC KEY BLOCK-----"
 NAMESPACE = "git"

@@ -10,9 +10,10 @@ import os
 import time
 
 from gitstage.adapters.git.refdb import GitDirs, RefDb, Stamp, locate, stamp_of
+from gitstage.adapters.git.repository import dirs_from_libgit2
+from gitstage.domain.registry.files import CONFIG_FILE
 
-CONFIG_FILE = ".gto"  # as gitstage.domain.config, which this module does not import
-MIRROR_CONFIG_FILE = "gitstage-head.gto"  # remote.HEAD_CONFIG_FILE: a mirror's `.gto` at HEAD
+MIRROR_CONFIG_FILE = "gitstage-head.gto"  # the `.gto` at HEAD a mirror keeps (remote_mirror.py)
 # A stamp this recent may share its timestamp with a write that follows it (file times are only
 # as fine as the kernel's clock tick), so it cannot vouch for what was read: git's "racy" rule.
 RACY_NS = 2_000_000_000
@@ -49,8 +50,6 @@ def find_dirs(path: str | os.PathLike[str] = ".") -> GitDirs:
     """The repository holding `path` (libgit2 finds the layouts git's files alone do not show)."""
     dirs = locate(path)
     if dirs is None:
-        from gitstage.adapters.git.reader import dirs_from_libgit2
-
         dirs = dirs_from_libgit2(path)
     return dirs
 

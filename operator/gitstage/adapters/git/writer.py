@@ -19,11 +19,12 @@ from typing import Protocol
 
 import pygit2
 
-from gitstage.adapters.fetch.credentials import GitCredentials, git_environment, redact
+from gitstage.adapters.git.credentials import GitCredentials, git_environment
 from gitstage.adapters.git.reader import TAGS_PREFIX
-from gitstage.domain.events import Instant
-from gitstage.domain.git_dates import format_offset, parse_git_date
-from gitstage.domain.write_plan import NewTag, Resolver
+from gitstage.domain.registry.events import Instant
+from gitstage.domain.repo_urls import redact
+from gitstage.domain.write.git_dates import format_offset, parse_git_date
+from gitstage.domain.write.plan import NewTag, Resolver
 
 PUSH_TIMEOUT_SECONDS = 300
 

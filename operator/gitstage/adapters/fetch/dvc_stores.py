@@ -1,0 +1,172 @@
+"""DVC remotes as read-only object stores: a local directory, HTTP(S), or S3 through boto3.
+
+Objects are addressed by their DVC 3 key (`files/md5/XX/REST`). A download reports its length
+when the store knows it, so a connection that drops mid-file is told apart from bad content.
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+from urllib.parse import urlsplit
+
+from gitstage.domain.fetch.dvc_files import DVC_DIR, DvcRemote
+from gitstage.domain.fetch.errors import (
+    BadInputError,
+    NotFoundError,
+    TransportError,
+    UnsupportedError,
+)
+from gitstage.domain.repo_urls import redact, split_userinfo
+
+ENV_DVC_USERNAME = "GITSTAGE_DVC_USERNAME"
+ENV_DVC_PASSWORD = "GITSTAGE_DVC_PASSWORD"  # noqa: S105 - a variable name
+HTTP_TIMEOUT = 60.0
+
+
+@dataclass
+class Download:
+    stream: IO[bytes]
+    length: int | None
+
+
+class ObjectStore(Protocol):
+    label: str
+
+    def open(self, key: str) -> Any:
+        """A context manager yielding a `Download`."""
+
+
+class LocalStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.label = str(root)
+
+    @contextmanager
+    def open(self, key: str) -> Iterator[Download]:
+        path = self.root / key
+        try:
+            stream = path.open("rb")
+        except FileNotFoundError:
+            raise NotFoundError(f"object {key} is missing from DVC remote {self.label}") from None
+        with stream:
+            yield Download(stream, path.stat().st_size)
+
+
+class HttpStore:
+    def __init__(self, url: str, username: str | None, password: str | None) -> None:
+        self.base = url.rstrip("/")
+        self.label = redact(url)
+        self._auth = None
+        if username is not None and password is not None:
+            token = base64.b64encode(f"{username}:{password}".encode()).decode()
+            self._auth = f"Basic {token}"
+
+    @contextmanager
+    def open(self, key: str) -> Iterator[Download]:
+        request = urllib.request.Request(f"{self.base}/{key}")  # noqa: S310 - http(s) only
+        if self._auth is not None:
+            request.add_header("Authorization", self._auth)
+        try:
+            response = urllib.request.urlopen(request, timeout=HTTP_TIMEOUT)  # noqa: S310
+        except urllib.error.HTTPError as error:
+            raise self._http_error(error.code, key) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise TransportError(f"cannot reach DVC remote {self.label}: {reason}") from None
+        with response:
+            length = response.headers.get("Content-Length")
+            yield Download(response, int(length) if length else None)
+
+    def _http_error(self, code: int, key: str) -> Exception:
+        if code == 404:
+            return NotFoundError(f"object {key} is missing from DVC remote {self.label}")
+        if code in (401, 403):
+            return TransportError(f"DVC remote {self.label} refused access (HTTP {code})")
+        return TransportError(f"DVC remote {self.label} answered HTTP {code} for {key}")
+
+
+class S3Store:
+    """S3, or an S3-compatible server named by the remote's `endpointurl` (as DVC reads it) or
+    else by AWS_ENDPOINT_URL; credentials come from the environment (boto3's chain)."""
+
+    def __init__(self, url: str, endpoint_url: str | None, environ: Mapping[str, str]) -> None:
+        try:
+            import boto3  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        except ImportError:
+            raise UnsupportedError(
+                f"DVC remote {url} is on S3, which needs boto3; it is not installed in this build"
+            ) from None
+        parts = urlsplit(url)
+        self.bucket = parts.netloc
+        self.prefix = parts.path.strip("/")
+        self.label = url
+        endpoint = endpoint_url or environ.get("AWS_ENDPOINT_URL") or environ.get("S3_ENDPOINT")
+        self._client = boto3.client(
+            "s3",
+            endpoint_url=endpoint or None,
+            # The given environment first; unset, boto3 falls back to its own chain.
+            aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=environ.get("AWS_SESSION_TOKEN"),
+            region_name=environ.get("AWS_DEFAULT_REGION") or environ.get("AWS_REGION"),
+        )
+
+    @contextmanager
+    def open(self, key: str) -> Iterator[Download]:
+        from botocore.exceptions import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
+            BotoCoreError,
+            ClientError,
+        )
+
+        full = f"{self.prefix}/{key}" if self.prefix else key
+        try:
+            answer = self._client.get_object(Bucket=self.bucket, Key=full)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in ("NoSuchKey", "404"):
+                raise NotFoundError(
+                    f"object {key} is missing from DVC remote {self.label}"
+                ) from None
+            raise TransportError(f"DVC remote {self.label} refused {key}: {code}") from None
+        except BotoCoreError as error:
+            raise TransportError(f"cannot reach DVC remote {self.label}: {error}") from None
+        body = answer["Body"]
+        try:
+            yield Download(body, int(answer.get("ContentLength") or 0) or None)
+        finally:
+            body.close()
+
+
+def open_store(
+    remote: DvcRemote, *, repo_dir: Path | None, dvc_root: str, environ: Mapping[str, str]
+) -> ObjectStore:
+    """The store for a remote URL as written in `.dvc/config` at the fetched commit."""
+    url = remote.url
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        clean, user, password = split_userinfo(url)
+        return HttpStore(
+            clean, user or environ.get(ENV_DVC_USERNAME), password or environ.get(ENV_DVC_PASSWORD)
+        )
+    if scheme == "s3":
+        return S3Store(url, remote.endpoint_url, environ)
+    if scheme == "file":
+        return LocalStore(Path(urlsplit(url).path))
+    if scheme and len(scheme) > 1:
+        raise UnsupportedError(f"DVC remote {remote.name!r} uses {scheme}://, not supported")
+    path = Path(url)
+    if path.is_absolute():
+        return LocalStore(path)
+    if repo_dir is None:
+        raise BadInputError(
+            f"DVC remote {remote.name!r} is a relative path ({url}); it can only be used when"
+            " the repository is a local path"
+        )
+    return LocalStore((repo_dir / dvc_root / DVC_DIR / path).resolve())

@@ -1,0 +1,179 @@
+"""Fetch exactly one commit, shallowly, with the git CLI (`git init --bare` + `fetch --depth 1`).
+
+The git CLI is what an init container has, speaks every transport and server quirk, and takes
+credentials from GIT_ASKPASS (see credentials.py). Failures become one-line, redacted errors.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from gitstage.adapters.git.commit_tree import CommitTree
+from gitstage.adapters.git.credentials import GitCredentials, git_environment
+from gitstage.domain.fetch.errors import (
+    BadInputError,
+    FetchError,
+    NotFoundError,
+    TransportError,
+)
+from gitstage.domain.registry.names import is_hexsha
+from gitstage.domain.repo_urls import redact
+
+DEFAULT_TIMEOUT = 600.0
+_AUTH_HINTS = (
+    "authentication failed",
+    "could not read username",
+    "could not read password",
+    "terminal prompts disabled",
+    "http 401",
+    "http 403",
+    "access denied",
+)
+_REV_HINTS = (
+    "couldn't find remote ref",
+    "not our ref",
+    "no such remote ref",
+    "unadvertised object",
+    "remote error: upload-pack",
+)
+_REPO_HINTS = ("does not appear to be a git repository", "not found", "not a git repository")
+
+
+@dataclass(frozen=True)
+class FetchedCommit:
+    url: str
+    tree: CommitTree
+    local_path: Path | None
+
+    @property
+    def commit(self) -> str:
+        return self.tree.commit
+
+
+def fetch_commit(
+    url: str,
+    rev: str,
+    workdir: Path,
+    *,
+    credentials: GitCredentials | None,
+    environ: Mapping[str, str],
+    timeout: float = DEFAULT_TIMEOUT,
+) -> FetchedCommit:
+    """Fetch `rev` (a full commit SHA, or a tag or branch name) of `url` into a new bare repo."""
+    if url.startswith("-") or not url.strip():
+        raise BadInputError(f"invalid repository {url!r}")
+    local = Path(url).resolve() if is_local_path(url) else None
+    source = str(local) if local is not None else url
+    if local is not None and not local.exists():
+        raise NotFoundError(f"repository {url} does not exist")
+    gitdir = Path(workdir) / f"git-{len(list(workdir.glob('git-*')))}"
+    env = git_environment(environ, credentials, workdir)
+    _git(["init", "--bare", "-q", str(gitdir)], env, url, rev, timeout)
+    _git(
+        [
+            "-C",
+            str(gitdir),
+            "fetch",
+            "-q",
+            "--depth",
+            "1",
+            "--no-tags",
+            "--end-of-options",
+            source,
+            rev,
+        ],
+        env,
+        url,
+        rev,
+        timeout,
+    )
+    repo = pygit2.Repository(str(gitdir))
+    tree = CommitTree(repo, _fetch_head(gitdir))
+    if is_hexsha(rev) and tree.commit != rev.lower():
+        raise NotFoundError(f"revision {rev} of {redact(url)} is not a commit")
+    return FetchedCommit(url, tree, local)
+
+
+def _fetch_head(gitdir: Path) -> str:
+    """The object fetched: the first field of FETCH_HEAD's only line."""
+    text = (gitdir / "FETCH_HEAD").read_text(encoding="utf-8")
+    return text.split(maxsplit=1)[0]
+
+
+def _git(args: list[str], env: dict[str, str], url: str, rev: str, timeout: float) -> None:
+    git = shutil.which("git")
+    if git is None:
+        raise FetchError("git is not installed")
+    try:
+        result = subprocess.run(
+            [git, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise TransportError(
+            f"git fetch from {redact(url)} timed out after {timeout:.0f}s"
+        ) from None
+    if result.returncode != 0:
+        raise _classify(result.stderr, url, rev)
+
+
+def _classify(stderr: str, url: str, rev: str) -> FetchError:
+    text = stderr.lower()
+    shown = redact(url)
+    if any(hint in text for hint in _AUTH_HINTS):
+        return TransportError(f"authentication failed for {shown}")
+    if any(hint in text for hint in _REV_HINTS):
+        return NotFoundError(f"revision {rev} not found in {shown}")
+    if any(hint in text for hint in _REPO_HINTS):
+        return NotFoundError(f"repository {shown} not found")
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    detail = redact(lines[-1]) if lines else "no output"
+    return TransportError(f"git fetch from {shown} failed: {detail}")
+
+
+def remote_refs(
+    url: str,
+    *,
+    credentials: GitCredentials | None,
+    environ: Mapping[str, str],
+    workdir: Path,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict[str, str]:
+    """Branches and tags of `url` (`refs/heads/...`, `refs/tags/...` -> object), one listing."""
+    if url.startswith("-") or not url.strip():
+        raise BadInputError(f"invalid repository {url!r}")
+    local = Path(url).resolve() if is_local_path(url) else None
+    source = str(local) if local is not None else url
+    env = git_environment(environ, credentials, workdir)
+    git = shutil.which("git")
+    if git is None:
+        raise FetchError("git is not installed")
+    args = [git, "ls-remote", "--heads", "--tags", "--end-of-options", source]
+    try:
+        result = subprocess.run(
+            args, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise TransportError(f"git ls-remote {redact(url)} timed out") from None
+    if result.returncode != 0:
+        raise _classify(result.stderr, url, "")
+    refs: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        if not ref.endswith("^{}"):
+            refs[ref] = sha
+    return refs
+
+
+def is_local_path(url: str) -> bool:
+    """A filesystem path rather than a URL or scp-like `host:path`."""
+    if "://" in url:
+        return False
+    head = url.split("/", 1)[0]
+    return ":" not in head or os.path.exists(url)

@@ -1,0 +1,1 @@
+"""`gitstage check`: what a registry's CI should refuse."""

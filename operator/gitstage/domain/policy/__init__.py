@@ -1,0 +1,1 @@
+"""Promotion policies and what a signed tag's signature covers."""

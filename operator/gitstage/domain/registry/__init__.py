@@ -1,0 +1,1 @@
+"""GTO's registry as data: tag grammar, events, the fold into state, views, gto's JSON."""

@@ -1,0 +1,1 @@
+"""Forge webhooks: payloads (which repository changed) and their signatures."""

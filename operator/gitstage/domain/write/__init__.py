@@ -1,0 +1,1 @@
+"""Planning writes: the tags that register, assign, unassign, deregister and deprecate."""
