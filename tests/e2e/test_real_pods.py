@@ -405,30 +405,15 @@ def test_a_dvc_artifact_from_an_http_remote_is_served(
     """The fetcher in the pod reads the .dvc file at the commit and downloads the object from
     the DVC HTTP remote that `.dvc/config` names, verifying its md5."""
     base = tmp_path_factory.mktemp("dvc")
-    remote = base / "remote"
-    remote.mkdir()
+    (base / "remote").mkdir()
     weights = bytes(range(256)) * 400  # 100 KiB of model weights, not text
-    with FileHttpServer(remote, host=scene.cluster.node_address) as files:
-        project = DvcProject.create(base / "work")
-        project.set_remote("store", str(remote))
-        project.write("models/weights.bin", weights)
-        project.dvc("add", "-q", "models/weights.bin")
-        project.write("artifacts.yaml", "weights:\n  type: model\n  path: models/weights.bin\n")
-        project.commit("weights, tracked by DVC")
-        project.dvc("push", "-q")
-        project.set_remote("store", files.url)
-        commit = project.commit("the DVC remote over HTTP")
-        project.git("tag", "-a", "weights@v1.0.0", "-m", "v1", commit)
-        project.git("tag", "-a", "weights#prod#1", "-m", "prod", commit)
-        project.bare_copy(scene.root / "dvcreg.git")
-        url = scene.url.replace("registry.git", "dvcreg.git")
-        dvc = Scene(scene.cluster, scene.root, project.path, url, scene.namespace)
-        body = model_registry(dvc, "dvcweights", "weights", url=url)
-        client.CustomObjectsApi(api()).create_namespaced_custom_object(
-            GROUP, VERSION, scene.namespace, PLURAL, body
-        )
+    with FileHttpServer(base / "remote", host=scene.cluster.node_address) as files:
+        dvc = DvcRegistry.create(scene, base, "dvcreg", weights)
+        dvc.project.set_remote("store", files.url)
+        dvc.promote("v1.0.0", 1, dvc.publish("the DVC remote over HTTP"))
+        dvc.deploy("dvcweights")
         eventually(
-            lambda: served_bytes(dvc, "dvcweights", "weights") == weights,
+            lambda: served_bytes(dvc.scene, "dvcweights", "weights") == weights,
             timeout=180,
             what="the DVC weights served",
         )
@@ -445,13 +430,7 @@ class DvcRegistry:
     @classmethod
     def create(cls, scene: Scene, base: Path, name: str, weights: bytes) -> DvcRegistry:
         """Weights pushed to the local DVC remote `base/remote`, committed but not published."""
-        project = DvcProject.create(base / "work")
-        project.set_remote("store", str(base / "remote"))
-        project.write("models/weights.bin", weights)
-        project.dvc("add", "-q", "models/weights.bin")
-        project.write("artifacts.yaml", "weights:\n  type: model\n  path: models/weights.bin\n")
-        project.commit("weights, tracked by DVC")
-        project.dvc("push", "-q")
+        project = DvcProject.with_weights(base / "work", base / "remote", weights)
         bare = scene.root / f"{name}.git"
         subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
         project.git("remote", "add", "origin", str(bare))

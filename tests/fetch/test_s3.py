@@ -42,13 +42,7 @@ def s3_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Registry
     local_remote = base / "remote"
     weights = random.Random(7).randbytes(150_000)
     with S3Server() as server:
-        project = DvcProject.create(base / "work")
-        project.set_remote("store", str(local_remote))
-        project.write("models/weights.bin", weights)
-        project.dvc("add", "-q", "models/weights.bin")
-        project.write("artifacts.yaml", "weights:\n  type: model\n  path: models/weights.bin\n")
-        project.commit("weights")
-        project.dvc("push", "-q")
+        project = DvcProject.with_weights(base / "work", local_remote, weights)
         server.create_bucket("models")
         assert server.upload_tree(local_remote, "models", "dvcstore") == 1
         project.set_remote("store", "s3://models/dvcstore")

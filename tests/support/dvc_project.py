@@ -77,6 +77,19 @@ class DvcProject:
         self.git("commit", "-q", "--allow-empty", "-m", message)
         return self.git("rev-parse", "HEAD").strip()
 
+    @classmethod
+    def with_weights(cls, path: Path, remote: Path, weights: bytes) -> DvcProject:
+        """A project whose model `weights` (models/weights.bin, in artifacts.yaml) is tracked by
+        DVC, committed, and pushed to the local remote `remote`."""
+        project = cls.create(path)
+        project.set_remote("store", str(remote))
+        project.write("models/weights.bin", weights)
+        project.dvc("add", "-q", "models/weights.bin")
+        project.write("artifacts.yaml", "weights:\n  type: model\n  path: models/weights.bin\n")
+        project.commit("weights, tracked by DVC")
+        project.dvc("push", "-q")
+        return project
+
     def bare_copy(self, destination: Path) -> Path:
         """A bare clone with every branch and tag, as a server would hold it."""
         run(["git", "clone", "-q", "--bare", str(self.path), str(destination)], self.path.parent)
