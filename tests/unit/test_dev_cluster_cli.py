@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from gitstage.cli.main import cli
-from gitstage.dev.cluster import log_excerpt
+from gitstage.dev.logs import log_excerpt
 
 
 def test_up_without_binaries_names_what_is_missing(

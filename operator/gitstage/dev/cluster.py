@@ -16,8 +16,6 @@ them; `detached=True` clusters outlive it (`gitstage dev cluster up`) and are st
 from __future__ import annotations
 
 import json
-import re
-import socket
 import ssl
 import subprocess
 import time
@@ -32,7 +30,10 @@ from typing import Any
 from gitstage.dev import node_config, pki
 from gitstage.dev.binaries import binaries_dir
 from gitstage.dev.errors import ClusterError
+from gitstage.dev.images import pause_image
+from gitstage.dev.logs import log_excerpt
 from gitstage.dev.node import ImageArchive, RealNode
+from gitstage.dev.ports import reserve_port
 from gitstage.dev.processes import raise_on_sigterm, spawn, stop_process
 
 __all__ = ["ClusterError", "ClusterInfo", "ImageArchive", "LocalCluster"]
@@ -73,20 +74,9 @@ class ClusterInfo:
 # klog's E/F levels, and the words Go programs use when they give up (flag errors come first,
 # then a long usage text that would push them out of a plain tail).
 # klog's E and F lines, apt's and mmdebstrap's "E: ", and the words of most other tools.
-_ERROR_LINE = re.compile(r"^[EF]\d{4} |^E: |error|fatal|panic|flag provided", re.IGNORECASE)
-
-
-def log_excerpt(lines: list[str], last: int = 8, errors: int = 3) -> list[str]:
-    """A log's last lines, preceded by its last error lines when those scrolled out of them."""
-    tail = lines[-last:]
-    earlier = [line for line in lines[:-last] if _ERROR_LINE.search(line)][-errors:]
-    return [*earlier, "...", *tail] if earlier else tail
-
-
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port reserved for a server we start next (see `gitstage.dev.ports`)."""
+    return reserve_port("127.0.0.1")
 
 
 def wait_until(
@@ -418,7 +408,6 @@ class LocalCluster:
 
 
 def _pause_image() -> ImageArchive:
-    from gitstage.dev.images import pause_image
 
     built = pause_image()
     return ImageArchive(built.reference, built.archive)

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitstage.dev.cluster import log_excerpt
 from gitstage.dev.dockerignore import context_files
+from gitstage.dev.logs import log_excerpt
 from gitstage.dev.processes import alive
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -38,6 +38,7 @@ from gitstage.dev.node_config import (
 )
 from gitstage.dev.node_reaper import GLOBAL_DIR, GLOBAL_RECORD
 from gitstage.dev.node_sweep import NodeRecord, leftovers_of, nft_tables_present, snapshot, sweep
+from gitstage.dev.ports import reserve_port
 from gitstage.dev.processes import spawn
 
 LOCK = GLOBAL_DIR / "lock"
@@ -204,7 +205,7 @@ class RealNode:
         kubeconfig.write_text(pki.kubeconfig(api_url, self._node_token, ca_file))
         kubeconfig.chmod(0o600)
         config = layout.root / "kubelet.json"
-        config.write_text(kubelet_config(layout, free_gateway_port(self.gateway)))
+        config.write_text(kubelet_config(layout, reserve_port(self.gateway)))
         self._spawn(
             "kubelet",
             [
@@ -223,10 +224,10 @@ class RealNode:
         kubeconfig = self.layout.root / "kube-proxy.kubeconfig"
         kubeconfig.write_text(pki.kubeconfig(api_url, self._proxy_token, ca_file))
         kubeconfig.chmod(0o600)
-        self.kube_proxy_healthz = free_gateway_port("127.0.0.1")
+        self.kube_proxy_healthz = reserve_port("127.0.0.1")
         config = self.layout.root / "kube-proxy.json"
         config.write_text(
-            kube_proxy_config(kubeconfig, self.kube_proxy_healthz, free_gateway_port("127.0.0.1"))
+            kube_proxy_config(kubeconfig, self.kube_proxy_healthz, reserve_port("127.0.0.1"))
         )
         self._spawn(
             "kube-proxy",
@@ -288,14 +289,6 @@ def _make_cgroup_root(cgroup_root: str) -> None:
         for knob in ("cpuset.cpus", "cpuset.mems"):  # a v1 cpuset starts empty: inherit
             if (hierarchy / knob).exists():
                 (directory / knob).write_text((hierarchy / knob).read_text())
-
-
-def free_gateway_port(address: str) -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
 
 
 def _guard_ruleset(gateway: str, api_port: int) -> str:
