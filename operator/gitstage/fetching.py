@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gitstage.adapters.fetch.destination import locked, recover
 from gitstage.adapters.fetch.materialize import Located, materialize
 from gitstage.adapters.fetch.progress import Progress
 from gitstage.adapters.fetch.staging import (
@@ -30,6 +31,7 @@ from gitstage.adapters.fetch.staging import (
     read_manifest,
     write_manifest,
 )
+from gitstage.adapters.fetch.workdir import private_workdir
 from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.link_chain import Hop, follow
 from gitstage.domain.fetch.errors import BadInputError, NotFoundError
@@ -120,19 +122,38 @@ def fetch(
         repo=redact(clean_url), rev=spec.rev, artifact=spec.artifact, path=spec.path
     )
     dest = (spec.dest or cache_path(spec.rev, spec.artifact, spec.path, env)).absolute()
-    existing = read_manifest(dest)
-    if existing is not None and existing.request == request and files_intact(dest, existing):
-        if existing.labels != spec.labels:
-            existing = existing.relabel(spec.labels)
-            write_manifest(dest, existing)
-        return FetchResult(dest / existing.target, dest, existing, fetched=False)
-    credentials = GitCredentials.from_env(env, user, password)
-    with tempfile.TemporaryDirectory(prefix="gitstage-fetch-") as work:
+    with locked(dest):
+        recover(dest)
+        existing = read_manifest(dest)
+        if existing is not None and existing.request == request and files_intact(dest, existing):
+            if existing.labels != spec.labels:
+                existing = existing.relabel(spec.labels)
+                write_manifest(dest, existing)
+            return FetchResult(dest / existing.target, dest, existing, fetched=False)
+        credentials = GitCredentials.from_env(env, user, password)
+        return _fetch_into(
+            dest, spec, request, existing, credentials=credentials, env=env, progress=progress
+        )
+
+
+def _fetch_into(
+    dest: Path,
+    spec: FetchSpec,
+    request: FetchRequest,
+    existing: Manifest | None,
+    *,
+    credentials: GitCredentials,
+    env: Mapping[str, str],
+    progress: bool | None,
+) -> FetchResult:
+    """Fetch and install into DEST (the caller holds its lock); `existing` is what it holds."""
+    clean_url = split_userinfo(spec.repo)[0]
+    with private_workdir() as work:
         start = Hop(clean_url, spec.rev, spec.artifact, spec.path, credentials)
         chain = follow(start, Path(work), env)
         source = locate(chain.fetched.tree, chain.path)
         meter = Progress(f"fetching {spec.title}", None, enabled=progress)
-        with Staging(dest, ByteBudget(spec.max_bytes), meter) as staging:
+        with Staging(dest, ByteBudget(spec.max_bytes), meter, existing) as staging:
             located = Located(chain.fetched.tree, chain.path, chain.fetched.local_path)
             kind, target = materialize(source, located, staging, env)
             meter.finish()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gitstage.adapters.fetch.staging import STAGING_MARK
+from gitstage.adapters.fetch.destination import JOURNAL_NAME, is_bookkeeping
 from gitstage.adapters.mirror.errors import MirrorError
 from gitstage.cli.oneline import OneLineCommand, UsageLine, fail
 from gitstage.domain.fetch.errors import EXIT_CODES, FetchError, TransportError
@@ -152,7 +152,8 @@ def _foreign(dest: Path) -> bool:
     return (
         dest.is_dir()
         and not (dest / MANIFEST_FILE).exists()
-        and any(not entry.name.startswith(STAGING_MARK) for entry in dest.iterdir())
+        and not (dest / JOURNAL_NAME).exists()  # a killed install of ours: recovered by fetch
+        and any(not is_bookkeeping(entry.name) for entry in dest.iterdir())
     )
 
 

@@ -2,8 +2,11 @@
 
 DEST absent: stage beside it and rename the staging directory to DEST (atomic).
 DEST an existing directory (an init container's emptyDir is a mount point, which cannot be
-renamed over): stage inside it, then move the entries in and write the manifest last, so a
-reader that finds the manifest finds a complete artifact. A failure removes the staging directory.
+renamed over): stage inside it, journal the entries about to change, remove the previous
+artifact's own entries, move the new ones in and write the manifest last, so a reader that
+finds the manifest finds a complete artifact, and a killed install is undone by the next fetch
+(`destination.recover`). Entries gitstage did not write are never removed. A failure removes
+the staging directory.
 """
 
 from __future__ import annotations
@@ -21,15 +24,25 @@ from typing import IO
 
 from pydantic import ValidationError
 
+from gitstage.adapters.fetch.destination import (
+    STAGING_MARK,
+    is_bookkeeping,
+    owned_entries,
+    remove_entry,
+    remove_journal,
+    write_journal,
+)
 from gitstage.adapters.fetch.progress import Progress
 from gitstage.domain.fetch.errors import (
     BadInputError,
+    FetchError,
     IntegrityError,
     TransportError,
 )
 from gitstage.domain.fetch.manifest import MANIFEST_FILE, FileRecord, Manifest
+from gitstage.domain.fetch.repo_paths import safe_relative
 
-STAGING_MARK = ".gitstage-staging-"
+__all__ = ["STAGING_MARK", "ByteBudget", "Staging", "read_chunks", "read_manifest"]
 CHUNK = 1024 * 1024
 
 
@@ -59,16 +72,29 @@ def read_manifest(dest: Path) -> Manifest | None:
     manifest_path = dest / MANIFEST_FILE
     if manifest_path.is_file():
         try:
-            return Manifest.model_validate_json(manifest_path.read_bytes())
+            manifest = Manifest.model_validate_json(manifest_path.read_bytes())
         except ValidationError:
             raise BadInputError(f"{manifest_path} is not a gitstage manifest") from None
-    foreign = [entry.name for entry in dest.iterdir() if STAGING_MARK not in entry.name]
+        _inside(manifest, manifest_path)
+        return manifest
+    foreign = [entry.name for entry in dest.iterdir() if not is_bookkeeping(entry.name)]
     if foreign:
         raise BadInputError(
             f"destination {dest} is not empty and was not written by gitstage; refusing to"
             " overwrite it"
         )
     return None
+
+
+def _inside(manifest: Manifest, where: Path) -> None:
+    """A manifest is trusted only for paths inside DEST, none of them gitstage's own names."""
+    for record in manifest.files:
+        try:
+            path = safe_relative(record.path, "manifest path")
+        except FetchError:
+            raise BadInputError(f"{where} lists {record.path!r}, outside the destination") from None
+        if is_bookkeeping(path.parts[0]):
+            raise BadInputError(f"{where} lists {record.path!r}, a name gitstage keeps for itself")
 
 
 def files_intact(dest: Path, manifest: Manifest) -> bool:
@@ -87,10 +113,13 @@ def write_manifest(dest: Path, manifest: Manifest) -> None:
 
 
 class Staging:
-    def __init__(self, dest: Path, budget: ByteBudget, progress: Progress) -> None:
+    def __init__(
+        self, dest: Path, budget: ByteBudget, progress: Progress, previous: Manifest | None = None
+    ) -> None:
         self.dest = dest
         self.budget = budget
         self.progress = progress
+        self.previous = previous  # what DEST holds now (read under the writer's lock)
         self.records: list[FileRecord] = []
         self._inside = dest.is_dir()
         if self._inside:
@@ -158,23 +187,23 @@ class Staging:
             self.root.chmod(0o755)
             self.root.rename(self.dest)
             return
+        old = owned_entries(self.previous) if self.previous is not None else set()
+        new = {entry.name for entry in self.root.iterdir() if entry.name != MANIFEST_FILE}
+        for name in sorted(new - old):
+            if os.path.lexists(self.dest / name):
+                raise BadInputError(
+                    f"{self.dest / name} was not written by gitstage; refusing to overwrite it"
+                )
+        write_journal(self.dest, old | new)
         with contextlib.suppress(FileNotFoundError):
             (self.dest / MANIFEST_FILE).unlink()  # the old content is no longer vouched for
-        for entry in self.dest.iterdir():
-            if entry != self.root:
-                _remove(entry)
-        for entry in self.root.iterdir():
-            if entry.name != MANIFEST_FILE:
-                entry.rename(self.dest / entry.name)
+        for name in sorted(old):
+            remove_entry(self.dest / name)
+        for name in sorted(new):
+            (self.root / name).rename(self.dest / name)
         (self.root / MANIFEST_FILE).rename(self.dest / MANIFEST_FILE)
         self.root.rmdir()
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
+        remove_journal(self.dest)
 
 
 def read_chunks(stream: IO[bytes]) -> Iterator[bytes]:
