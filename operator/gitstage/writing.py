@@ -29,12 +29,15 @@ from gitstage.adapters.git.repository import open_repository
 from gitstage.adapters.git.signatures import SshSigner, verify_signature
 from gitstage.adapters.git.writer import (
     PreparedTag,
+    WriteError,
     delete_tags,
     prepare_tags,
     push_tags,
     revision_resolver,
     tag_names,
+    tag_targets,
     tagger_signature,
+    undo_tags,
     write_tags,
 )
 from gitstage.domain.policy.rules import POLICY_FILE, UNSIGNED, violation_of
@@ -113,13 +116,22 @@ def execute(
             signer = SshSigner(options.sign_key) if options.sign_key else None
             prepared = prepare_tags(target.repo, result.created, tagger, signer)
             _enforce_policy(target, prepared, tagger)
+        deleted_targets = tag_targets(target.repo, result.deleted)
         if tagger is not None:
             write_tags(target.repo, prepared, tagger)
         if result.deleted:
             delete_tags(target.repo, result.deleted)
         push = options.push or target.remote is not None
         if push:
-            _push(target, result, environ)
+            try:
+                _push(target, result, environ)
+            except WriteError as refused:
+                # The remote took nothing (atomic push): neither does the local repository, so
+                # the same command can simply be run again.
+                undo_tags(target.repo, [t.name for t in result.created], deleted_targets)
+                raise WriteError(
+                    f"{refused}; nothing was pushed, the local tags are undone"
+                ) from None
         remote = redact(target.remote.url) if target.remote is not None else "origin"
         return WriteOutcome(result, push, remote)
 

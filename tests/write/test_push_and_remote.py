@@ -147,3 +147,56 @@ def test_a_remote_url_with_credentials_from_the_environment(served: Served) -> N
     code, _, err = gs("register", "n", "-r", served.url)
     assert code == 1
     assert err.strip().splitlines()[-1].startswith(f"gitstage: error: cannot read {served.url}:")
+
+
+REFUSING_HOOK = """#!/bin/sh
+# Refuses every push while the marker exists (a remote rule, a freeze window).
+if [ -e "$GIT_DIR/frozen" ]; then
+  echo "prod is frozen until Monday" >&2
+  exit 1
+fi
+"""
+
+
+def test_a_refused_push_lands_nothing_undoes_the_local_tags_and_a_retry_succeeds(
+    served: Served,
+) -> None:
+    hook = served.bare / "hooks" / "pre-receive"
+    hook.write_text(REFUSING_HOOK)
+    hook.chmod(0o755)
+    (served.bare / "frozen").touch()
+    repo = str(served.local.path)
+    code, _, err = gs("assign", "m", "--stage", "prod", "--push", "-r", repo, env=CREDENTIALS)
+    assert code == 1
+    (line,) = err.strip().splitlines()
+    assert line.startswith("gitstage: error: git push to origin failed:")
+    assert "(pre-receive hook declined): prod is frozen until Monday" in line  # the remote's why
+    assert line.endswith("nothing was pushed, the local tags are undone")
+    assert served.server_tags() == {}  # atomic: not the registration without the assignment
+    assert served.local.repo.listall_references() == ["refs/heads/main"]
+    (served.bare / "frozen").unlink()
+    code, _, err = gs("assign", "m", "--stage", "prod", "--push", "-r", repo, env=CREDENTIALS)
+    assert code == 0, err
+    assert set(served.server_tags()) == {"m@v0.0.1", "m#prod#1"}
+
+
+def test_a_refused_deletion_puts_the_local_tags_back(served: Served) -> None:
+    repo = str(served.local.path)
+    code, _, err = gs("assign", "m", "--stage", "prod", "--push", "-r", repo, env=CREDENTIALS)
+    assert code == 0, err
+    before = {
+        ref: served.local.repo.references[ref].target
+        for ref in served.local.repo.listall_references()
+    }
+    hook = served.bare / "hooks" / "pre-receive"
+    hook.write_text(REFUSING_HOOK)
+    hook.chmod(0o755)
+    (served.bare / "frozen").touch()
+    code, _, err = gs("deprecate", "m", "--delete", "--push", "-r", repo, env=CREDENTIALS)
+    assert code == 1, err
+    assert set(served.server_tags()) == {"m@v0.0.1", "m#prod#1"}
+    after = {
+        ref: served.local.repo.references[ref].target
+        for ref in served.local.repo.listall_references()
+    }
+    assert after == before

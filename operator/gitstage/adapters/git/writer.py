@@ -167,6 +167,28 @@ def tag_payload(tag: NewTag, target_type: str, tagger: pygit2.Signature) -> byte
     return lines.encode("utf-8")
 
 
+def tag_targets(repo: pygit2.Repository, names: Sequence[str]) -> dict[str, pygit2.Oid]:
+    """What each existing tag ref points at (to restore it if a push is refused)."""
+    found = {}
+    for name in names:
+        ref = repo.references.get(TAGS_PREFIX + name)
+        if ref is not None and isinstance(ref.target, pygit2.Oid):
+            found[name] = ref.target
+    return found
+
+
+def undo_tags(
+    repo: pygit2.Repository, created: Sequence[str], deleted: dict[str, pygit2.Oid]
+) -> None:
+    """Remove the tags a command created and put back the ones it deleted."""
+    for name in created:
+        ref = repo.references.get(TAGS_PREFIX + name)
+        if ref is not None:
+            ref.delete()
+    for name, target in deleted.items():
+        repo.references.create(TAGS_PREFIX + name, target, force=True)
+
+
 def delete_tags(repo: pygit2.Repository, names: Sequence[str]) -> None:
     for name in names:
         try:
@@ -184,7 +206,8 @@ def push_tags(
     credentials: GitCredentials | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> None:
-    """One `git push` of `refs/tags/T:refs/tags/T` for each new tag, `:refs/tags/T` to delete."""
+    """One atomic `git push` of `refs/tags/T:refs/tags/T` for each new tag, `:refs/tags/T` to
+    delete: the remote takes all of them or none."""
     specs = [f"{TAGS_PREFIX}{t}:{TAGS_PREFIX}{t}" for t in created]
     specs += [f":{TAGS_PREFIX}{t}" for t in deleted]
     if not specs:
@@ -195,7 +218,7 @@ def push_tags(
         )
         try:
             result = subprocess.run(
-                ["git", "push", "--quiet", remote, *specs],
+                ["git", "push", "--quiet", "--atomic", remote, *specs],
                 cwd=git_dir,
                 env=env,
                 capture_output=True,
@@ -211,8 +234,12 @@ def push_tags(
 
 
 def _push_reason(stderr: str) -> str:
-    """A rejected ref (`! [rejected] T -> T (already exists)`) says more than the summary."""
+    """A rejected ref (`! [rejected] T -> T (already exists)`) says more than the summary, and
+    what the remote's hook printed (`remote: ...`) says why."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     rejected = [line for line in lines if line.startswith("!")]
     errors = [line for line in lines if line.startswith(("error:", "fatal:"))]
-    return (rejected or errors or lines or [""])[0 if rejected else -1]
+    said = [line.removeprefix("remote:").strip() for line in lines if line.startswith("remote:")]
+    reason = (rejected or errors or lines or [""])[0 if rejected else -1]
+    remote_says = next((line for line in reversed(said) if line), "")
+    return f"{reason}: {remote_says[:200]}" if rejected and remote_says else reason
