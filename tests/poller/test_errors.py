@@ -142,3 +142,18 @@ def test_invalid_sources_are_refused_before_git_runs(url: str, branch: str, tmp_
     with pytest.raises(InvalidSource):
         RemoteMirror(url, None, tmp_path / "cache", branch)
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_source_redirecting_to_another_host_is_refused_without_sending_it_anything(
+    tmp_path: Path,
+) -> None:
+    from tests.support.redirect_server import RecordingServer, RedirectingServer
+
+    credentials = GitCredentials(USER, PASSWORD)
+    with RecordingServer() as elsewhere, RedirectingServer(elsewhere.origin) as origin:
+        mirror = RemoteMirror(f"{origin.origin}/registry.git", credentials, tmp_path / "cache")
+        error = failure(mirror)
+    assert isinstance(error, SourceUnreachable)
+    assert "redirected to another URL" in str(error)
+    assert_one_clean_line(error, PASSWORD)
+    assert elsewhere.requests == []

@@ -5,6 +5,7 @@ with FileHttpServer(remote_dir) as server:
     server.cut_after = 1024         # from now on every body stops after 1 KiB (server "dies")
     server.hold_after = 1 << 20     # bodies pause after 1 MiB (server.holding is set) ...
     server.release()                # ... until released; later bodies are sent whole
+    server.redirect_to = "http://127.0.0.1:9"   # every request answered with a 302 there
     server.stats.bytes_sent
 """
 
@@ -31,6 +32,12 @@ class _FileHandler(SimpleHTTPRequestHandler):
 
     def send_head(self) -> Any:
         self.owner.stats.add(requests=1)
+        if self.owner.redirect_to is not None:
+            self.send_response(302)
+            self.send_header("Location", self.owner.redirect_to + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         auth = self.owner.auth
         if auth is not None and self.headers.get("Authorization") != auth.header():
             self.owner.stats.add(denied=1)
@@ -86,6 +93,7 @@ class FileHttpServer:
         self.stats = ServerStats()
         self.cut_after: int | None = None
         self.hold_after: int | None = None
+        self.redirect_to: str | None = None  # an origin every request is redirected to
         self.holding = threading.Event()  # set once a body has paused at `hold_after`
         self._released = threading.Event()
         handler = type("FileHandler", (_FileHandler,), {"owner": self})

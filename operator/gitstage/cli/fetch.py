@@ -31,6 +31,8 @@ Credentials, read from the environment only (never from argv, never printed):
   GITSTAGE_DVC_USERNAME, GITSTAGE_DVC_PASSWORD  basic auth for an HTTP DVC remote
   AWS_*, AWS_ENDPOINT_URL    S3 DVC remotes (boto3; a remote's endpointurl comes first)
   GITSTAGE_CACHE_DIR         cache of the Python API (default ~/.cache/gitstage/artifacts)
+  GITSTAGE_GIT_FOLLOW_REDIRECTS, GITSTAGE_DVC_FOLLOW_REDIRECTS  follow redirects to another
+                             host (never with credentials); refused by default
 Git credentials go only to the requested repository's host, never to linked hosts.
 
 \b

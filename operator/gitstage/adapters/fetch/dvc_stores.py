@@ -59,10 +59,55 @@ class LocalStore:
             yield Download(stream, path.stat().st_size)
 
 
+ENV_DVC_FOLLOW_REDIRECTS = "GITSTAGE_DVC_FOLLOW_REDIRECTS"
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.rsplit("@", 1)[-1].lower()
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects within the remote's origin are followed; to another origin they are refused,
+    or, when allowed, followed without the Authorization header."""
+
+    def __init__(self, follow_elsewhere: bool) -> None:
+        self.follow_elsewhere = follow_elsewhere
+
+    def redirect_request(  # noqa: PLR0917 - the standard library's signature
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        followed = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if followed is None or _origin(newurl) == _origin(req.full_url):
+            return followed
+        if not self.follow_elsewhere:
+            raise TransportError(
+                f"DVC remote {redact(req.full_url.rsplit('/files/', 1)[0])} redirected to another"
+                f" host; not followed (set {ENV_DVC_FOLLOW_REDIRECTS}=1 to follow without"
+                " credentials)"
+            )
+        followed.remove_header("Authorization")
+        return followed
+
+
 class HttpStore:
-    def __init__(self, url: str, username: str | None, password: str | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        username: str | None,
+        password: str | None,
+        *,
+        follow_redirects_elsewhere: bool = False,
+    ) -> None:
         self.base = url.rstrip("/")
         self.label = redact(url)
+        self._opener = urllib.request.build_opener(_SameOriginRedirects(follow_redirects_elsewhere))
         self._auth = None
         if username is not None and password is not None:
             token = base64.b64encode(f"{username}:{password}".encode()).decode()
@@ -74,7 +119,7 @@ class HttpStore:
         if self._auth is not None:
             request.add_header("Authorization", self._auth)
         try:
-            response = urllib.request.urlopen(request, timeout=HTTP_TIMEOUT)  # noqa: S310
+            response = self._opener.open(request, timeout=HTTP_TIMEOUT)
         except urllib.error.HTTPError as error:
             raise self._http_error(error.code, key) from None
         except (urllib.error.URLError, OSError) as error:
@@ -152,8 +197,12 @@ def open_store(
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("http", "https"):
         clean, user, password = split_userinfo(url)
+        follow = environ.get(ENV_DVC_FOLLOW_REDIRECTS, "").lower() in ("1", "true", "yes")
         return HttpStore(
-            clean, user or environ.get(ENV_DVC_USERNAME), password or environ.get(ENV_DVC_PASSWORD)
+            clean,
+            user or environ.get(ENV_DVC_USERNAME),
+            password or environ.get(ENV_DVC_PASSWORD),
+            follow_redirects_elsewhere=follow,
         )
     if scheme == "s3":
         return S3Store(url, remote.endpoint_url, environ)

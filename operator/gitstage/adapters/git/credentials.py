@@ -20,6 +20,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ENV_USERNAME = "GITSTAGE_GIT_USERNAME"
 ENV_PASSWORD = "GITSTAGE_GIT_PASSWORD"  # noqa: S105 - a variable name, not a secret
@@ -29,9 +30,15 @@ ENV_SSH_KEY = "GITSTAGE_GIT_SSH_KEY"
 ENV_KNOWN_HOSTS = "GITSTAGE_GIT_KNOWN_HOSTS"
 DEFAULT_TOKEN_USER = "x-access-token"  # noqa: S105 - accepted by GitHub; GitLab and Gitea take any name
 
+ENV_FOLLOW_REDIRECTS = "GITSTAGE_GIT_FOLLOW_REDIRECTS"
 _ASKPASS_USER = "GITSTAGE_ASKPASS_USERNAME"
 _ASKPASS_SECRET = "GITSTAGE_ASKPASS_PASSWORD"  # noqa: S105
+_ASKPASS_ORIGIN = "GITSTAGE_ASKPASS_ORIGIN"
+# git asks "Password for 'scheme://user@host:port': ": answer only for the configured origin.
 _ASKPASS_SCRIPT = f"""#!/bin/sh
+url=${{1#*\\'}}; url=${{url%%\\'*}}
+scheme=${{url%%://*}}; rest=${{url#*://}}; rest=${{rest#*@}}
+[ "$scheme://$rest" = "${_ASKPASS_ORIGIN}" ] || exit 1
 case "$1" in
   Username*) printf '%s\\n' "${_ASKPASS_USER}" ;;
   *) printf '%s\\n' "${_ASKPASS_SECRET}" ;;
@@ -89,30 +96,61 @@ class GitCredentials:
         )
 
 
+def http_origin(url: str | None) -> str | None:
+    """`scheme://host[:port]` of an http(s) URL (userinfo dropped); None for anything else."""
+    if url is None or not url.lower().startswith(("http://", "https://")):
+        return None
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme.lower()}://{host}" if host else None
+
+
+_REDIRECT_RE = re.compile(r"returned error: 30[1278]\b|unable to update url base from redirection")
+REDIRECT_REFUSED = (
+    "the server redirected to another URL, which gitstage does not follow with credentials"
+    f" (set {ENV_FOLLOW_REDIRECTS}=1 to follow it; credentials still go to the first origin only)"
+)
+
+
+def refused_redirect(stderr: str) -> bool:
+    """git's stderr says a redirect was not followed."""
+    return _REDIRECT_RE.search(stderr.lower()) is not None
+
+
 def git_environment(
-    base: Mapping[str, str], credentials: GitCredentials | None, workdir: Path
+    base: Mapping[str, str],
+    credentials: GitCredentials | None,
+    workdir: Path,
+    *,
+    url: str | None = None,
 ) -> dict[str, str]:
-    """The environment for a git child process; never prompts, never calls our caller's TTY."""
+    """The environment for a git child process talking to `url`; never prompts, never calls our
+    caller's TTY. HTTP credentials are bound to `url`'s origin: the header is configured for
+    that origin only and the askpass helper answers no other, so a redirect to another host
+    gets nothing; redirects are not followed unless GITSTAGE_GIT_FOLLOW_REDIRECTS is set."""
     env = {key: value for key, value in base.items() if not _CONFIG_VAR_RE.match(key)}
     env.update(
         GIT_TERMINAL_PROMPT="0", GIT_ALLOW_PROTOCOL="http:https:file:ssh", GCM_INTERACTIVE="never"
     )
-    config: list[tuple[str, str]] = []
+    follow = base.get(ENV_FOLLOW_REDIRECTS, "").lower() in ("1", "true", "yes", "initial")
+    config: list[tuple[str, str]] = [("http.followRedirects", "initial" if follow else "false")]
+    origin = http_origin(url)
     if credentials is not None and not credentials.empty:
         config.append(("credential.helper", ""))  # our credentials, not a stored helper's
-        if credentials.password is not None:
+        if credentials.password is not None and origin is not None:
             env.update(
                 {
                     "GIT_ASKPASS": str(_askpass_script(workdir)),
                     _ASKPASS_USER: credentials.username or DEFAULT_TOKEN_USER,
                     _ASKPASS_SECRET: credentials.password,
+                    _ASKPASS_ORIGIN: origin,
                 }
             )
-        if credentials.bearer is not None:  # one Authorization header: the bearer wins
-            config.append(("http.extraHeader", f"Authorization: Bearer {credentials.bearer}"))
-        elif credentials.password is not None:
-            header = f"Authorization: Basic {credentials.basic_token}"
-            config.append(("http.extraHeader", header))
+        header_key = f"http.{origin}/.extraHeader"
+        if credentials.bearer is not None and origin is not None:  # the bearer wins
+            config.append((header_key, f"Authorization: Bearer {credentials.bearer}"))
+        elif credentials.password is not None and origin is not None:
+            config.append((header_key, f"Authorization: Basic {credentials.basic_token}"))
         if credentials.ssh_key is not None:
             env["GIT_SSH_COMMAND"] = ssh_command(credentials, workdir)
             env["GIT_SSH_VARIANT"] = "ssh"
@@ -168,9 +206,11 @@ def _private_file(path: Path, content: str) -> Path:
 
 def _askpass_script(workdir: Path) -> Path:
     script = workdir / "askpass.sh"
-    if not script.exists():
-        script.write_text(_ASKPASS_SCRIPT)
-        script.chmod(stat.S_IRWXU)
+    if not script.exists() or script.read_text() != _ASKPASS_SCRIPT:  # an older version
+        temporary = workdir / "askpass.sh.tmp"
+        temporary.write_text(_ASKPASS_SCRIPT)
+        temporary.chmod(stat.S_IRWXU)
+        temporary.replace(script)
     return script
 
 

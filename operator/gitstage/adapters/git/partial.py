@@ -113,7 +113,7 @@ def partial_fetch(
     with tempfile.TemporaryDirectory(prefix="gitstage-remote-") as scratch:
         git_dir = Path(scratch) / "registry.git"
         pygit2.init_repository(str(git_dir), bare=True)
-        env = git_environment(env_base, credentials, Path(scratch))
+        env = git_environment(env_base, credentials, Path(scratch), url=clean)
         remote = RemoteRepository(clean, git_dir, pygit2.Repository(str(git_dir)), env, credentials)
         remote.git("remote", "add", "origin", clean)
         if progress is not None:

@@ -16,7 +16,12 @@ from pathlib import Path
 import pygit2
 
 from gitstage.adapters.git.commit_tree import CommitTree
-from gitstage.adapters.git.credentials import GitCredentials, git_environment
+from gitstage.adapters.git.credentials import (
+    REDIRECT_REFUSED,
+    GitCredentials,
+    git_environment,
+    refused_redirect,
+)
 from gitstage.domain.fetch.errors import (
     BadInputError,
     FetchError,
@@ -74,7 +79,7 @@ def fetch_commit(
     if local is not None and not local.exists():
         raise NotFoundError(f"repository {url} does not exist")
     gitdir = Path(workdir) / f"git-{len(list(workdir.glob('git-*')))}"
-    env = git_environment(environ, credentials, workdir)
+    env = git_environment(environ, credentials, workdir, url=source)
     _git(["init", "--bare", "-q", str(gitdir)], env, url, rev, timeout)
     _git(
         [
@@ -132,6 +137,8 @@ def _classify(stderr: str, url: str, rev: str) -> FetchError:
         return NotFoundError(f"revision {rev} not found in {shown}")
     if any(hint in text for hint in _REPO_HINTS):
         return NotFoundError(f"repository {shown} not found")
+    if refused_redirect(stderr):
+        return TransportError(f"git fetch from {shown}: {REDIRECT_REFUSED}")
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     detail = redact(lines[-1]) if lines else "no output"
     return TransportError(f"git fetch from {shown} failed: {detail}")
@@ -150,7 +157,7 @@ def remote_refs(
         raise BadInputError(f"invalid repository {url!r}")
     local = Path(url).resolve() if is_local_path(url) else None
     source = str(local) if local is not None else url
-    env = git_environment(environ, credentials, workdir)
+    env = git_environment(environ, credentials, workdir, url=source)
     git = shutil.which("git")
     if git is None:
         raise FetchError("git is not installed")

@@ -214,7 +214,10 @@ def push_tags(
         return
     with tempfile.TemporaryDirectory(prefix="gitstage-push-") as scratch:
         env = git_environment(
-            os.environ if environ is None else environ, credentials, Path(scratch)
+            os.environ if environ is None else environ,
+            credentials,
+            Path(scratch),
+            url=_remote_url(git_dir, remote),
         )
         try:
             result = subprocess.run(
@@ -231,6 +234,14 @@ def push_tags(
     if result.returncode != 0:
         reason = _push_reason(result.stderr) or f"exit code {result.returncode}"
         raise WriteError(f"git push to {remote} failed: {redact(reason)}")
+
+
+def _remote_url(git_dir: str | os.PathLike[str], remote: str) -> str:
+    """The URL a push to `remote` (a remote's name, or a URL) goes to."""
+    try:
+        return pygit2.Repository(str(git_dir)).remotes[remote].url or remote
+    except (KeyError, ValueError, pygit2.GitError):
+        return remote
 
 
 def _push_reason(stderr: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from gitstage.adapters.git.credentials import REDIRECT_REFUSED, refused_redirect
 from gitstage.domain.repo_urls import redact
 
 
@@ -123,6 +124,8 @@ def classify(operation: str, stderr: str, shown_url: str, secrets: Iterable[str]
         "repository '" in text and "' not found" in text
     ):
         return RepositoryNotFound(f"{operation} {shown_url}: repository not found")
+    if refused_redirect(stderr):
+        return SourceUnreachable(f"{operation} {shown_url}: {REDIRECT_REFUSED}")
     detail = _last_line(scrub(stderr, secrets))
     if any(hint in text for hint in _UNREACHABLE):
         return SourceUnreachable(f"{operation} {shown_url}: cannot reach the server: {detail}")

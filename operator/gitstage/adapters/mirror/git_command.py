@@ -37,7 +37,13 @@ class GitRunner:
     """Runs git in `cwd` with `credentials`; errors are typed and carry no secret."""
 
     def __init__(
-        self, cwd: Path, credentials: GitCredentials | None, shown_url: str, scratch: Path
+        self,
+        cwd: Path,
+        credentials: GitCredentials | None,
+        shown_url: str,
+        scratch: Path,
+        *,
+        url: str,
     ) -> None:
         git = shutil.which("git")
         if git is None:
@@ -47,6 +53,7 @@ class GitRunner:
         self._credentials = credentials
         self._shown_url = shown_url
         self._scratch = scratch
+        self._url = url  # the credentials' origin
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -54,7 +61,7 @@ class GitRunner:
 
     def run(self, call: GitCall) -> str:
         self._scratch.mkdir(parents=True, exist_ok=True)
-        env = git_environment(os.environ, self._credentials, self._scratch)
+        env = git_environment(os.environ, self._credentials, self._scratch, url=self._url)
         process = subprocess.Popen(
             [self._git, *call.args],
             cwd=self._cwd,

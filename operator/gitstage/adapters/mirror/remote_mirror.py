@@ -150,7 +150,7 @@ class RemoteMirror:
         self.path = cache_root / self.id
         self.counters = MirrorCounters()
         self._lock_path = cache_root / f"{self.id}.lock"
-        self._runner = GitRunner(self.path, credentials, self.shown_url, cache_root)
+        self._runner = GitRunner(self.path, credentials, self.shown_url, cache_root, url=clean)
 
     @property
     def secrets(self) -> tuple[str, ...]:
