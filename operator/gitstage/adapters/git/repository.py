@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from gitstage.adapters.git.refdb import GitDirs, common_dir_of
+from gitstage.domain.repo_urls import redact
 
 TYPE_CHECKING = False  # typing's own costs an import (see reading.py); mypy reads it as True
 if TYPE_CHECKING:
@@ -24,11 +25,11 @@ def open_repository(path: str | os.PathLike[str]) -> pygit2.Repository:
 
     location = pygit2.discover_repository(str(path))
     if location is None:
-        raise RepositoryError(f"not a git repository: {path}")
+        raise RepositoryError(f"not a git repository: {redact(str(path))}")
     try:
         return pygit2.Repository(location)
     except pygit2.GitError as error:
-        raise RepositoryError(f"cannot open git repository {path}: {error}") from None
+        raise RepositoryError(f"cannot open git repository {redact(str(path))}: {error}") from None
 
 
 def dirs_from_libgit2(path: str | os.PathLike[str]) -> GitDirs:
