@@ -223,6 +223,17 @@ def commits(env: Env) -> dict[str, str]:
     return {"v1": c1}
 
 
+def test_the_api_server_refuses_a_source_url_with_a_password(env: Env) -> None:
+    """The CRD's CEL rule, the same as the model's validator: the password would otherwise be
+    copied into every fetcher's pod spec."""
+    body = model_registry(env, "leaky", url=env.url.replace("http://", "http://alice:pw@"))
+    with pytest.raises(ApiException) as refused:
+        custom().create_namespaced_custom_object(GROUP, VERSION, env.namespace, PLURAL, body)
+    assert refused.value.status == 422
+    assert "must not hold a password" in str(refused.value.body)
+    assert "pw@" not in str(refused.value.body)
+
+
 def test_a_stage_assignment_rolls_out_pinned_to_the_commit(
     env: Env, commits: dict[str, str]
 ) -> None:

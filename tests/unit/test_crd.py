@@ -80,3 +80,30 @@ def test_spec_defaults_and_aliases() -> None:
 def test_invalid_bindings_are_rejected(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         v1.DeploymentBinding.model_validate(_binding(**overrides))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://alice:s3cret@git.example/registry.git",
+        "http://x:y@127.0.0.1:8080/r.git",
+        "ssh://git:pw@git.example/r.git",
+    ],
+)
+def test_a_source_url_with_a_password_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="must not hold a password"):
+        v1.GitSource(url=url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://git.example/registry.git",
+        "https://alice@git.example/registry.git",  # a user name alone is no secret
+        "git@git.example:org/registry.git",
+        "ssh://git@git.example:2222/registry.git",
+        "https://git.example/a:b@c",  # an @ in the path, not userinfo
+    ],
+)
+def test_source_urls_without_a_password_are_accepted(url: str) -> None:
+    assert v1.GitSource(url=url).url == url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -42,11 +43,28 @@ class LocalObjectReference(Model):
     ]
 
 
+# `scheme://user:password@host`: the fetcher's pods would carry the password in their spec.
+CREDENTIALS_IN_URL = "^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*:[^/@]*@"
+NO_CREDENTIALS_IN_URL = f"!self.url.matches('{CREDENTIALS_IN_URL}')"
+URL_CREDENTIALS_MESSAGE = (
+    "spec.source.url must not hold a password (it would reach every pod's spec);"
+    " put the credentials in the Secret named by spec.source.secretRef"
+)
+
+
 class GitSource(Model):
     """Where the registry lives and how often to look at it."""
 
     model_config = ConfigDict(
-        alias_generator=camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": NO_CREDENTIALS_IN_URL, "message": URL_CREDENTIALS_MESSAGE}
+            ]
+        },
     )
 
     url: Annotated[
@@ -56,6 +74,14 @@ class GitSource(Model):
             description="Repository URL: https://, ssh://, git@host:path or file://.",
         ),
     ]
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, url: str) -> str:
+        if re.match(CREDENTIALS_IN_URL, url):
+            raise ValueError(URL_CREDENTIALS_MESSAGE)
+        return url
+
     branch: Annotated[
         str,
         Field(
