@@ -508,7 +508,11 @@ def test_a_dvc_fetch_that_fails_in_the_pod_keeps_the_previous_version_and_says_w
         dvc = DvcRegistry.create(scene, base, "dvcfail", weights)
         dvc.project.set_remote("store", files.url)
         dvc.promote("v1.0.0", 1, dvc.publish("the remote over HTTP, with basic auth"))
-        dvc_credentials = {"GITSTAGE_DVC_USERNAME": "dvc", "GITSTAGE_DVC_PASSWORD": auth.password}
+        dvc_credentials = {
+            "GITSTAGE_DVC_USERNAME": "dvc",
+            "GITSTAGE_DVC_PASSWORD": auth.password,
+            "GITSTAGE_DVC_ORIGIN": files.url,  # not `moved`'s: a move gets no credentials
+        }
         create_secret(scene, "dvc-auth", dvc_credentials)
         dvc.deploy("dvcfail", fetcher_secret="dvc-auth")
         eventually(

@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from gitstage.cli.main import cli
+from gitstage.dev.git_server import BasicAuth
 from tests.fetch.conftest import Registry
 from tests.support.redirect_server import RecordingServer, RedirectingServer
 
@@ -50,7 +51,11 @@ def test_a_dvc_remote_redirecting_to_another_host_gets_no_credentials(
     followed when allowed, without the Authorization header."""
     from tests.fetch.test_fetch import fetch_http
 
-    dvc_credentials = {"GITSTAGE_DVC_USERNAME": "dvc", "GITSTAGE_DVC_PASSWORD": SECRET}
+    dvc_credentials = {
+        "GITSTAGE_DVC_USERNAME": "dvc",
+        "GITSTAGE_DVC_PASSWORD": SECRET,
+        "GITSTAGE_DVC_ORIGIN": registry.files.url,
+    }
     with RecordingServer() as elsewhere:
         registry.files.redirect_to = elsewhere.origin
         try:
@@ -66,3 +71,30 @@ def test_a_dvc_remote_redirecting_to_another_host_gets_no_credentials(
     assert elsewhere.requests
     assert elsewhere.authorizations == [None] * len(elsewhere.requests)
     assert SECRET not in refused.stderr + followed.stderr
+
+
+def test_dvc_credentials_go_only_to_the_origin_they_are_for(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """The remote of `http_commit` is `registry.files`, made to require these credentials:
+    bound to its origin they open it; bound to another origin they are not sent at all; with no
+    origin they are refused before anything is sent."""
+    from tests.fetch.test_fetch import fetch_http
+
+    credentials = {"GITSTAGE_DVC_USERNAME": "dvc", "GITSTAGE_DVC_PASSWORD": SECRET}
+    registry.files.auth = BasicAuth("dvc", SECRET)
+    try:
+        right = {**credentials, "GITSTAGE_DVC_ORIGIN": registry.files.url}
+        opened = fetch_http(registry, "model", tmp_path / "a", env=right)
+        wrong = {**credentials, "GITSTAGE_DVC_ORIGIN": "http://127.0.0.1:9"}
+        unsent = fetch_http(registry, "model", tmp_path / "b", env=wrong)
+        unbound = fetch_http(registry, "model", tmp_path / "c", env=credentials)
+    finally:
+        registry.files.auth = None
+    assert opened.exit_code == 0, opened.stderr
+    assert unsent.exit_code != 0
+    assert "refused access (HTTP 401)" in unsent.stderr
+    assert unbound.exit_code == 2
+    (line,) = unbound.stderr.splitlines()
+    assert "GITSTAGE_DVC_PASSWORD is set without GITSTAGE_DVC_ORIGIN" in line
+    assert SECRET not in opened.stderr + unsent.stderr + unbound.stderr

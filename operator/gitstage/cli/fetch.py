@@ -28,7 +28,8 @@ Credentials, read from the environment only (never from argv, never printed):
   GITSTAGE_GIT_TOKEN         a token, sent as the basic-auth password (user x-access-token
                              unless GITSTAGE_GIT_USERNAME is set)
   GITSTAGE_GIT_BEARER_TOKEN  sent as 'Authorization: Bearer' to the git server
-  GITSTAGE_DVC_USERNAME, GITSTAGE_DVC_PASSWORD  basic auth for an HTTP DVC remote
+  GITSTAGE_DVC_USERNAME, GITSTAGE_DVC_PASSWORD  basic auth for an HTTP DVC remote, sent only
+                             to GITSTAGE_DVC_ORIGIN (scheme://host[:port], required with them)
   AWS_*, AWS_ENDPOINT_URL    S3 DVC remotes (boto3; a remote's endpointurl comes first)
   GITSTAGE_CACHE_DIR         cache of the Python API (default ~/.cache/gitstage/artifacts)
   GITSTAGE_GIT_FOLLOW_REDIRECTS, GITSTAGE_DVC_FOLLOW_REDIRECTS  follow redirects to another

@@ -27,6 +27,7 @@ from gitstage.domain.repo_urls import redact, split_userinfo
 
 ENV_DVC_USERNAME = "GITSTAGE_DVC_USERNAME"
 ENV_DVC_PASSWORD = "GITSTAGE_DVC_PASSWORD"  # noqa: S105 - a variable name
+ENV_DVC_ORIGIN = "GITSTAGE_DVC_ORIGIN"  # the only origin the two above are sent to
 HTTP_TIMEOUT = 60.0
 
 
@@ -189,6 +190,23 @@ class S3Store:
             body.close()
 
 
+def _environment_credentials(url: str, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """GITSTAGE_DVC_USERNAME/PASSWORD, only for the origin GITSTAGE_DVC_ORIGIN names: the
+    remote comes from `.dvc/config` at the fetched commit, which anyone who can push may set."""
+    password = environ.get(ENV_DVC_PASSWORD)
+    if password is None:
+        return None, None
+    bound = environ.get(ENV_DVC_ORIGIN, "").strip()
+    if not bound:
+        raise BadInputError(
+            f"{ENV_DVC_PASSWORD} is set without {ENV_DVC_ORIGIN}: name the scheme://host[:port]"
+            " of the DVC remote these credentials are for"
+        )
+    if _origin(bound) != _origin(url):
+        return None, None  # another host: it gets no credentials (and will likely say 401)
+    return environ.get(ENV_DVC_USERNAME), password
+
+
 def open_store(
     remote: DvcRemote, *, repo_dir: Path | None, dvc_root: str, environ: Mapping[str, str]
 ) -> ObjectStore:
@@ -198,12 +216,9 @@ def open_store(
     if scheme in ("http", "https"):
         clean, user, password = split_userinfo(url)
         follow = environ.get(ENV_DVC_FOLLOW_REDIRECTS, "").lower() in ("1", "true", "yes")
-        return HttpStore(
-            clean,
-            user or environ.get(ENV_DVC_USERNAME),
-            password or environ.get(ENV_DVC_PASSWORD),
-            follow_redirects_elsewhere=follow,
-        )
+        if password is None:
+            user, password = _environment_credentials(clean, environ)
+        return HttpStore(clean, user, password, follow_redirects_elsewhere=follow)
     if scheme == "s3":
         return S3Store(url, remote.endpoint_url, environ)
     if scheme == "file":
