@@ -31,6 +31,7 @@ from tests.e2e.kubeutil import (
     serving_template,
 )
 from tests.support.git import WorkingClone, init_served_bare
+from tests.support.hostile_specs import HOSTILE, VALID
 from tests.support.ssh_git_server import SshGitServer, SshKeyPair
 
 pytestmark = pytest.mark.e2e
@@ -221,6 +222,31 @@ def commits(env: Env) -> dict[str, str]:
         GROUP, VERSION, env.namespace, PLURAL, model_registry(env, "churn")
     )
     return {"v1": c1}
+
+
+@pytest.mark.parametrize("name", ["valid", *HOSTILE])
+def test_the_api_server_and_the_model_agree_on_every_hostile_spec(env: Env, name: str) -> None:
+    """The CRD's schema and CEL rules refuse what the model refuses (tests/unit/
+    test_spec_parity.py), and admit the valid spec: a server-side dry run of each."""
+    spec = VALID if name == "valid" else HOSTILE[name]
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelRegistry",
+        "metadata": {"name": "parity"},
+        "spec": spec,
+    }
+
+    def create() -> object:
+        return custom().create_namespaced_custom_object(
+            GROUP, VERSION, env.namespace, PLURAL, body, dry_run="All"
+        )
+
+    if name == "valid":
+        create()
+        return
+    with pytest.raises(ApiException) as refused:
+        create()
+    assert refused.value.status == 422, refused.value.body
 
 
 def test_the_api_server_refuses_a_source_url_with_a_password(env: Env) -> None:

@@ -17,6 +17,14 @@ SHORT_NAMES = ["mreg"]
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# Names the rendered pod uses for its own (workloads/render.py; a test checks they agree).
+RESERVED_CONTAINER = "gitstage-fetch"
+RESERVED_VOLUMES = ("gitstage-model", "gitstage-tmp")
+FETCHER_SCRATCH = "/tmp"  # noqa: S108 - the fetcher's own mount, never the model's
+INTERVAL_FLOOR, INTERVAL_CEILING = "1s", "24h"
+# An absolute path of plain segments: no `.`/`..` (a dot inside a name is fine), no trailing /.
+MODEL_PATH_PATTERN = r"^(/[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*)+$"
 GTO_NAME_PATTERN = r"^([a-zA-Z0-9-_./]+:)?[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?$"
 GTO_STAGE_PATTERN = r"^[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?$"
 VERSION_PATTERN = (
@@ -39,7 +47,12 @@ def camel(name: str) -> str:
 class LocalObjectReference(Model):
     name: Annotated[
         str,
-        Field(min_length=1, max_length=253, description="Name of a Secret in the same namespace."),
+        Field(
+            min_length=1,
+            max_length=253,
+            pattern=DNS_SUBDOMAIN_PATTERN,
+            description="Name of a Secret in the same namespace.",
+        ),
     ]
 
 
@@ -52,6 +65,20 @@ URL_CREDENTIALS_MESSAGE = (
 )
 
 
+INTERVAL_RULE = (
+    f"duration(self.interval) >= duration('{INTERVAL_FLOOR}')"
+    f" && duration(self.interval) <= duration('{INTERVAL_CEILING}')"
+)
+INTERVAL_MESSAGE = f"spec.source.interval must be between {INTERVAL_FLOOR} and {INTERVAL_CEILING}"
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(text: str) -> float:
+    """A Go duration as DURATION_PATTERN admits it (`1m30s`, `500ms`), in seconds."""
+    return sum(float(number) * _SECONDS[unit] for number, unit in _DURATION_PART.findall(text))
+
+
 class GitSource(Model):
     """Where the registry lives and how often to look at it."""
 
@@ -62,7 +89,8 @@ class GitSource(Model):
         frozen=True,
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": NO_CREDENTIALS_IN_URL, "message": URL_CREDENTIALS_MESSAGE}
+                {"rule": NO_CREDENTIALS_IN_URL, "message": URL_CREDENTIALS_MESSAGE},
+                {"rule": INTERVAL_RULE, "message": INTERVAL_MESSAGE},
             ]
         },
     )
@@ -74,6 +102,14 @@ class GitSource(Model):
             description="Repository URL: https://, ssh://, git@host:path or file://.",
         ),
     ]
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_bounds(cls, interval: str) -> str:
+        seconds = duration_seconds(interval)
+        if not duration_seconds(INTERVAL_FLOOR) <= seconds <= duration_seconds(INTERVAL_CEILING):
+            raise ValueError(INTERVAL_MESSAGE)
+        return interval
 
     @field_validator("url")
     @classmethod
@@ -156,7 +192,11 @@ class Fetcher(Model):
 
     image: Annotated[
         str | None,
-        Field(default=None, description="Fetcher image; defaults to the operator's own image."),
+        Field(
+            default=None,
+            min_length=1,
+            description="Fetcher image; defaults to the operator's own image.",
+        ),
     ]
     resources: Annotated[
         dict[str, Any] | None,
@@ -169,6 +209,38 @@ class Fetcher(Model):
             description="Secret given to the fetcher as environment (DVC storage credentials).",
         ),
     ]
+
+
+MAX_POD_ITEMS = 64
+RESERVED_MESSAGE = (
+    f"the container name {RESERVED_CONTAINER} and the volume names"
+    f" {', '.join(RESERVED_VOLUMES)} are gitstage's own"
+)
+NO_RESERVED_CONTAINER = " && ".join(
+    f"(!has(self.{key}) || self.{key}.all(c, !has(c.name) || c.name != '{RESERVED_CONTAINER}'))"
+    for key in ("containers", "initContainers")
+)
+NO_RESERVED_VOLUME = (
+    "!has(self.volumes) || self.volumes.all(v, !has(v.name) || !(v.name in"
+    f" {list(RESERVED_VOLUMES)}))"
+)
+
+
+def _named_items(min_items: int = 0) -> dict[str, Any]:
+    """An array of objects with an optional `name` (typed, so CEL can read it; bounded, so
+    CEL's cost estimate is)."""
+    schema: dict[str, Any] = {
+        "type": "array",
+        "maxItems": MAX_POD_ITEMS,
+        "items": {
+            "type": "object",
+            "properties": {"name": {"type": "string", "maxLength": 253}},
+            "x-kubernetes-preserve-unknown-fields": True,
+        },
+    }
+    if min_items:
+        schema["minItems"] = min_items
+    return schema
 
 
 class PodTemplate(Model):
@@ -188,13 +260,15 @@ class PodTemplate(Model):
                 "type": "object",
                 "required": ["containers"],
                 "properties": {
-                    "containers": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                    }
+                    "containers": _named_items(min_items=1),
+                    "initContainers": _named_items(),
+                    "volumes": _named_items(),
                 },
                 "x-kubernetes-preserve-unknown-fields": True,
+                "x-kubernetes-validations": [
+                    {"rule": NO_RESERVED_CONTAINER, "message": RESERVED_MESSAGE},
+                    {"rule": NO_RESERVED_VOLUME, "message": RESERVED_MESSAGE},
+                ],
             },
         ),
     ]
@@ -205,10 +279,29 @@ class PodTemplate(Model):
         containers = spec.get("containers")
         if not isinstance(containers, list) or not containers:
             raise ValueError("template.spec.containers needs at least one container")
+        for key in ("containers", "initContainers", "volumes"):
+            items = spec.get(key) or []
+            if not isinstance(items, list) or len(items) > MAX_POD_ITEMS:
+                raise ValueError(f"template.spec.{key} must be a list of at most {MAX_POD_ITEMS}")
+        names = [
+            c.get("name") for key in ("containers", "initContainers") for c in spec.get(key) or []
+        ]
+        volumes = [v.get("name") for v in spec.get("volumes") or []]
+        if RESERVED_CONTAINER in names or set(RESERVED_VOLUMES) & set(volumes):
+            raise ValueError(RESERVED_MESSAGE)
         return spec
 
 
 ONE_OF_STAGE_OR_VERSION = "has(self.stage) != has(self.version)"
+MODEL_PATH_RULE = (
+    f"!has(self.modelPath) || (self.modelPath != '{FETCHER_SCRATCH}'"
+    f" && !self.modelPath.startsWith('{FETCHER_SCRATCH}/'))"
+)
+MODEL_PATH_MESSAGE = f"modelPath must not be {FETCHER_SCRATCH} or below it (the fetcher's own)"
+
+
+def _model_path_is_free(path: str) -> bool:
+    return path != FETCHER_SCRATCH and not path.startswith(FETCHER_SCRATCH + "/")
 
 
 class DeploymentBinding(Model):
@@ -221,7 +314,8 @@ class DeploymentBinding(Model):
         frozen=True,
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": ONE_OF_STAGE_OR_VERSION, "message": "set exactly one of stage or version"}
+                {"rule": ONE_OF_STAGE_OR_VERSION, "message": "set exactly one of stage or version"},
+                {"rule": MODEL_PATH_RULE, "message": MODEL_PATH_MESSAGE},
             ]
         },
     )
@@ -255,6 +349,7 @@ class DeploymentBinding(Model):
         Field(
             default=None,
             ge=0,
+            strict=True,
             description="Replicas; leave unset to let an HPA or kubectl scale own the field.",
         ),
     ]
@@ -262,7 +357,8 @@ class DeploymentBinding(Model):
         str,
         Field(
             default="/mnt/models",
-            pattern=r"^/.*$",
+            pattern=MODEL_PATH_PATTERN,
+            max_length=1024,
             description="Where the model is mounted (read-only) in the serving containers.",
         ),
     ]
@@ -283,6 +379,8 @@ class DeploymentBinding(Model):
     def _one_of_stage_or_version(self) -> DeploymentBinding:
         if (self.stage is None) == (self.version is None):
             raise ValueError("set exactly one of stage or version")
+        if not _model_path_is_free(self.model_path):
+            raise ValueError(MODEL_PATH_MESSAGE)
         return self
 
 
@@ -290,6 +388,15 @@ class ModelRegistrySpec(Model):
     model_config = ConfigDict(
         alias_generator=camel, populate_by_name=True, extra="forbid", frozen=True
     )
+
+    @field_validator("deployments")
+    @classmethod
+    def _unique_names(cls, deployments: list[DeploymentBinding]) -> list[DeploymentBinding]:
+        names = [binding.name for binding in deployments]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"deployment names must be unique: {', '.join(repeated)} repeated")
+        return deployments
 
     source: GitSource
     resolution: Annotated[Resolution, Field(default_factory=Resolution)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 
 from gitstage.adapters.git.refdb import GitDirs, common_dir_of
-from gitstage.domain.repo_urls import redact
 
 TYPE_CHECKING = False  # typing's own costs an import (see reading.py); mypy reads it as True
 if TYPE_CHECKING:
@@ -22,6 +21,8 @@ class RepositoryError(RuntimeError):
 
 def open_repository(path: str | os.PathLike[str]) -> pygit2.Repository:
     import pygit2
+
+    from gitstage.domain.repo_urls import redact  # `re` and urllib: not on the warm fast path
 
     location = pygit2.discover_repository(str(path))
     if location is None:
