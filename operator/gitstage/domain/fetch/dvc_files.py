@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from gitstage.domain.fetch.errors import BadInputError, UnsupportedError
 from gitstage.domain.fetch.repo_paths import ROOT, join_within, safe_relative
+from gitstage.domain.yaml_bounds import YamlBoundsError, safe_load_bounded
 
 DVCFILE_SUFFIX = ".dvc"
 LOCK_FILE = "dvc.lock"
@@ -72,7 +73,9 @@ _OUTS = TypeAdapter(list[_RawOut])
 
 def _load_yaml(text: bytes, where: PurePosixPath) -> Any:
     try:
-        return yaml.safe_load(text)
+        return safe_load_bounded(text, str(where))
+    except YamlBoundsError as error:
+        raise BadInputError(str(error)) from None
     except yaml.YAMLError:
         raise BadInputError(f"{where} is not valid YAML") from None
 

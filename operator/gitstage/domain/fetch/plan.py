@@ -39,6 +39,7 @@ from gitstage.domain.fetch.repo_paths import (
 from gitstage.domain.registry.files import INDEX_FILE
 from gitstage.domain.registry.index import ArtifactAnnotation, CorruptIndexError, parse_index
 from gitstage.domain.registry.names import SEPARATOR_IN_NAME
+from gitstage.domain.yaml_bounds import YamlBoundsError, safe_load_bounded
 
 LFS_HEADER = b"version https://git-lfs.github.com/spec/v1\n"
 LFS_POINTER_MAX = 1024
@@ -98,7 +99,9 @@ def _dvc_yaml_artifact(tree: TreeReader, directory: str, name: str) -> PurePosix
     if node is None or node.kind is not NodeKind.FILE:
         return None
     try:
-        document = yaml.safe_load(tree.read(project))
+        document = safe_load_bounded(tree.read(project), str(project))
+    except YamlBoundsError as error:
+        raise BadInputError(str(error)) from None
     except yaml.YAMLError:
         raise BadInputError(f"{project} is not valid YAML") from None
     artifacts = document.get("artifacts") if isinstance(document, dict) else None

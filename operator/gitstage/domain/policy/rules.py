@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gitstage.domain.registry.events import Event, EventKind
 from gitstage.domain.registry.names import check_name
 from gitstage.domain.registry.state import RegistryState, newest_first
+from gitstage.domain.yaml_bounds import YamlBoundsError, safe_load_bounded
 
 POLICY_FILE = ".gitstage/policy.yaml"
 DEFAULT_ALLOWED_SIGNERS = ".gitstage/allowed_signers"
@@ -120,7 +121,9 @@ def _cycle_from(
 
 def parse_policy(text: str) -> Policy:
     try:
-        loaded = yaml.safe_load(text)
+        loaded = safe_load_bounded(text, "the policy")
+    except YamlBoundsError as error:
+        raise PolicyFileError(str(error)) from None
     except yaml.YAMLError:
         raise PolicyFileError("not valid YAML") from None
     if loaded is None:

@@ -12,6 +12,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from gitstage.domain.yaml_bounds import YamlBoundsError, check_expansion, check_size
+
 YamlError = YAMLError
 
 
@@ -22,4 +24,9 @@ def load_yaml(text: str | bytes) -> Any:
             text = text.decode("utf-8")
         except UnicodeDecodeError as error:
             raise YAMLError(f"not UTF-8: {error}") from None
+    try:
+        check_size(text, "the document")
+        check_expansion(YAML(typ="safe", pure=True).parse(text), "the document")
+    except YamlBoundsError as error:
+        raise YAMLError(str(error)) from None
     return YAML(typ="safe", pure=True).load(text)
