@@ -23,7 +23,7 @@ from gitstage.domain.fetch.errors import (
     TransportError,
     UnsupportedError,
 )
-from gitstage.domain.repo_urls import redact, split_userinfo
+from gitstage.domain.repo_urls import redact, same_origin, split_userinfo
 
 ENV_DVC_USERNAME = "GITSTAGE_DVC_USERNAME"
 ENV_DVC_PASSWORD = "GITSTAGE_DVC_PASSWORD"  # noqa: S105 - a variable name
@@ -63,11 +63,6 @@ class LocalStore:
 ENV_DVC_FOLLOW_REDIRECTS = "GITSTAGE_DVC_FOLLOW_REDIRECTS"
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.rsplit("@", 1)[-1].lower()
-
-
 class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
     """Redirects within the remote's origin are followed; to another origin they are refused,
     or, when allowed, followed without the Authorization header."""
@@ -85,7 +80,7 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
         newurl: str,
     ) -> urllib.request.Request | None:
         followed = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if followed is None or _origin(newurl) == _origin(req.full_url):
+        if followed is None or same_origin(newurl, req.full_url):
             return followed
         if not self.follow_elsewhere:
             raise TransportError(
@@ -202,7 +197,7 @@ def _environment_credentials(url: str, environ: Mapping[str, str]) -> tuple[str 
             f"{ENV_DVC_PASSWORD} is set without {ENV_DVC_ORIGIN}: name the scheme://host[:port]"
             " of the DVC remote these credentials are for"
         )
-    if _origin(bound) != _origin(url):
+    if not same_origin(bound, url):
         return None, None  # another host: it gets no credentials (and will likely say 401)
     return environ.get(ENV_DVC_USERNAME), password
 
