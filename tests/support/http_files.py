@@ -15,10 +15,10 @@ import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, ClassVar
 
 from gitstage.dev.git_server import BasicAuth, ServerStats
+from tests.support.background import BackgroundServer
 
 CHUNK = 64 * 1024
 HOLD_LIMIT = 600.0  # a paused body never outlives a forgotten release() by more than this
@@ -81,7 +81,7 @@ class _FileHandler(SimpleHTTPRequestHandler):
         return True
 
 
-class FileHttpServer:
+class FileHttpServer(BackgroundServer):
     """Serves `root` read-only on `host` (loopback, or the real node's address for pods) with an
     ephemeral port."""
 
@@ -99,7 +99,7 @@ class FileHttpServer:
         handler = type("FileHandler", (_FileHandler,), {"owner": self})
         self._httpd = ThreadingHTTPServer((host, 0), partial(handler, directory=str(root)))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        super().__init__(self._httpd)
 
     def pause(self) -> None:
         """Called by a handler at `hold_after`: wait (bounded) until `release()`."""
@@ -116,23 +116,6 @@ class FileHttpServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> FileHttpServer:
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
         self._released.set()  # no handler stays paused past the server
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
-
-    def __enter__(self) -> FileHttpServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().stop()

@@ -4,39 +4,25 @@ that a client willing to send credentials would)."""
 
 from __future__ import annotations
 
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import ClassVar
 
+from tests.support.background import BackgroundServer
 
-class _Server:
+
+class _Server(BackgroundServer):
     handler: ClassVar[type[BaseHTTPRequestHandler]]
 
     def __init__(self) -> None:
         handler = type("Handler", (self.handler,), {"owner": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        super().__init__(self._httpd)
 
     @property
     def origin(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> _Server:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
 
 
 class _Quiet(BaseHTTPRequestHandler):
@@ -68,10 +54,6 @@ class RecordingServer(_Server):
         self.authorizations: list[str | None] = []
         super().__init__()
 
-    def __enter__(self) -> RecordingServer:
-        super().__enter__()
-        return self
-
 
 class _Redirecting(_Quiet):
     owner: ClassVar[RedirectingServer]
@@ -93,7 +75,3 @@ class RedirectingServer(_Server):
     def __init__(self, target: str) -> None:
         self.target = target
         super().__init__()
-
-    def __enter__(self) -> RedirectingServer:
-        super().__enter__()
-        return self

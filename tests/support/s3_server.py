@@ -9,13 +9,12 @@ with S3Server(host="127.0.0.1") as s3:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from gitstage.dev.git_server import ServerStats
+from tests.support.background import BackgroundServer
 
 ACCESS_KEY = "AKIAGITSTAGETEST0001"
 SECRET_KEY = "s3-secret-key-not-for-logs-0001"
@@ -23,7 +22,7 @@ SECRET_KEY = "s3-secret-key-not-for-logs-0001"
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class S3Server:
+class S3Server(BackgroundServer):
     """moto's S3 on `host` with an ephemeral port; counts the requests it serves."""
 
     def __init__(self, *, host: str = "127.0.0.1") -> None:
@@ -32,8 +31,8 @@ class S3Server:
 
         self.stats = ServerStats()
         app: WsgiApp = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server(host, 0, self._counting(app), threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._wsgi = make_server(host, 0, self._counting(app), threaded=True)
+        super().__init__(self._wsgi)
 
     def _counting(self, app: WsgiApp) -> WsgiApp:
         def counted(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -44,7 +43,7 @@ class S3Server:
 
     @property
     def url(self) -> str:
-        return f"http://{self._server.host}:{self._server.port}"
+        return f"http://{self._wsgi.host}:{self._wsgi.port}"
 
     def client(self) -> Any:
         import boto3
@@ -68,17 +67,3 @@ class S3Server:
             key = f"{prefix}/{path.relative_to(root).as_posix()}"
             s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
         return len(files)
-
-    def __enter__(self) -> S3Server:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
