@@ -13,7 +13,7 @@ GITSTAGE_TEST_IMAGE to an image an existing cluster can pull.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,16 +58,33 @@ class Kube:
 def kube(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Kube]:
+    yield from cluster_for(request, tmp_path_factory, real_node_cluster)
+
+
+def cluster_for(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    local: Callable[[Path], Iterator[Kube]],
+) -> Iterator[Kube]:
+    """The cluster the options ask for (--kubeconfig, --kind), else `local(state_dir)`."""
     existing = request.config.getoption("--kubeconfig")
     if existing:
         yield from _with_kubeconfig(Path(existing), "existing")
     elif request.config.getoption("--kind"):
         yield from kind_cluster(tmp_path_factory.mktemp("kind") / "kubeconfig")
     else:
-        yield from _local(tmp_path_factory.mktemp("cluster"))
+        yield from local(tmp_path_factory.mktemp("cluster"))
 
 
-def _local(state_dir: Path) -> Iterator[Kube]:
+def kwok_cluster(state_dir: Path) -> Iterator[Kube]:
+    """The local control plane with KWOK's fake node (pods are reported, never started)."""
+    from gitstage.dev.cluster import LocalCluster
+
+    with LocalCluster(state_dir, nodes="kwok") as cluster:
+        yield from with_kube(Kube(Path(cluster.info.kubeconfig), "local"))
+
+
+def real_node_cluster(state_dir: Path) -> Iterator[Kube]:
     """The local control plane with a real node running the image built from the Dockerfile."""
     from gitstage.dev.cluster import ImageArchive, LocalCluster
     from gitstage.dev.images import gitstage_image

@@ -35,7 +35,7 @@ from gitstage.cli.operator import kopf_arguments, operator_command
 from gitstage.dev.binaries import binaries_dir
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 from gitstage.operator.settings import SCANNING_ENV
-from tests.conftest import Kube, kind_cluster, with_kube
+from tests.conftest import Kube, cluster_for, kwok_cluster
 from tests.e2e.kubeutil import api, eventually
 from tests.e2e.test_operator import (
     GROUP,
@@ -72,17 +72,7 @@ def kube(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Kube]:
     """A KWOK cluster for this module (see the module's docstring), unless one was given."""
-    existing = request.config.getoption("--kubeconfig")
-    if existing:
-        yield from with_kube(Kube(Path(existing), "existing"))
-        return
-    if request.config.getoption("--kind"):
-        yield from kind_cluster(tmp_path_factory.mktemp("helm-kind") / "kubeconfig")
-        return
-    from gitstage.dev.cluster import LocalCluster
-
-    with LocalCluster(tmp_path_factory.mktemp("helm-cluster"), nodes="kwok") as cluster:
-        yield from with_kube(Kube(Path(cluster.info.kubeconfig), "local"))
+    yield from cluster_for(request, tmp_path_factory, kwok_cluster)
 
 
 @dataclass(frozen=True)
