@@ -31,10 +31,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from gitstage.adapters.kube import client as kube_client
-from gitstage.cli.operator import kopf_arguments, operator_command
+from gitstage.cli.operator import kopf_arguments, operator_command, settings_env
 from gitstage.dev.binaries import binaries_dir
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
-from gitstage.operator.settings import SCANNING_ENV
 from tests.conftest import Kube, cluster_for, kwok_cluster
 from tests.e2e.kubeutil import api, eventually
 from tests.e2e.test_operator import (
@@ -95,11 +94,16 @@ class Release:
         return container
 
     def client(self) -> client.ApiClient:
-        configuration = client.Configuration()
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=str(self.kubeconfig), client_configuration=configuration
-        )
-        return client.ApiClient(configuration)
+        return kubeconfig_client(self.kubeconfig)
+
+
+def kubeconfig_client(path: Path) -> client.ApiClient:
+    """A client of its own for the identity in `path` (the tests' admin client is untouched)."""
+    configuration = client.Configuration()
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=str(path), client_configuration=configuration
+    )
+    return client.ApiClient(configuration)
 
 
 @dataclass(frozen=True)
@@ -300,26 +304,37 @@ class Running:
 
 @contextmanager
 def operator_as(release: Release, cache: Path) -> Iterator[Running]:
-    """`gitstage <args of the installed Deployment>` in-process, as the ServiceAccount.
-
-    The args go through the real click command; only the liveness address changes, from the
-    pod's 0.0.0.0 to a free loopback port (same path).
-    """
+    """`gitstage <args of the installed Deployment>` in-process, as the ServiceAccount."""
     container = release.operator_container()
     assert container.args is not None
-    assert container.args[0] == "operator"
-    params = operator_command.make_context("operator", list(container.args[1:])).params
+    env = {e.name: e.value for e in container.env or [] if e.value is not None}
+    with operator_running(list(container.args), env, release.kubeconfig, cache) as running:
+        yield running
+
+
+@contextmanager
+def operator_running(
+    args: list[str], env: dict[str, str], kubeconfig: Path, cache: Path
+) -> Iterator[Running]:
+    """`gitstage <args>` (a chart Deployment's) in-process with the identity in `kubeconfig`.
+
+    The args go through the real click command and its settings; only the liveness address
+    changes, from the pod's 0.0.0.0 to a free loopback port (same path).
+    """
+    assert args[0] == "operator"
+    params = operator_command.make_context("operator", args[1:]).params
     path = urllib.parse.urlsplit(str(params["liveness"])).path
     liveness = f"http://127.0.0.1:{reserve_port()}{path}"
-    args = kopf_arguments(
+    kopf_args = kopf_arguments(
         params["namespaces"], liveness, params["peering"], params["verbose"], params["log_format"]
     )
-    env = {e.name: e.value for e in container.env or [] if e.value is not None}
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(SCANNING_ENV, "1" if params["scan"] else "0")
+        for name, value in settings_env(params).items():
+            if not name.startswith(("GITSTAGE_METRICS", "GITSTAGE_WEBHOOK")):
+                patch.setenv(name, value)  # the listeners stay off: ports of a pod
         patch.setenv("GITSTAGE_FETCHER_IMAGE", env["GITSTAGE_FETCHER_IMAGE"])
         patch.setenv("GITSTAGE_CACHE_DIR", str(cache))
-        with operator_credentials(release.kubeconfig), KopfRunner(args, timeout=60) as runner:
+        with operator_credentials(kubeconfig), KopfRunner(kopf_args, timeout=60) as runner:
             yield Running(runner, liveness)
 
 
@@ -502,6 +517,8 @@ def test_namespaced_token_is_confined_to_the_watched_namespace(
         ("list", "", "secrets", None): False,
         ("patch", "apps", "deployments", ml): True,
         ("create", "apps", "deployments", ml): True,
+        ("impersonate", "", "serviceaccounts", ml): True,  # opt-in: spec.serviceAccountName
+        ("impersonate", "", "serviceaccounts", other): False,
         ("watch", "apps", "deployments", ml): True,
         ("delete", "apps", "deployments", ml): False,
         ("get", "apps", "deployments", other): False,

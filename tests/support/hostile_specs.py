@@ -66,3 +66,48 @@ HOSTILE: dict[str, dict[str, Any]] = {
     "two deployments with one name": _twice(),
     "both stage and version": _with("deployments.0.version", "v1.0.0"),
 }
+HOSTILE["service account with a namespace"] = _with("serviceAccountName", "kube-system/admin")
+
+
+def _pod(path: str, value: Any) -> dict[str, Any]:
+    return _with(f"deployments.0.template.spec.{path}", value)
+
+
+# Specs both sides admit but the operator's pod policy refuses (Pod Security's own ground): each
+# with the setting (OperatorSettings.pod_policy field) that lifts the refusal, if any.
+POD_POLICY_BREAKERS: dict[str, tuple[dict[str, Any], str | None]] = {
+    "a privileged container": (
+        _pod("containers.0.securityContext", {"privileged": True}),
+        "allow_privileged",
+    ),
+    "a privileged init container": (
+        _pod(
+            "initContainers",
+            [{"name": "prep", "image": "x:1", "securityContext": {"privileged": True}}],
+        ),
+        "allow_privileged",
+    ),
+    "CAP_SYS_ADMIN added": (
+        _pod("containers.0.securityContext", {"capabilities": {"add": ["SYS_ADMIN"]}}),
+        "allow_privileged",
+    ),
+    "hostNetwork": (_pod("hostNetwork", True), "allow_host_namespaces"),
+    "hostPID": (_pod("hostPID", True), "allow_host_namespaces"),
+    "hostIPC": (_pod("hostIPC", True), "allow_host_namespaces"),
+    "a hostPort": (
+        _pod("containers.0.ports", [{"containerPort": 80, "hostPort": 80}]),
+        "allow_host_namespaces",
+    ),
+    "a hostPath volume": (
+        _pod("volumes", [{"name": "root", "hostPath": {"path": "/"}}]),
+        "allow_host_path",
+    ),
+    "a fetcher image off the allow-list": (
+        _with("deployments.0.fetcher", {"image": "attacker.example/steal:1"}),
+        "fetcher_images",
+    ),
+    "another ServiceAccount, not impersonating": (
+        _pod("serviceAccountName", "operator-admin"),
+        None,
+    ),
+}

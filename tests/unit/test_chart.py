@@ -107,6 +107,10 @@ def test_the_schema_declares_exactly_the_values() -> None:
         ({"operator": {"logFormat": "xml", "verbose": False}}, "/operator/logFormat"),
         ({"health": {"port": 70000, "path": "/healthz"}}, "/health/port"),
         ({"image": {"digest": "latest"}}, "/image/digest"),
+        (
+            {"tenancy": {"defaultServiceAccount": "ns/admin", "requireServiceAccount": False}},
+            "/tenancy/defaultServiceAccount",
+        ),
     ],
 )
 def test_the_schema_rejects_bad_values(home: Path, values: Manifest, message: str) -> None:
@@ -179,13 +183,22 @@ NAMESPACED_RULES = [
         "resources": ["modelregistries/finalizers"],
         "verbs": ["update"],
     },
+    {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]},
     {
         "apiGroups": ["apps"],
         "resources": ["deployments"],
         "verbs": ["get", "list", "watch", "create", "patch"],
     },
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+]
+# Every registry served as its own ServiceAccount: the operator writes no Deployment and reads
+# no Secret with its own rights.
+TENANT_RULES = [
+    *NAMESPACED_RULES[:4],
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
 
@@ -225,6 +238,43 @@ def test_namespaced_rbac_is_a_role_per_watched_namespace(home: Path) -> None:
         "--namespace=ml-staging",
     ]
     assert "--no-scan" in args
+
+
+@pytest.mark.parametrize(
+    "tenancy",
+    [
+        {"requireServiceAccount": True, "defaultServiceAccount": ""},
+        {"requireServiceAccount": False, "defaultServiceAccount": "gitstage-tenant"},
+    ],
+)
+def test_tenancy_shrinks_the_operators_rbac(home: Path, tenancy: dict[str, Any]) -> None:
+    values = {
+        "tenancy": tenancy,
+        "podPolicy": {
+            "allowPrivileged": False,
+            "allowHostNamespaces": True,
+            "allowHostPath": False,
+        },
+        "fetcher": {"image": "", "allowedImages": ["registry.example/ml/*"]},
+    }
+    rendered = render(home, values)
+    rules = rendered.one("ClusterRole")["rules"]
+    assert rules[:-1] == TENANT_RULES
+    writes = [r for r in rules if set(r["verbs"]) & {"create", "patch", "update", "delete"}]
+    assert {res for r in writes for res in r["resources"]} == {
+        "modelregistries",
+        "modelregistries/status",
+        "modelregistries/finalizers",
+        "events",
+    }
+    args = container(rendered)["args"]
+    assert ("--require-service-account" in args) is tenancy["requireServiceAccount"]
+    default = tenancy["defaultServiceAccount"]
+    assert ("--default-service-account=gitstage-tenant" in args) is bool(default)
+    assert "--allow-host-namespaces" in args
+    assert "--allow-privileged" not in args
+    assert "--allow-host-path" not in args
+    assert "--allowed-fetcher-image=registry.example/ml/*" in args
 
 
 def test_the_chart_crd_is_the_generated_one(home: Path) -> None:

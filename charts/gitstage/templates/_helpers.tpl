@@ -60,16 +60,32 @@ What the operator does in a namespace, and nothing more:
 - apiGroups: [gitstage.dev]
   resources: [modelregistries/finalizers]
   verbs: [update]
+{{- /* Impersonating a registry's ServiceAccount: writes and Secret reads are the tenant's. */}}
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [impersonate]
+{{- if include "gitstage.impersonatesAlways" . }}
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch]
+{{- else }}
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch]
 - apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+{{- end }}
+- apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
 - apiGroups: [""]
-  resources: [secrets]
-  verbs: [get]
-- apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- end -}}
+
+
+{{- /* Non-empty when every ModelRegistry is served as a ServiceAccount of its namespace. */}}
+{{- define "gitstage.impersonatesAlways" -}}
+{{- if or .Values.tenancy.requireServiceAccount .Values.tenancy.defaultServiceAccount -}}true{{- end -}}
 {{- end -}}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -80,6 +82,45 @@ from gitstage.operator.settings import (
 @click.option(
     "--metrics-address", default=ANY_ADDRESS, show_default=True, help="Metrics bind address."
 )
+@click.option(
+    "--default-service-account",
+    default="",
+    envvar="GITSTAGE_DEFAULT_SERVICE_ACCOUNT",
+    help="Impersonate this ServiceAccount of a ModelRegistry's namespace when its "
+    "spec.serviceAccountName is unset. Default: act as the operator itself.",
+)
+@click.option(
+    "--require-service-account",
+    is_flag=True,
+    envvar="GITSTAGE_REQUIRE_SERVICE_ACCOUNT",
+    help="Refuse ModelRegistries that name no ServiceAccount (when no default is set): "
+    "the operator then never acts with its own rights for a tenant.",
+)
+@click.option(
+    "--allow-privileged",
+    is_flag=True,
+    envvar="GITSTAGE_ALLOW_PRIVILEGED",
+    help="Let pod templates be privileged or add capabilities beyond Pod Security's baseline.",
+)
+@click.option(
+    "--allow-host-namespaces",
+    is_flag=True,
+    envvar="GITSTAGE_ALLOW_HOST_NAMESPACES",
+    help="Let pod templates use the host's network, PID or IPC namespace, or hostPorts.",
+)
+@click.option(
+    "--allow-host-path",
+    is_flag=True,
+    envvar="GITSTAGE_ALLOW_HOST_PATH",
+    help="Let pod templates mount hostPath volumes.",
+)
+@click.option(
+    "--allowed-fetcher-image",
+    "allowed_fetcher_images",
+    multiple=True,
+    help="A fetcher image ModelRegistries may choose, as a glob (repeatable), e.g. "
+    "'registry.example.com/ml/*'. The operator's own fetcher image is always allowed.",
+)
 @click.option("--verbose", is_flag=True, help="Debug logging.")
 @click.option(
     "--log-format",
@@ -88,41 +129,52 @@ from gitstage.operator.settings import (
     show_default=True,
     help="Log line format; json writes one JSON object per line.",
 )
-def operator_command(
-    namespaces: tuple[str, ...],
-    liveness: str,
-    peering: bool,
-    scan: bool,
-    webhook_port: int | None,
-    webhook_address: str,
-    webhook_secret_file: Path | None,
-    metrics_port: int,
-    metrics_address: str,
-    verbose: bool,
-    log_format: str,
-) -> None:
+def operator_command(**params: Any) -> None:
     """Run the operator against the current kubeconfig (or the in-cluster account)."""
     try:
         import kopf.cli
     except ModuleNotFoundError:
         fail("gitstage operator needs its extra: pip install 'gitstage[operator]'", 2)
 
-    listeners = {
-        "GITSTAGE_WEBHOOK_PORT": str(webhook_port or ""),
-        "GITSTAGE_WEBHOOK_ADDRESS": webhook_address,
-        "GITSTAGE_WEBHOOK_SECRET_FILE": str(webhook_secret_file or ""),
-        "GITSTAGE_METRICS_PORT": str(metrics_port or ""),
-        "GITSTAGE_METRICS_ADDRESS": metrics_address,
-        SCANNING_ENV: "1" if scan else "0",
-    }
+    env = settings_env(params)
     try:  # fail here, in one line, rather than in kopf's startup with a traceback
-        OperatorSettings.from_env({**os.environ, **listeners})
+        OperatorSettings.from_env({**os.environ, **env})
     except SettingsError as error:
         fail(str(error), 2)
     # The kopf handlers read their settings from the environment (see operator/settings.py).
-    os.environ.update(listeners)
-    args = kopf_arguments(namespaces, liveness, peering, verbose, log_format)
+    os.environ.update(env)
+    args = kopf_arguments(
+        params["namespaces"],
+        params["liveness"],
+        params["peering"],
+        params["verbose"],
+        params["log_format"],
+    )
     kopf.cli.main(args=args, prog_name="gitstage operator")
+
+
+def settings_env(params: Mapping[str, Any]) -> dict[str, str]:
+    """The GITSTAGE_* variables `gitstage operator`'s options stand for (operator/settings.py)."""
+    env = {
+        "GITSTAGE_WEBHOOK_PORT": str(params["webhook_port"] or ""),
+        "GITSTAGE_WEBHOOK_ADDRESS": params["webhook_address"],
+        "GITSTAGE_WEBHOOK_SECRET_FILE": str(params["webhook_secret_file"] or ""),
+        "GITSTAGE_METRICS_PORT": str(params["metrics_port"] or ""),
+        "GITSTAGE_METRICS_ADDRESS": params["metrics_address"],
+        SCANNING_ENV: _flag(params["scan"]),
+        "GITSTAGE_DEFAULT_SERVICE_ACCOUNT": params["default_service_account"],
+        "GITSTAGE_REQUIRE_SERVICE_ACCOUNT": _flag(params["require_service_account"]),
+        "GITSTAGE_ALLOW_PRIVILEGED": _flag(params["allow_privileged"]),
+        "GITSTAGE_ALLOW_HOST_NAMESPACES": _flag(params["allow_host_namespaces"]),
+        "GITSTAGE_ALLOW_HOST_PATH": _flag(params["allow_host_path"]),
+    }
+    if params["allowed_fetcher_images"]:
+        env["GITSTAGE_ALLOWED_FETCHER_IMAGES"] = "\n".join(params["allowed_fetcher_images"])
+    return env
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
 
 
 def kopf_arguments(

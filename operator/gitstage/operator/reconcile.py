@@ -13,12 +13,13 @@ from typing import Any
 
 from gitstage.adapters.git.reader import Registry
 from gitstage.adapters.kube import deployments
-from gitstage.adapters.kube.deployments import ObservedDeployment
+from gitstage.adapters.kube.deployments import ForbiddenError, ObservedDeployment
 from gitstage.adapters.kube.registries import patch_status
 from gitstage.domain.policy.rules import PolicyEvaluator
 from gitstage.operator.feed import SourceView
 from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.plan import Hold, Refused, decide
+from gitstage.workloads.pod_policy import PodPolicy, violations
 from gitstage.workloads.render import (
     ANNOTATION_DIGEST,
     Owner,
@@ -27,6 +28,7 @@ from gitstage.workloads.render import (
     render_deployment,
 )
 from gitstage.workloads.status import (
+    Refusal,
     condition_updates,
     merge_conditions,
     registry_table,
@@ -35,6 +37,8 @@ from gitstage.workloads.status import (
 )
 
 log = logging.getLogger(__name__)
+
+FORBIDDEN_RETRY_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,8 @@ class Outcome:
     transitions: list[Transition] = field(default_factory=list)
     states: list[v1.DeploymentState] = field(default_factory=list)
     status_written: bool = False
-    refusals: list[str] = field(default_factory=list)  # "binding: violation", for Ready
+    refusals: list[Refusal] = field(default_factory=list)  # for Ready
+    retry_after: float | None = None  # refused by RBAC: look again later, rights may change
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class Context:
     body: dict[str, Any]
     fetcher_image: str
     requested_at: str | None = None
+    as_user: str | None = None  # the impersonated ServiceAccount; None: the operator itself
+    pod_policy: PodPolicy = field(default_factory=PodPolicy)
 
     @property
     def name(self) -> str:
@@ -143,9 +150,17 @@ def _reconcile_binding(
     registry: Registry,
     policy: PolicyEvaluator | None,
 ) -> v1.DeploymentState:
-    decision = decide(registry.state, run.binding, resolution, policy)
     observed = run.observed
     running = Serving.from_annotations(observed.annotations) if observed else None
+    broken = violations(
+        run.binding,
+        run.ctx.pod_policy,
+        run.ctx.fetcher_image,
+        impersonating=run.ctx.as_user is not None,
+    )
+    if broken:
+        return _pod_refused(run, broken, running)
+    decision = decide(registry.state, run.binding, resolution, policy)
     if isinstance(decision, Refused):
         return _refused(run, decision, running)
     if isinstance(decision, Hold):
@@ -157,7 +172,10 @@ def _serve(run: BindingRun, target: Serving, running: Serving | None) -> v1.Depl
     observed = run.observed
     manifest = render_deployment(run.owner, run.binding, target, run.access, run.ctx.fetcher_image)
     if observed is None or observed.annotations.get(ANNOTATION_DIGEST) != _digest(manifest):
-        deployments.apply(manifest)
+        if not _apply(run, manifest):
+            return _deployment_state(run.binding, running, observed, None).model_copy(
+                update={"message": run.outcome.refusals[-1].message}
+            )
         notice = _rollout_notice(run.binding, running, target)
         run.outcome.applied.append(run.binding.name)
         run.outcome.notices.append(notice)
@@ -177,7 +195,9 @@ def _serve(run: BindingRun, target: Serving, running: Serving | None) -> v1.Depl
 def _refused(run: BindingRun, refused: Refused, running: Serving | None) -> v1.DeploymentState:
     """Never roll out a holder that breaks the policy: serve the newest compliant holder, or
     keep what runs when there is none; Ready=False says which tag broke which rule."""
-    run.outcome.refusals.append(f"{run.binding.name}: {refused.message}")
+    run.outcome.refusals.append(
+        Refusal("PolicyViolation", f"{run.binding.name}: {refused.message}")
+    )
     if refused.fallback is None:
         return _hold(run, refused.as_hold(), running)
     if run.before is None or run.before.message != refused.message:
@@ -196,16 +216,44 @@ def _hold(run: BindingRun, hold: Hold, running: Serving | None) -> v1.Deployment
         manifest = render_deployment(
             run.owner, binding, running, run.access, run.ctx.fetcher_image, scale_to_zero=True
         )
-        deployments.apply(manifest)
-        run.outcome.applied.append(binding.name)
-        run.outcome.transitions.append(Transition(binding.name, "ScaledToZero"))
-        observed = deployments.observe(run.ctx.namespace, binding.name)
+        if _apply(run, manifest):
+            run.outcome.applied.append(binding.name)
+            run.outcome.transitions.append(Transition(binding.name, "ScaledToZero"))
+            observed = deployments.observe(run.ctx.namespace, binding.name)
     if run.before is None or run.before.message != hold.message:
         action = "scaled to zero" if scale_down else "keeps serving the last version"
         run.outcome.notices.append(
             Notice("Warning", hold.reason.value, f"{binding.name}: {hold.message}; {action}")
         )
     return _deployment_state(binding, running, observed, hold)
+
+
+def _apply(run: BindingRun, manifest: dict[str, Any]) -> bool:
+    """Apply as the registry's ServiceAccount; False (and a Forbidden refusal) when its RBAC
+    does not allow it: the tenant gets no right through the operator."""
+    try:
+        deployments.apply(manifest, run.ctx.as_user)
+    except ForbiddenError as error:
+        message = f"{run.binding.name}: forbidden: {error}"
+        _warn_once(run, "Forbidden", message)
+        run.outcome.refusals.append(Refusal("Forbidden", message))
+        run.outcome.retry_after = FORBIDDEN_RETRY_SECONDS
+        return False
+    return True
+
+
+def _pod_refused(run: BindingRun, broken: list[str], running: Serving | None) -> v1.DeploymentState:
+    """A pod the operator's pod policy forbids is never applied; what runs keeps running."""
+    message = f"{run.binding.name}: pod policy: {'; '.join(broken)}"
+    _warn_once(run, "PodPolicyViolation", message)
+    run.outcome.refusals.append(Refusal("PodPolicyViolation", message, stalled=True))
+    state = _deployment_state(run.binding, running, run.observed, None)
+    return state.model_copy(update={"message": message})
+
+
+def _warn_once(run: BindingRun, reason: str, message: str) -> None:
+    if run.before is None or run.before.message != message:
+        run.outcome.notices.append(Notice("Warning", reason, message))
 
 
 def _digest(manifest: dict[str, Any]) -> str:
@@ -276,7 +324,7 @@ def _status(
     previous: v1.ModelRegistryStatus,
     states: list[v1.DeploymentState],
     *,
-    refusals: list[str],
+    refusals: list[Refusal],
 ) -> dict[str, Any]:
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
     conditions = merge_conditions(

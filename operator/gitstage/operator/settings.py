@@ -11,16 +11,26 @@ gitstage.operator.handlers` and in-process test runners configure the operator t
   GITSTAGE_WEBHOOK_SECRET_FILE   a file of secrets, one per line (a mounted Secret key)
   GITSTAGE_METRICS_PORT          Prometheus endpoint port (unset: none)
   GITSTAGE_METRICS_ADDRESS       its bind address (default 0.0.0.0)
+  GITSTAGE_DEFAULT_SERVICE_ACCOUNT   impersonated when spec.serviceAccountName is unset
+  GITSTAGE_REQUIRE_SERVICE_ACCOUNT   "1": refuse a ModelRegistry without one (no default either)
+  GITSTAGE_ALLOW_PRIVILEGED          "1": pod templates may be privileged or add capabilities
+  GITSTAGE_ALLOW_HOST_NAMESPACES     "1": pod templates may use host network/PID/IPC and hostPorts
+  GITSTAGE_ALLOW_HOST_PATH           "1": pod templates may mount hostPath volumes
+  GITSTAGE_ALLOWED_FETCHER_IMAGES    fetcher images a ModelRegistry may choose (fnmatch patterns,
+                                     comma or newline separated; the operator's own always)
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitstage import __version__
+from gitstage.resources.v1alpha1 import DNS_SUBDOMAIN_PATTERN
+from gitstage.workloads.pod_policy import PodPolicy
 
 DEFAULT_IMAGE = f"ghcr.io/gitstage/gitstage:{__version__}"
 # "0": kopf does not watch CRDs or list namespaces (no cluster-scoped access needed).
@@ -39,6 +49,28 @@ class Listener:
 
 
 @dataclass(frozen=True)
+class Tenancy:
+    """Whom the operator acts as for a ModelRegistry (Flux's model: impersonate a ServiceAccount
+    of the registry's namespace)."""
+
+    default_service_account: str | None = None
+    require_service_account: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Tenancy:
+        default = env.get("GITSTAGE_DEFAULT_SERVICE_ACCOUNT", "").strip() or None
+        if default is not None and not re.match(DNS_SUBDOMAIN_PATTERN, default):
+            raise SettingsError(
+                f"GITSTAGE_DEFAULT_SERVICE_ACCOUNT {default[:63]!r} is not a ServiceAccount name"
+            )
+        return cls(default, _flag(env, "GITSTAGE_REQUIRE_SERVICE_ACCOUNT"))
+
+    def account_for(self, spec_account: str | None) -> str | None:
+        """The ServiceAccount to impersonate; None: the operator's own identity."""
+        return spec_account or self.default_service_account
+
+
+@dataclass(frozen=True)
 class OperatorSettings:
     fetcher_image: str
     cache_dir: Path
@@ -46,6 +78,8 @@ class OperatorSettings:
     webhook: Listener | None = None
     webhook_secrets: tuple[bytes, ...] = field(default=(), repr=False)
     metrics: Listener | None = None
+    tenancy: Tenancy = field(default_factory=Tenancy)
+    pod_policy: PodPolicy = field(default_factory=PodPolicy)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -67,7 +101,28 @@ class OperatorSettings:
             webhook=webhook,
             webhook_secrets=secrets,
             metrics=_listener(env, "METRICS"),
+            tenancy=Tenancy.from_env(env),
+            pod_policy=pod_policy(env),
         )
+
+
+def pod_policy(env: Mapping[str, str]) -> PodPolicy:
+    patterns = re.split(r"[,\n]", env.get("GITSTAGE_ALLOWED_FETCHER_IMAGES", ""))
+    return PodPolicy(
+        allow_privileged=_flag(env, "GITSTAGE_ALLOW_PRIVILEGED"),
+        allow_host_namespaces=_flag(env, "GITSTAGE_ALLOW_HOST_NAMESPACES"),
+        allow_host_path=_flag(env, "GITSTAGE_ALLOW_HOST_PATH"),
+        fetcher_images=tuple(p.strip() for p in patterns if p.strip()),
+    )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    text = env.get(name, "").strip().lower()
+    if text in ("", "0", "false", "no"):
+        return False
+    if text in ("1", "true", "yes"):
+        return True
+    raise SettingsError(f"{name} must be 1 or 0, got {text[:20]!r}")
 
 
 def webhook_secrets(env: Mapping[str, str]) -> tuple[bytes, ...]:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.kube import registries
+from gitstage.adapters.kube.client import service_account_user
 from gitstage.operator import observability
 from gitstage.operator.feed import Follow, SourceView
 from gitstage.operator.reconcile import Context, Outcome, reconcile
@@ -28,6 +29,11 @@ log = logging.getLogger(__name__)
 REQUESTED_AT = f"{v1.GROUP}/requestedAt"
 FLUX_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+FORBIDDEN_RETRY_SECONDS = 30.0  # RBAC refusals: rights may be granted without any event here
+ACCOUNT_REQUIRED = (
+    "spec.serviceAccountName is required: the operator runs with --require-service-account"
+    " and acts for a ModelRegistry only as a ServiceAccount of its namespace"
+)
 
 
 def credentials_from_secret(data: dict[str, str]) -> GitCredentials:
@@ -110,7 +116,7 @@ class RegistryWorker:
 
     async def _reconcile_safely(self) -> float | None:
         try:
-            await self._reconcile()
+            retry_after = await self._reconcile()
         except ApiException as error:
             delay = RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS) - 1)]
             self._failures += 1
@@ -123,71 +129,112 @@ class RegistryWorker:
             )
             return delay
         self._failures = 0
-        return None
+        return retry_after
 
-    async def _reconcile(self) -> None:
+    async def _reconcile(self) -> float | None:
+        """One reconcile; the seconds after which to look again unasked (None: on news only)."""
         body = await asyncio.to_thread(registries.read_registry, self.namespace, self.name)
         if body is None:
-            return
+            return None
         try:
             spec = v1.ModelRegistrySpec.model_validate(body.get("spec") or {})
         except ValidationError as error:
             await self._invalid_spec(body, error)
-            return
-        await self._follow_source(spec)
+            return None
+        tenancy = self._settings.tenancy
+        account = tenancy.account_for(spec.service_account_name)
+        if account is None and tenancy.require_service_account:
+            await self._stalled(body, "ServiceAccountRequired", ACCOUNT_REQUIRED)
+            self._unfollow()
+            return None
+        as_user = service_account_user(self.namespace, account) if account else None
+        await self._follow_source(spec, as_user)
         ctx = Context(
-            body=body, fetcher_image=self._settings.fetcher_image, requested_at=requested_at(body)
+            body=body,
+            fetcher_image=self._settings.fetcher_image,
+            requested_at=requested_at(body),
+            as_user=as_user,
+            pod_policy=self._settings.pod_policy,
         )
         outcome = await asyncio.to_thread(reconcile, ctx, spec, self._source)
         self.reconciles += 1
         observability.record_reconcile(self.namespace, self.name, outcome)
         self._post(body, outcome)
+        forbidden = self._source is not None and self._source.error_reason == "SecretForbidden"
+        return FORBIDDEN_RETRY_SECONDS if forbidden else outcome.retry_after
 
-    async def _follow_source(self, spec: v1.ModelRegistrySpec) -> None:
+    def _unfollow(self) -> None:
+        self._feed.unfollow(self.key)
+        self._follow = None
+
+    async def _follow_source(self, spec: v1.ModelRegistrySpec, as_user: str | None) -> None:
         if spec.suspend:
-            self._feed.unfollow(self.key)
-            self._follow = None
+            self._unfollow()
             return
         source = spec.source
-        credentials = await self._credentials(source)
+        credentials = await self._credentials(source, as_user)
+        if self._source is not None and self._source.error_reason == "SecretForbidden":
+            self._unfollow()  # never poll with credentials read before the refusal
+            return
         follow = Follow(source.url, source.branch, source.interval, source.timeout, credentials)
         if follow != self._follow:
             self._follow = follow
             self._feed.follow(self.key, follow, self.on_update)
 
-    async def _credentials(self, source: v1.GitSource) -> GitCredentials | None:
+    async def _credentials(
+        self, source: v1.GitSource, as_user: str | None
+    ) -> GitCredentials | None:
         if source.secret_ref is None:
+            self._clear_secret_error()
             return None
         try:
             data = await asyncio.to_thread(
-                registries.read_secret, self.namespace, source.secret_ref.name
+                registries.read_secret, self.namespace, source.secret_ref.name, as_user
             )
         except registries.SecretNotFoundError as error:
             self._source = SourceView(None, None, None, None, str(error), "SecretNotFound", True)
             return None
+        except registries.SecretForbiddenError as error:
+            self._source = SourceView(None, None, None, None, str(error), "SecretForbidden", True)
+            return None
+        self._clear_secret_error()
         return credentials_from_secret(data)
+
+    def _clear_secret_error(self) -> None:
+        """A Secret refusal lifted (RBAC granted, secretRef changed): wait for the next poll."""
+        if self._source is not None and self._source.error_reason == "SecretForbidden":
+            self._source = None
 
     async def _invalid_spec(self, body: dict[str, Any], error: ValidationError) -> None:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        message = f"invalid spec at {where}: {first['msg']}"
+        await self._stalled(body, "InvalidSpec", f"invalid spec at {where}: {first['msg']}")
+
+    async def _stalled(self, body: dict[str, Any], reason: str, message: str) -> None:
+        """A spec the operator will not act on: one event, Ready=False and Stalled=True."""
+        conditions = (body.get("status") or {}).get("conditions") or []
+        if any(c.get("reason") == reason and c.get("message") == message for c in conditions):
+            return  # said already: no event or status write per wake-up
         observability.record_event()
         kopf.event(
-            kopf.Body(cast(kopf.RawBody, body)),
-            type="Warning",
-            reason="InvalidSpec",
-            message=message,
+            kopf.Body(cast(kopf.RawBody, body)), type="Warning", reason=reason, message=message
         )
+        now = kopf_now()
         status = {
             "observedGeneration": body["metadata"].get("generation"),
             "conditions": [
                 {
-                    "type": "Stalled",
-                    "status": "True",
-                    "reason": "InvalidSpec",
-                    "message": message,
-                    "lastTransitionTime": kopf_now(),
-                },
+                    "type": kind,
+                    "status": value,
+                    "reason": reason,
+                    "message": message if kind != "Reconciling" else "",
+                    "lastTransitionTime": now,
+                }
+                for kind, value in (
+                    ("Ready", "False"),
+                    ("Reconciling", "False"),
+                    ("Stalled", "True"),
+                )
             ],
         }
         await asyncio.to_thread(registries.patch_status, self.namespace, self.name, status)

@@ -399,6 +399,21 @@ class ModelRegistrySpec(Model):
         return deployments
 
     source: GitSource
+    service_account_name: Annotated[
+        str | None,
+        Field(
+            default=None,
+            min_length=1,
+            max_length=253,
+            pattern=DNS_SUBDOMAIN_PATTERN,
+            description=(
+                "ServiceAccount of this namespace that the operator impersonates to read "
+                "spec.source.secretRef and to apply the Deployments: the registry gets no right "
+                "that account lacks. Unset: the operator's --default-service-account, else the "
+                "operator's own identity (refused with --require-service-account)."
+            ),
+        ),
+    ]
     resolution: Annotated[Resolution, Field(default_factory=Resolution)]
     suspend: Annotated[
         bool,

@@ -105,6 +105,18 @@ class ConditionUpdate:
     message: str
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A binding gitstage will not roll out as asked: a promotion policy broken
+    (PolicyViolation), a pod the operator's pod policy forbids (PodPolicyViolation), or an
+    apply its ServiceAccount may not make (Forbidden). `stalled`: nothing but a spec change
+    helps."""
+
+    reason: str
+    message: str
+    stalled: bool = False
+
+
 def merge_conditions(
     previous: list[v1.Condition],
     updates: list[ConditionUpdate],
@@ -174,7 +186,7 @@ def condition_updates(
     spec: v1.ModelRegistrySpec,
     source: SourceHealth | None,
     states: list[v1.DeploymentState],
-    refusals: list[str],
+    refusals: list[Refusal],
 ) -> list[ConditionUpdate]:
     """Ready, Reconciling and Stalled, from the source's health and each Deployment's rollout."""
     if spec.suspend:
@@ -200,8 +212,16 @@ def condition_updates(
     failed = [d for d in states if d.rollout == "Failed"]
     held = [d for d in states if d.rollout == "Held" or (d.message and d.rollout != "Failed")]
     if refusals:
-        # First: a refused promotion (a forged or premature tag) is what an operator must see.
-        ready = ConditionUpdate("Ready", False, "PolicyViolation", "; ".join(refusals))
+        # First: a refused promotion (a forged or premature tag, a forbidden pod) is what an
+        # operator must see.
+        message = "; ".join(refusal.message for refusal in refusals)
+        ready = ConditionUpdate("Ready", False, refusals[0].reason, message)
+        if any(refusal.stalled for refusal in refusals):
+            return [
+                ready,
+                ConditionUpdate("Reconciling", False, refusals[0].reason, ""),
+                ConditionUpdate("Stalled", True, refusals[0].reason, message),
+            ]
     elif failed:
         message = "; ".join(
             f"{d.name}: {d.message or 'rollout exceeded its progress deadline'}" for d in failed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import cache
+from functools import cache, lru_cache
 
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
@@ -23,12 +23,30 @@ def api_client() -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
-def apps() -> client.AppsV1Api:
-    return client.AppsV1Api(api_client())
+def service_account_user(namespace: str, name: str) -> str:
+    """The user name the API server gives a ServiceAccount (what RoleBindings match)."""
+    return f"system:serviceaccount:{namespace}:{name}"
 
 
-def core() -> client.CoreV1Api:
-    return client.CoreV1Api(api_client())
+@lru_cache(maxsize=256)
+def impersonating_client(user: str) -> client.ApiClient:
+    """A client that acts as `user` (Impersonate-User): the API server authorizes every request
+    as that user, so a tenant's ModelRegistry gets exactly its ServiceAccount's rights."""
+    impersonating = client.ApiClient(api_client().configuration)
+    impersonating.set_default_header("Impersonate-User", user)  # type: ignore[no-untyped-call]
+    return impersonating
+
+
+def _client_as(user: str | None) -> client.ApiClient:
+    return api_client() if user is None else impersonating_client(user)
+
+
+def apps(as_user: str | None = None) -> client.AppsV1Api:
+    return client.AppsV1Api(_client_as(as_user))
+
+
+def core(as_user: str | None = None) -> client.CoreV1Api:
+    return client.CoreV1Api(_client_as(as_user))
 
 
 def custom() -> client.CustomObjectsApi:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,18 +34,39 @@ class ObservedDeployment:
     pod_failure: str | None = None
 
 
-def apply(manifest: dict[str, Any]) -> None:
-    """Server-side apply: fields owned by others (an HPA's replicas, kubectl annotations) stay."""
+class ForbiddenError(PermissionError):
+    """The API server refused a request as the impersonated account (its one-line reason)."""
+
+
+def apply(manifest: dict[str, Any], as_user: str | None = None) -> None:
+    """Server-side apply: fields owned by others (an HPA's replicas, kubectl annotations) stay.
+
+    With `as_user`, applied as that user: a tenant's Deployment gets only the tenant's rights."""
     metadata = manifest["metadata"]
     api_write("apply", "deployments")
-    apps().patch_namespaced_deployment(
-        name=metadata["name"],
-        namespace=metadata["namespace"],
-        body=manifest,
-        field_manager=FIELD_MANAGER,
-        force=True,
-        _content_type=APPLY_PATCH,
-    )
+    try:
+        apps(as_user).patch_namespaced_deployment(
+            name=metadata["name"],
+            namespace=metadata["namespace"],
+            body=manifest,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type=APPLY_PATCH,
+        )
+    except ApiException as error:
+        if error.status == 403 and as_user is not None:
+            raise ForbiddenError(api_message(error)) from None
+        raise
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's own message (one line), else the HTTP reason."""
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    text = str(message or error.reason or f"HTTP {error.status}")
+    return " ".join(text.split())[:300]
 
 
 def observe(namespace: str, name: str) -> ObservedDeployment | None:

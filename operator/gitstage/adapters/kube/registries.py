@@ -41,12 +41,20 @@ def read_registry(namespace: str, name: str) -> dict[str, Any] | None:
     return cast(dict[str, Any], body)
 
 
-def read_secret(namespace: str, name: str) -> dict[str, str]:
-    """Decoded string values; the caller must never log them."""
+class SecretForbiddenError(PermissionError):
+    def __init__(self, namespace: str, name: str, user: str) -> None:
+        super().__init__(f"{user} may not get secret {namespace}/{name}")
+
+
+def read_secret(namespace: str, name: str, as_user: str | None = None) -> dict[str, str]:
+    """Decoded string values; the caller must never log them. With `as_user`, read as that
+    user: a ModelRegistry can only use the Secrets its ServiceAccount may read."""
     try:
-        secret = core().read_namespaced_secret(name=name, namespace=namespace)
+        secret = core(as_user).read_namespaced_secret(name=name, namespace=namespace)
     except ApiException as error:
         if error.status == 404:
             raise SecretNotFoundError(namespace, name) from None
+        if error.status == 403 and as_user is not None:
+            raise SecretForbiddenError(namespace, name, as_user) from None
         raise
     return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
