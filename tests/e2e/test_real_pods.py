@@ -478,7 +478,8 @@ def test_a_dvc_artifact_from_an_s3_compatible_remote_is_served(
         commit = dvc.publish("the DVC remote on S3")
         dvc.promote("v1.0.0", 1, commit)
         keys = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
-        create_secret(scene, "s3-keys", {**keys, "AWS_DEFAULT_REGION": "us-east-1"})
+        bound = {"AWS_DEFAULT_REGION": "us-east-1", "GITSTAGE_DVC_ORIGIN": s3.url}
+        create_secret(scene, "s3-keys", {**keys, **bound})
         before = s3.stats.requests
         dvc.deploy("s3weights", fetcher_secret="s3-keys")
         eventually(

@@ -148,7 +148,10 @@ class S3Store:
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
         self.label = url
-        endpoint = endpoint_url or environ.get("AWS_ENDPOINT_URL") or environ.get("S3_ENDPOINT")
+        configured = environ.get("AWS_ENDPOINT_URL") or environ.get("S3_ENDPOINT")
+        if endpoint_url:
+            _check_endpoint_binding(url, endpoint_url, configured, environ)
+        endpoint = endpoint_url or configured
         self._client = boto3.client(
             "s3",
             endpoint_url=endpoint or None,
@@ -183,6 +186,24 @@ class S3Store:
             yield Download(body, int(answer.get("ContentLength") or 0) or None)
         finally:
             body.close()
+
+
+def _check_endpoint_binding(
+    url: str, endpoint_url: str, configured: str | None, environ: Mapping[str, str]
+) -> None:
+    """S3 keys from the environment sign requests only for the endpoint they were configured
+    for: `endpointurl` comes from `.dvc/config` at the fetched commit, which anyone who can push
+    may point at a host of theirs."""
+    if not environ.get("AWS_ACCESS_KEY_ID"):
+        return  # nothing to protect: no keys given here (boto3's own chain is the host's)
+    bound = [b for b in (environ.get(ENV_DVC_ORIGIN, "").strip(), configured) if b]
+    if any(same_origin(origin, endpoint_url) for origin in bound):
+        return
+    raise BadInputError(
+        f"DVC remote {url} names endpointurl {redact(endpoint_url)}, which the S3 credentials"
+        f" are not bound to: set {ENV_DVC_ORIGIN} (or AWS_ENDPOINT_URL) to that scheme://host:port"
+        " to send them there"
+    )
 
 
 def _environment_credentials(url: str, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
