@@ -45,7 +45,7 @@ from tests.e2e.test_operator import (
     running_pods,
     served_commit,
 )
-from tests.support.chart import render
+from tests.support.chart import ROOT, render
 from tests.support.git import init_served_bare
 from tests.support.hostile_specs import POD_POLICY_BREAKERS
 
@@ -87,12 +87,28 @@ def chart_rbac(
     rendered = render(home, values, release=release, namespace=namespace)
     kinds = ("ServiceAccount", "Role", "RoleBinding")
     rbac = [d for kind in kinds for d in rendered.of_kind(kind)]
-    kubectl = [str(binaries_dir() / "kubectl"), "apply", "-f", "-"]
-    subprocess.run(
-        kubectl, input=yaml.safe_dump_all(rbac), text=True, check=True, capture_output=True
-    )
+    kubectl_apply(rbac)
     (operator,) = rendered.one("Deployment")["spec"]["template"]["spec"]["containers"]
     return dict(operator)
+
+
+def kubectl_apply(documents: list[dict[str, Any]]) -> None:
+    kubectl = [str(binaries_dir() / "kubectl"), "apply", "-f", "-"]
+    text = yaml.safe_dump_all(documents)
+    subprocess.run(kubectl, input=text, text=True, check=True, capture_output=True)
+
+
+def apply_example_account(namespace: str) -> None:
+    """examples/tenant-rbac.yaml in the tenant's namespace, for its Secret `git-auth`."""
+    documents = list(yaml.safe_load_all((ROOT / "examples" / "tenant-rbac.yaml").read_text()))
+    for document in documents:
+        document["metadata"]["namespace"] = namespace
+        for subject in document.get("subjects", []):
+            subject["namespace"] = namespace
+        for rule in document.get("rules", []):
+            if rule.get("resourceNames") == ["registry-auth"]:
+                rule["resourceNames"] = ["git-auth"]
+    kubectl_apply(documents)
 
 
 def tenant_account(namespace: str, name: str, rules: list[client.V1PolicyRule]) -> str:
@@ -146,7 +162,7 @@ def tenancy(
     container = chart_rbac(root / "helm", "gst", operator_namespace, namespace, crd.image)
     account = "gst-gitstage"
     kubeconfig = service_account_kubeconfig(crd, operator_namespace, account, root / "sa.yaml")
-    tenant_account(namespace, "deployer", [READ_GIT_SECRET, APPLY_DEPLOYMENTS])
+    apply_example_account(namespace)  # "deployer", as the README tells tenants to grant it
     tenant_account(namespace, "no-deployments", [READ_GIT_SECRET])
     tenant_account(namespace, "no-secrets", [APPLY_DEPLOYMENTS])
     env_values = {e["name"]: e["value"] for e in container["env"] if "value" in e}
