@@ -8,6 +8,8 @@ from click.testing import CliRunner
 
 from gitstage.cli.main import cli
 
+pytestmark = pytest.mark.fault  # the hardening issue's fault-injection suite
+
 SECRET = "TopSecret-9f2c"
 URL = f"http://reader:{SECRET}@127.0.0.1:9/registry.git"  # port 9: nothing listens
 

@@ -224,6 +224,7 @@ def commits(env: Env) -> dict[str, str]:
     return {"v1": c1}
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize("name", ["valid", *HOSTILE])
 def test_the_api_server_and_the_model_agree_on_every_hostile_spec(env: Env, name: str) -> None:
     """The CRD's schema and CEL rules refuse what the model refuses (tests/unit/
@@ -249,6 +250,7 @@ def test_the_api_server_and_the_model_agree_on_every_hostile_spec(env: Env, name
     assert refused.value.status == 422, refused.value.body
 
 
+@pytest.mark.fault
 def test_the_api_server_refuses_a_source_url_with_a_password(env: Env) -> None:
     """The CRD's CEL rule, the same as the model's validator: the password would otherwise be
     copied into every fetcher's pod spec."""

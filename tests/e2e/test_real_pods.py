@@ -491,6 +491,7 @@ def test_a_dvc_artifact_from_an_s3_compatible_remote_is_served(
         assert SECRET_KEY not in str(registry_status(scene, "s3weights"))
 
 
+@pytest.mark.fault
 def test_a_dvc_fetch_that_fails_in_the_pod_keeps_the_previous_version_and_says_why(
     scene: Scene, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -582,6 +583,7 @@ def fetcher_exit_codes(core: client.CoreV1Api, pod: client.V1Pod) -> set[int]:
     return codes
 
 
+@pytest.mark.fault
 def test_a_fetcher_killed_mid_download_is_restarted_by_the_kubelet_and_completes(
     scene: Scene, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

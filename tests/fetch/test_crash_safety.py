@@ -42,6 +42,8 @@ def counted_install(self, manifest):
     install(self, manifest)
 staging.Staging.install = counted_install
 from gitstage.cli.main import cli
+
+pytestmark = pytest.mark.fault  # the hardening issue's fault-injection suite
 cli(sys.argv[2:])
 """
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from gitstage.cli.main import cli
 from gitstage.dev.git_server import BasicAuth
 from tests.fetch.conftest import Registry
 from tests.support.redirect_server import RecordingServer, RedirectingServer
+
+pytestmark = pytest.mark.fault  # the hardening issue's fault-injection suite
 
 SECRET = "pa55-W0rd-for-A-only"
 CREDENTIALS = {"GITSTAGE_GIT_USERNAME": "alice", "GITSTAGE_GIT_PASSWORD": SECRET}

@@ -26,6 +26,7 @@ def alias_bomb(levels: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.fault
 def test_an_alias_bomb_is_refused_by_both_loaders_in_a_moment() -> None:
     bomb = alias_bomb()
     assert len(bomb) < 2048
@@ -39,6 +40,7 @@ def test_an_alias_bomb_is_refused_by_both_loaders_in_a_moment() -> None:
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.fault
 def test_a_document_over_the_size_limit_is_refused() -> None:
     huge = "a: " + "x" * MAX_BYTES + "\n"
     with pytest.raises(YamlError, match="over the limit"):
@@ -53,6 +55,7 @@ def test_ordinary_anchors_and_aliases_still_read() -> None:
     assert safe_load_bounded(text, "x")["churn"]["labels"] == ["a", "b"]
 
 
+@pytest.mark.fault
 def test_show_on_a_registry_with_an_alias_bomb_is_one_line(scratch: ScratchRepo) -> None:
     scratch.commit({"artifacts.yaml": alias_bomb()})
     started = time.monotonic()
@@ -64,6 +67,7 @@ def test_show_on_a_registry_with_an_alias_bomb_is_one_line(scratch: ScratchRepo)
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.fault
 def test_dvc_files_are_bounded_too() -> None:
     from gitstage.domain.fetch.dvc_files import _load_yaml
 

@@ -93,6 +93,7 @@ def test_push_sends_the_new_tags_and_deletes(served: Served) -> None:
     assert served.local.repo.listall_references() == ["refs/heads/main"]
 
 
+@pytest.mark.fault
 def test_a_failed_push_is_one_line_without_the_password(served: Served) -> None:
     wrong = {**CREDENTIALS, "GITSTAGE_GIT_PASSWORD": "not-it-" + AUTH.password}
     code, out, err = gs("register", "m", "--push", "-r", str(served.local.path), env=wrong)
@@ -158,6 +159,7 @@ fi
 """
 
 
+@pytest.mark.fault
 def test_a_refused_push_lands_nothing_undoes_the_local_tags_and_a_retry_succeeds(
     served: Served,
 ) -> None:
@@ -180,6 +182,7 @@ def test_a_refused_push_lands_nothing_undoes_the_local_tags_and_a_retry_succeeds
     assert set(served.server_tags()) == {"m@v0.0.1", "m#prod#1"}
 
 
+@pytest.mark.fault
 def test_a_refused_deletion_puts_the_local_tags_back(served: Served) -> None:
     repo = str(served.local.path)
     code, _, err = gs("assign", "m", "--stage", "prod", "--push", "-r", repo, env=CREDENTIALS)
