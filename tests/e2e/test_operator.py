@@ -32,6 +32,7 @@ from tests.e2e.kubeutil import (
 )
 from tests.support.git import WorkingClone, init_served_bare
 from tests.support.hostile_specs import HOSTILE, VALID
+from tests.support.kstatus import argocd_health, kstatus
 from tests.support.ssh_git_server import SshGitServer, SshKeyPair
 
 pytestmark = pytest.mark.e2e
@@ -142,6 +143,12 @@ def model_registry(
             ],
         },
     }
+
+
+def tools_read(env: InNamespace, name: str) -> tuple[str, str]:
+    """What kstatus (kubectl, Flux, kpt) and Argo CD's shipped health check make of it."""
+    registry = get_registry(env, name)
+    return kstatus(registry), argocd_health(registry)[0]
 
 
 def custom() -> client.CustomObjectsApi:
@@ -278,6 +285,7 @@ def test_a_stage_assignment_rolls_out_pinned_to_the_commit(
     stage = status["registry"][0]["stages"][0]
     assert (stage["stage"], stage["version"], stage["commit"]) == ("prod", "v0.0.1", c1)
     assert status["deployments"][0]["observedVersion"] == "v0.0.1"
+    assert tools_read(env, "churn") == ("Current", "Healthy")
 
 
 def test_new_assignment_rolls_forward_and_unassign_rolls_back(
@@ -365,6 +373,7 @@ def test_deprecation_keeps_the_last_version_serving(env: Env, commits: dict[str,
     )
     assert held
     assert "deprecated" in (condition(env, "churn", "Ready") or {})["message"]
+    assert tools_read(env, "churn") == ("Failed", "Degraded")  # someone must assign a version
     assert served_commit(env, "churn-prod") == commits["v2"]
     assert eventually(lambda: events(env, "ArtifactDeprecated"), what="a Warning event")
 
@@ -396,6 +405,8 @@ def test_wrong_credentials_and_unreachable_servers_are_reported(env: Env) -> Non
     )
     assert deployment(env, "badauth-prod") is None
     assert deployment(env, "offline-prod") is None
+    assert tools_read(env, "badauth") == ("Failed", "Degraded")
+    assert tools_read(env, "offline") == ("InProgress", "Progressing")  # retrying
 
 
 def test_suspend_stops_rollouts(env: Env, commits: dict[str, str]) -> None:

@@ -3,7 +3,6 @@ conditions a refusal gives (the e2e proof is tests/e2e/test_tenancy.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.pod_policy import PodPolicy, fetcher_image_allowed, violations
 from gitstage.workloads.status import Refusal, condition_updates
 from tests.support.hostile_specs import POD_POLICY_BREAKERS, VALID
+from tests.unit.test_conditions import Source
 
 IMAGE = "gitstage:test"
 LIFTED: dict[str, Any] = {
@@ -97,31 +97,14 @@ def test_bad_tenancy_settings_are_one_line_errors(env: dict[str, str], fragment:
         OperatorSettings.from_env(env)
 
 
-def _ready_serving() -> list[v1.DeploymentState]:
-    return [v1.DeploymentState(name="churn-prod", artifact="churn", rollout="Complete")]
-
-
-@dataclasses.dataclass
-class _Source:
-    registry: object = True
-    error: str | None = None
-    error_reason: str | None = None
-    permanent: bool = False
-
-
-def test_a_pod_policy_refusal_is_stalled_and_says_why() -> None:
+@pytest.mark.parametrize("reason", ["PodPolicyViolation", "Forbidden"])
+def test_a_tenancy_refusal_is_stalled_and_says_why(reason: str) -> None:
     spec = v1.ModelRegistrySpec.model_validate(VALID)
-    refusal = Refusal("PodPolicyViolation", "churn-prod: pod policy: the pod sets hostPID", True)
-    by_type = {c.type: c for c in condition_updates(spec, _Source(), _ready_serving(), [refusal])}  # type: ignore[arg-type]
-    assert (by_type["Ready"].status, by_type["Ready"].reason) == (False, "PodPolicyViolation")
+    refusal = Refusal(reason, "churn-prod: pod policy: the pod sets hostPID")
+    serving = [v1.DeploymentState(name="churn-prod", artifact="churn", rollout="Complete")]
+    source = Source()
+    by_type = {c.type: c for c in condition_updates(spec, source, serving, [refusal])}
+    assert (by_type["Ready"].status, by_type["Ready"].reason) == (False, reason)
     assert "hostPID" in by_type["Ready"].message
     assert by_type["Stalled"].status is True
     assert by_type["Reconciling"].status is False
-
-
-def test_an_rbac_refusal_is_not_stalled() -> None:
-    spec = v1.ModelRegistrySpec.model_validate(VALID)
-    refusal = Refusal("Forbidden", "churn-prod: forbidden: cannot patch deployments")
-    by_type = {c.type: c for c in condition_updates(spec, _Source(), _ready_serving(), [refusal])}  # type: ignore[arg-type]
-    assert (by_type["Ready"].status, by_type["Ready"].reason) == (False, "Forbidden")
-    assert by_type["Stalled"].status is False

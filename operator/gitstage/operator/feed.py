@@ -23,6 +23,7 @@ from gitstage.adapters.mirror.poller import PollerHub
 from gitstage.adapters.mirror.remote_mirror import Timeouts
 from gitstage.domain.policy.rules import PolicyEvaluator
 from gitstage.domain.repo_urls import repository_key
+from gitstage.workloads.status import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -144,4 +145,4 @@ def to_view(update: Update) -> SourceView:
 
 
 def _instant(moment: datetime) -> str:
-    return moment.replace(microsecond=0).isoformat()
+    return rfc3339(moment)

@@ -32,6 +32,7 @@ from gitstage.workloads.status import (
     condition_updates,
     merge_conditions,
     registry_table,
+    rfc3339,
     rollout_state,
     summarize,
 )
@@ -246,7 +247,7 @@ def _pod_refused(run: BindingRun, broken: list[str], running: Serving | None) ->
     """A pod the operator's pod policy forbids is never applied; what runs keeps running."""
     message = f"{run.binding.name}: pod policy: {'; '.join(broken)}"
     _warn_once(run, "PodPolicyViolation", message)
-    run.outcome.refusals.append(Refusal("PodPolicyViolation", message, stalled=True))
+    run.outcome.refusals.append(Refusal("PodPolicyViolation", message))
     state = _deployment_state(run.binding, running, run.observed, None)
     return state.model_copy(update={"message": message})
 
@@ -326,7 +327,7 @@ def _status(
     *,
     refusals: list[Refusal],
 ) -> dict[str, Any]:
-    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    now = rfc3339(datetime.now(UTC))
     conditions = merge_conditions(
         previous.conditions, condition_updates(spec, source, states, refusals), ctx.generation, now
     )

@@ -23,6 +23,7 @@ from gitstage.operator.feed import Follow, SourceView
 from gitstage.operator.reconcile import Context, Outcome, reconcile
 from gitstage.operator.settings import OperatorSettings
 from gitstage.resources import v1alpha1 as v1
+from gitstage.workloads.status import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -251,4 +252,4 @@ class RegistryWorker:
 
 
 def kopf_now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
+    return rfc3339(datetime.now(UTC))

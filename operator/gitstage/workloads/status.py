@@ -7,6 +7,7 @@ Only a condition whose status or reason changes gets a new lastTransitionTime.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 from gitstage.domain.registry.state import RegistryState
@@ -97,24 +98,46 @@ def registry_table(state: RegistryState, resolution: v1.Resolution) -> list[v1.A
     return rows
 
 
+def rfc3339(moment: datetime) -> str:
+    """A status timestamp as Kubernetes writes them: UTC, seconds, `Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass(frozen=True)
 class ConditionUpdate:
     type: str
-    status: bool
+    status: bool | None  # None: Unknown
     reason: str
     message: str
+
+
+def _kstatus(
+    ready: bool | None, reason: str, message: str, *, reconciling: bool, stalled: bool
+) -> list[ConditionUpdate]:
+    """Ready, with Reconciling and Stalled as kstatus reads them: Reconciling=True is "in
+    progress", Stalled=True is "failed, a human must act" (never both)."""
+    return [
+        ConditionUpdate("Ready", ready, reason, message),
+        ConditionUpdate(
+            "Reconciling",
+            reconciling,
+            reason if reconciling else "Settled",
+            message if reconciling else "",
+        ),
+        ConditionUpdate(
+            "Stalled", stalled, reason if stalled else "Settled", message if stalled else ""
+        ),
+    ]
 
 
 @dataclass(frozen=True)
 class Refusal:
     """A binding gitstage will not roll out as asked: a promotion policy broken
     (PolicyViolation), a pod the operator's pod policy forbids (PodPolicyViolation), or an
-    apply its ServiceAccount may not make (Forbidden). `stalled`: nothing but a spec change
-    helps."""
+    apply its ServiceAccount may not make (Forbidden). Each needs a human: Stalled."""
 
     reason: str
     message: str
-    stalled: bool = False
 
 
 def merge_conditions(
@@ -127,7 +150,7 @@ def merge_conditions(
     by_type = {c.type: c for c in previous}
     merged = []
     for update in updates:
-        status = "True" if update.status else "False"
+        status = {True: "True", False: "False", None: "Unknown"}[update.status]
         before = by_type.get(update.type)
         unchanged = before is not None and (before.status, before.reason) == (status, update.reason)
         merged.append(
@@ -188,62 +211,50 @@ def condition_updates(
     states: list[v1.DeploymentState],
     refusals: list[Refusal],
 ) -> list[ConditionUpdate]:
-    """Ready, Reconciling and Stalled, from the source's health and each Deployment's rollout."""
+    """Ready, Reconciling and Stalled with kstatus semantics (what `kubectl wait`, Flux health
+    checks and Argo CD read): Ready=Unknown and Reconciling=True while in progress;
+    Stalled=True on a failure that needs a human; neither when settled."""
     if spec.suspend:
-        return [
-            ConditionUpdate("Ready", False, "Suspended", "reconciliation is suspended"),
-            ConditionUpdate("Reconciling", False, "Suspended", ""),
-            ConditionUpdate("Stalled", False, "Suspended", ""),
-        ]
+        return _kstatus(
+            False, "Suspended", "reconciliation is suspended", reconciling=False, stalled=False
+        )
     if source is None or (source.registry is None and source.error is None):
-        return [
-            ConditionUpdate("Ready", False, "Progressing", "waiting for the first poll"),
-            ConditionUpdate("Reconciling", True, "Progressing", "waiting for the first poll"),
-            ConditionUpdate("Stalled", False, "Progressing", ""),
-        ]
+        return _kstatus(
+            None, "Progressing", "waiting for the first poll", reconciling=True, stalled=False
+        )
     if source.error is not None:
         reason = source.error_reason or "SourceUnavailable"
-        return [
-            ConditionUpdate("Ready", False, reason, source.error),
-            ConditionUpdate("Reconciling", not source.permanent, reason, source.error),
-            ConditionUpdate("Stalled", source.permanent, reason, source.error),
-        ]
-    progressing = [d for d in states if d.rollout in ("Progressing", "Pending")]
-    failed = [d for d in states if d.rollout == "Failed"]
-    held = [d for d in states if d.rollout == "Held" or (d.message and d.rollout != "Failed")]
+        # Transient (a server down): still retrying; permanent (credentials, host key): a human.
+        permanent = source.permanent
+        return _kstatus(False, reason, source.error, reconciling=not permanent, stalled=permanent)
+    return _workload_conditions(states, refusals)
+
+
+def _workload_conditions(
+    states: list[v1.DeploymentState], refusals: list[Refusal]
+) -> list[ConditionUpdate]:
     if refusals:
         # First: a refused promotion (a forged or premature tag, a forbidden pod) is what an
         # operator must see.
         message = "; ".join(refusal.message for refusal in refusals)
-        ready = ConditionUpdate("Ready", False, refusals[0].reason, message)
-        if any(refusal.stalled for refusal in refusals):
-            return [
-                ready,
-                ConditionUpdate("Reconciling", False, refusals[0].reason, ""),
-                ConditionUpdate("Stalled", True, refusals[0].reason, message),
-            ]
-    elif failed:
+        return _kstatus(False, refusals[0].reason, message, reconciling=False, stalled=True)
+    failed = [d for d in states if d.rollout == "Failed"]
+    if failed:
         message = "; ".join(
             f"{d.name}: {d.message or 'rollout exceeded its progress deadline'}" for d in failed
         )
         reason = "FetchFailed" if any(d.message for d in failed) else "RolloutFailed"
-        ready = ConditionUpdate("Ready", False, reason, message)
-    elif held:
-        ready = ConditionUpdate(
-            "Ready", False, "Held", "; ".join(f"{d.name}: {d.message}" for d in held)
-        )
-    elif progressing:
+        return _kstatus(False, reason, message, reconciling=False, stalled=True)
+    progressing = [d for d in states if d.rollout in ("Progressing", "Pending")]
+    if progressing:
         names = ", ".join(d.name for d in progressing)
-        ready = ConditionUpdate("Ready", False, "Progressing", f"rolling out {names}")
-    else:
-        ready = ConditionUpdate("Ready", True, "Serving", summarize(states))
-    return [
-        ready,
-        ConditionUpdate(
-            "Reconciling",
-            bool(progressing),
-            "Progressing" if progressing else "Settled",
-            ", ".join(d.name for d in progressing),
-        ),
-        ConditionUpdate("Stalled", False, "Settled", ""),
-    ]
+        return _kstatus(
+            None, "Progressing", f"rolling out {names}", reconciling=True, stalled=False
+        )
+    held = [d for d in states if d.rollout == "Held" or d.message]
+    if held:
+        # A deprecated artifact or an empty stage: the registry names no version to serve, so
+        # nothing will progress until someone assigns one or changes the binding.
+        message = "; ".join(f"{d.name}: {d.message}" for d in held)
+        return _kstatus(False, "Held", message, reconciling=False, stalled=True)
+    return _kstatus(True, "Serving", summarize(states), reconciling=False, stalled=False)
