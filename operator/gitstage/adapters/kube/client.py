@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import cache, lru_cache
+from pathlib import Path
 
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
@@ -21,6 +22,24 @@ def api_client() -> client.ApiClient:
             config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
         )
     return client.ApiClient(configuration)
+
+
+IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def current_namespace() -> str:
+    """The namespace kubectl would use: the kubeconfig context's, in a pod its own, else default."""
+    try:
+        _contexts, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+            config_file=os.environ.get("KUBECONFIG")
+        )
+    except (ConfigException, OSError):
+        active = None
+    if active and active.get("context", {}).get("namespace"):
+        return str(active["context"]["namespace"])
+    if IN_CLUSTER_NAMESPACE.exists():
+        return IN_CLUSTER_NAMESPACE.read_text().strip()
+    return "default"
 
 
 def service_account_user(namespace: str, name: str) -> str:

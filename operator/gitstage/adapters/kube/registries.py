@@ -46,6 +46,32 @@ class SecretForbiddenError(PermissionError):
         super().__init__(f"{user} may not get secret {namespace}/{name}")
 
 
+def list_registries(namespace: str | None) -> list[dict[str, Any]]:
+    """Every ModelRegistry of `namespace`, or of every namespace when None."""
+    api = custom()
+    if namespace is None:
+        found = api.list_cluster_custom_object(group=v1.GROUP, version=v1.VERSION, plural=v1.PLURAL)
+    else:
+        found = api.list_namespaced_custom_object(
+            group=v1.GROUP, version=v1.VERSION, namespace=namespace, plural=v1.PLURAL
+        )
+    return cast(list[dict[str, Any]], cast(dict[str, Any], found).get("items") or [])
+
+
+def patch_registry(namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch of the object (spec or metadata), as `kubectl patch --type merge`."""
+    api_write("patch", "modelregistries")
+    patched = custom().patch_namespaced_custom_object(
+        group=v1.GROUP,
+        version=v1.VERSION,
+        namespace=namespace,
+        plural=v1.PLURAL,
+        name=name,
+        body=body,
+    )
+    return cast(dict[str, Any], patched)
+
+
 def read_secret(namespace: str, name: str, as_user: str | None = None) -> dict[str, str]:
     """Decoded string values; the caller must never log them. With `as_user`, read as that
     user: a ModelRegistry can only use the Secrets its ServiceAccount may read."""
