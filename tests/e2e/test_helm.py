@@ -520,6 +520,9 @@ def test_namespaced_token_is_confined_to_the_watched_namespace(
         ("impersonate", "", "serviceaccounts", ml): True,  # opt-in: spec.serviceAccountName
         ("impersonate", "", "serviceaccounts", other): False,
         ("watch", "apps", "deployments", ml): True,
+        ("create", "", "services", ml): True,  # a binding's `service:`
+        ("delete", "", "services", ml): True,
+        ("delete", "", "services", other): False,
         ("delete", "apps", "deployments", ml): False,
         ("get", "apps", "deployments", other): False,
         ("list", "apps", "deployments", None): False,

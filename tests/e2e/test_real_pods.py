@@ -622,3 +622,118 @@ def test_a_fetcher_killed_mid_download_is_restarted_by_the_kubelet_and_completes
         lambda: condition(scene, "killed", "Ready").get("status") == "True",
         what="Ready once the restarted fetch completed",
     )
+
+
+def shared_volume(scene: Scene, name: str) -> Path:
+    """A ReadWriteMany PersistentVolume on the node's disk (hostPath, as an admin would give a
+    single-node cluster) and its bound claim `name`; the directory is returned."""
+    directory = scene.root / name
+    directory.mkdir()
+    os.chown(directory, 10001, 10001)  # the image's user: the fetcher writes there
+    core = client.CoreV1Api(api())
+    volume = f"{scene.namespace}-{name}"
+    core.create_persistent_volume(
+        client.V1PersistentVolume(
+            metadata=client.V1ObjectMeta(name=volume),
+            spec=client.V1PersistentVolumeSpec(
+                capacity={"storage": "1Gi"},
+                access_modes=["ReadWriteMany"],
+                storage_class_name="",
+                host_path=client.V1HostPathVolumeSource(path=str(directory), type="Directory"),
+                claim_ref=client.V1ObjectReference(namespace=scene.namespace, name=name),
+            ),
+        )
+    )
+    core.create_namespaced_persistent_volume_claim(
+        scene.namespace,
+        client.V1PersistentVolumeClaim(
+            metadata=client.V1ObjectMeta(name=name),
+            spec=client.V1PersistentVolumeClaimSpec(
+                access_modes=["ReadWriteMany"],
+                storage_class_name="",
+                volume_name=volume,
+                resources=client.V1VolumeResourceRequirements(requests={"storage": "1Gi"}),
+            ),
+        ),
+    )
+    return directory
+
+
+def fetcher_logs(scene: Scene, deployment: str) -> list[str]:
+    """The fetcher's log in each pod of the Deployment that has finished fetching."""
+    core = client.CoreV1Api(api())
+    pods = core.list_namespaced_pod(
+        scene.namespace, label_selector=f"gitstage.dev/deployment={deployment}"
+    ).items
+    lines = []
+    for pod in pods:
+        statuses = pod.status.init_container_statuses or []
+        if any(s.name == "gitstage-fetch" and s.state.terminated for s in statuses):
+            log = core.read_namespaced_pod_log(
+                pod.metadata.name, scene.namespace, container="gitstage-fetch"
+            )
+            lines.append(log)
+    return lines
+
+
+def test_a_service_fronts_the_pods_and_a_model_cache_fetches_once_per_commit(
+    scene: Scene,
+) -> None:
+    """A binding with `service:` gets a ClusterIP Service (its URL in status) that answers the
+    model through kube-proxy; with `modelCache:` the first pod fetches the commit onto the shared
+    volume and the others, and a scale-out, find it there."""
+    directory = shared_volume(scene, "models")
+    commit = scene.commit("model bytes for the front door", artifact="fraud")
+    scene.tag("fraud@v1.0.0", commit)
+    scene.tag("fraud#prod#1", commit)
+    body = model_registry(scene, "frontdoor", "fraud")
+    binding = body["spec"]["deployments"][0]
+    binding.update(
+        replicas=2,
+        service={"type": "ClusterIP"},
+        modelCache={"claimName": "models"},
+        progressDeadlineSeconds=900,
+        revisionHistoryLimit=3,
+    )
+    custom = client.CustomObjectsApi(api())
+    custom.create_namespaced_custom_object(GROUP, VERSION, scene.namespace, PLURAL, body)
+    serves(scene, "frontdoor", "model bytes for the front door", artifact="fraud", timeout=300)
+    state = eventually(
+        lambda: next(iter(registry_status(scene, "frontdoor").get("deployments") or []), None),
+        what="the Deployment's state",
+    )
+    url = f"http://frontdoor.{scene.namespace}.svc:{MODEL_PORT}"
+    eventually(lambda: registry_status(scene, "frontdoor")["deployments"][0].get("url") == url)
+    service = client.CoreV1Api(api()).read_namespaced_service("frontdoor", scene.namespace)
+    cluster_ip = service.spec.cluster_ip
+    with urllib.request.urlopen(
+        f"http://{cluster_ip}:{MODEL_PORT}/fraud.bin", timeout=10
+    ) as answer:
+        assert answer.read() == b"model bytes for the front door"
+    deployment = client.AppsV1Api(api()).read_namespaced_deployment("frontdoor", scene.namespace)
+    assert (deployment.spec.progress_deadline_seconds, deployment.spec.revision_history_limit) == (
+        900,
+        3,
+    )
+    cached = directory / "gitstage" / commit / "fraud" / "fraud.bin"
+    assert cached.read_bytes() == b"model bytes for the front door"
+    logs = eventually(
+        lambda: (found := fetcher_logs(scene, "frontdoor")) and len(found) == 2 and found
+    )
+    assert sum("gitstage: fetched" in log for log in logs) == 1, logs
+    assert sum(" is already in " in log for log in logs) == 1, logs
+    # Scale out: the third pod downloads nothing.
+    custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        scene.namespace,
+        PLURAL,
+        "frontdoor",
+        [{"op": "replace", "path": "/spec/deployments/0/replicas", "value": 3}],
+        _content_type="application/json-patch+json",
+    )
+    logs = eventually(
+        lambda: (found := fetcher_logs(scene, "frontdoor")) and len(found) == 3 and found
+    )
+    assert sum("gitstage: fetched" in log for log in logs) == 1, logs
+    assert state["name"] == "frontdoor"

@@ -224,6 +224,8 @@ def test_the_operators_own_token_writes_no_deployment_and_reads_no_secret(
         ("create", "apps", "deployments", ns): False,
         ("patch", "apps", "deployments", ns): False,
         ("delete", "apps", "deployments", ns): False,
+        ("get", "", "services", ns): True,
+        ("create", "", "services", ns): False,
         ("get", "", "secrets", ns): False,
         ("list", "", "pods", ns): True,
         ("get", "", "pods/log", ns): False,

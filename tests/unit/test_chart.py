@@ -189,6 +189,7 @@ NAMESPACED_RULES = [
         "resources": ["deployments"],
         "verbs": ["get", "list", "watch", "create", "patch"],
     },
+    {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
@@ -198,6 +199,7 @@ NAMESPACED_RULES = [
 TENANT_RULES = [
     *NAMESPACED_RULES[:4],
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["services"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]

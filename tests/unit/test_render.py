@@ -105,3 +105,76 @@ def test_label_values_are_valid_and_distinct() -> None:
         assert all(c.isalnum() or c in "-_." for c in value)
     assert len(set(values)) == len(values)
     assert label_value("churn") == "churn"
+
+
+def test_deployment_settings_are_rendered_only_when_set() -> None:
+    plain = render_deployment(OWNER, binding(), serving(), SOURCE, "gitstage:1")
+    assert set(plain["spec"]) == {"selector", "template"}
+    volumes = {v["name"]: v for v in plain["spec"]["template"]["spec"]["volumes"]}
+    assert volumes[MODEL_VOLUME] == {"name": MODEL_VOLUME, "emptyDir": {}}
+    tuned = binding(
+        strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0}},
+        progressDeadlineSeconds=3600,
+        revisionHistoryLimit=2,
+        modelVolume={"sizeLimit": "20Gi", "medium": "Memory"},
+    )
+    spec = render_deployment(OWNER, tuned, serving(), SOURCE, "gitstage:1")["spec"]
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0}}
+    assert (spec["progressDeadlineSeconds"], spec["revisionHistoryLimit"]) == (3600, 2)
+    volumes = {v["name"]: v for v in spec["template"]["spec"]["volumes"]}
+    assert volumes[MODEL_VOLUME]["emptyDir"] == {"sizeLimit": "20Gi", "medium": "Memory"}
+
+
+def test_a_model_cache_is_one_directory_per_commit_on_the_claim() -> None:
+    cached = binding(modelCache={"claimName": "models"})
+    pod = render_deployment(OWNER, cached, serving(), SOURCE, "gitstage:1")["spec"]["template"]
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes[MODEL_VOLUME] == {
+        "name": MODEL_VOLUME,
+        "persistentVolumeClaim": {"claimName": "models"},
+    }
+    fetcher = pod["spec"]["initContainers"][0]
+    env = {e["name"]: e.get("value") for e in fetcher["env"]}
+    key = f"gitstage/{COMMIT}/{label_value('path/to:Churn')}"
+    assert env["GITSTAGE_FETCH_DEST"] == f"/mnt/models/{key}"
+    (mount,) = [
+        m for m in pod["spec"]["containers"][0]["volumeMounts"] if m["name"] == MODEL_VOLUME
+    ]
+    assert mount == {
+        "name": MODEL_VOLUME,
+        "mountPath": "/mnt/models",
+        "readOnly": True,
+        "subPath": key,
+    }
+
+
+def test_a_service_exposes_the_containers_ports_and_its_url() -> None:
+    from gitstage.workloads.service import render_service, service_url
+
+    template = {
+        "spec": {
+            "containers": [
+                {
+                    "name": "server",
+                    "image": "srv:1",
+                    "ports": [{"containerPort": 8080, "name": "http"}],
+                },
+                {"name": "metrics", "image": "m:1", "ports": [{"containerPort": 9090}]},
+            ]
+        }
+    }
+    assert render_service(OWNER, binding(template=template)) is None  # not asked for
+    exposed = binding(template=template, service={"type": "ClusterIP"})
+    service = render_service(OWNER, exposed)
+    assert service is not None
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"},
+        {"name": "port-9090", "port": 9090, "targetPort": 9090, "protocol": "TCP"},
+    ]
+    assert service["spec"]["selector"] == {
+        "gitstage.dev/registry": "registry",
+        "gitstage.dev/deployment": "churn-prod",
+    }
+    assert service["metadata"]["ownerReferences"][0]["uid"] == OWNER.uid
+    assert service_url(exposed, "ml") == "http://churn-prod.ml.svc:8080"
+    assert render_service(OWNER, binding(service={})) is None  # no port declared: no Service

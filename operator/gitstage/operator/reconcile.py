@@ -7,12 +7,13 @@ and nothing changed in the cluster it makes no API write at all.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from gitstage.adapters.git.reader import Registry
-from gitstage.adapters.kube import deployments
+from gitstage.adapters.kube import deployments, services
 from gitstage.adapters.kube.deployments import ForbiddenError, ObservedDeployment
 from gitstage.adapters.kube.registries import patch_status
 from gitstage.domain.policy.rules import PolicyEvaluator
@@ -27,6 +28,7 @@ from gitstage.workloads.render import (
     SourceAccess,
     render_deployment,
 )
+from gitstage.workloads.service import render_service, service_url
 from gitstage.workloads.status import (
     Refusal,
     condition_updates,
@@ -161,19 +163,44 @@ def _reconcile_binding(
     )
     if broken:
         return _pod_refused(run, broken, running)
+    url = _sync_service(run)
     decision = decide(registry.state, run.binding, resolution, policy)
     if isinstance(decision, Refused):
-        return _refused(run, decision, running)
-    if isinstance(decision, Hold):
-        return _hold(run, decision, running)
-    return _serve(run, decision, running)
+        state = _refused(run, decision, running)
+    elif isinstance(decision, Hold):
+        state = _hold(run, decision, running)
+    else:
+        state = _serve(run, decision, running)
+    return state.model_copy(update={"url": url}) if url else state
+
+
+def _sync_service(run: BindingRun) -> str | None:
+    """The binding's Service: applied when asked for and changed, deleted when no longer asked
+    for (only one this registry owns); its URL."""
+    manifest = render_service(run.owner, run.binding)
+    had_one = run.before is not None and run.before.url is not None
+    if manifest is None and not had_one:
+        return None  # nothing to look at: no API read for bindings without a Service
+    namespace, name = run.ctx.namespace, run.binding.name
+    observed = services.observe(namespace, name)
+    ours = observed is not None and run.owner.uid in observed.owner_uids
+    if manifest is None:
+        if ours:
+            _apply(run, lambda: services.delete(namespace, name, run.ctx.as_user))
+        return None
+    if observed is not None and not ours:
+        _warn_once(run, "ServiceConflict", f"{name}: a Service {name} not owned by it exists")
+        return None
+    if observed is None or observed.digest != _digest(manifest):
+        _apply(run, lambda: services.apply(manifest, run.ctx.as_user))
+    return service_url(run.binding, namespace)
 
 
 def _serve(run: BindingRun, target: Serving, running: Serving | None) -> v1.DeploymentState:
     observed = run.observed
     manifest = render_deployment(run.owner, run.binding, target, run.access, run.ctx.fetcher_image)
     if observed is None or observed.annotations.get(ANNOTATION_DIGEST) != _digest(manifest):
-        if not _apply(run, manifest):
+        if not _apply(run, lambda: deployments.apply(manifest, run.ctx.as_user)):
             return _deployment_state(run.binding, running, observed, None).model_copy(
                 update={"message": run.outcome.refusals[-1].message}
             )
@@ -217,7 +244,7 @@ def _hold(run: BindingRun, hold: Hold, running: Serving | None) -> v1.Deployment
         manifest = render_deployment(
             run.owner, binding, running, run.access, run.ctx.fetcher_image, scale_to_zero=True
         )
-        if _apply(run, manifest):
+        if _apply(run, lambda: deployments.apply(manifest, run.ctx.as_user)):
             run.outcome.applied.append(binding.name)
             run.outcome.transitions.append(Transition(binding.name, "ScaledToZero"))
             observed = deployments.observe(run.ctx.namespace, binding.name)
@@ -229,11 +256,11 @@ def _hold(run: BindingRun, hold: Hold, running: Serving | None) -> v1.Deployment
     return _deployment_state(binding, running, observed, hold)
 
 
-def _apply(run: BindingRun, manifest: dict[str, Any]) -> bool:
-    """Apply as the registry's ServiceAccount; False (and a Forbidden refusal) when its RBAC
+def _apply(run: BindingRun, write: Callable[[], None]) -> bool:
+    """A write as the registry's ServiceAccount; False (and a Forbidden refusal) when its RBAC
     does not allow it: the tenant gets no right through the operator."""
     try:
-        deployments.apply(manifest, run.ctx.as_user)
+        write()
     except ForbiddenError as error:
         message = f"{run.binding.name}: forbidden: {error}"
         _warn_once(run, "Forbidden", message)

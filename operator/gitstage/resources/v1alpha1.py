@@ -183,6 +183,67 @@ class EmptyStagePolicy(StrEnum):
     SCALE_TO_ZERO = "ScaleToZero"
 
 
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
+
+
+class ServiceType(StrEnum):
+    CLUSTER_IP = "ClusterIP"
+    NODE_PORT = "NodePort"
+    LOAD_BALANCER = "LoadBalancer"
+
+
+class ModelService(Model):
+    """A Service in front of the binding's pods, named like the Deployment; its ports are the
+    serving containers' ports (their names and numbers)."""
+
+    model_config = ConfigDict(
+        alias_generator=camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    type: Annotated[ServiceType, Field(default=ServiceType.CLUSTER_IP, description="Service type.")]
+    annotations: Annotated[
+        dict[str, str],
+        Field(default_factory=dict, description="Annotations of the Service (a load balancer's)."),
+    ]
+
+
+class ModelVolume(Model):
+    """The emptyDir the model is fetched into (one per pod)."""
+
+    model_config = ConfigDict(
+        alias_generator=camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    size_limit: Annotated[
+        str | None,
+        Field(default=None, pattern=QUANTITY_PATTERN, description="emptyDir sizeLimit, e.g. 20Gi."),
+    ]
+    medium: Annotated[
+        str | None,
+        Field(default=None, pattern="^(Memory)?$", description='"Memory" for a tmpfs.'),
+    ]
+
+
+class ModelCache(Model):
+    """A PersistentVolumeClaim shared by the pods: the model is fetched once per commit into
+    `gitstage/<commit>/<artifact>` on it, and pods of that commit mount it read-only, so scaling
+    out downloads nothing. Needs a ReadWriteMany volume whose filesystem supports flock."""
+
+    model_config = ConfigDict(
+        alias_generator=camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    claim_name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=253,
+            pattern=DNS_SUBDOMAIN_PATTERN,
+            description="PersistentVolumeClaim of the same namespace.",
+        ),
+    ]
+
+
 class Fetcher(Model):
     """The init container that materializes the model before the serving containers start."""
 
@@ -364,6 +425,38 @@ class DeploymentBinding(Model):
     ]
     template: PodTemplate
     fetcher: Annotated[Fetcher, Field(default_factory=Fetcher)]
+    service: Annotated[
+        ModelService | None,
+        Field(default=None, description="A Service in front of the pods; its URL is in status."),
+    ]
+    strategy: Annotated[
+        dict[str, Any] | None,
+        Field(default=None, description="The Deployment's strategy (RollingUpdate or Recreate)."),
+    ]
+    progress_deadline_seconds: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=1,
+            strict=True,
+            description=(
+                "Seconds a rollout may take before it is Failed (Kubernetes' default: 600; a "
+                "long model download may need more)."
+            ),
+        ),
+    ]
+    revision_history_limit: Annotated[
+        int | None,
+        Field(default=None, ge=0, strict=True, description="Old ReplicaSets kept for rollback."),
+    ]
+    model_volume: Annotated[
+        ModelVolume,
+        Field(default_factory=ModelVolume, description="The per-pod emptyDir of the model."),
+    ]
+    model_cache: Annotated[
+        ModelCache | None,
+        Field(default=None, description="A shared volume instead: fetched once per commit."),
+    ]
     on_empty_stage: Annotated[
         EmptyStagePolicy,
         Field(
@@ -491,6 +584,9 @@ class DeploymentState(Model):
         str, Field(description="Progressing, Complete, Held, Failed or Unknown.")
     ] = "Unknown"
     message: str = ""
+    url: Annotated[str | None, Field(description="The model's Service URL inside the cluster.")] = (
+        None
+    )
 
 
 class SourceState(Model):

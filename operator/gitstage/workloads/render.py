@@ -96,26 +96,56 @@ def render_deployment(
         "namespace": owner.namespace,
         "labels": {"app.kubernetes.io/managed-by": MANAGED_BY, **identity},
         "annotations": _deployment_annotations(serving),
-        "ownerReferences": [
-            {
-                "apiVersion": f"{v1.GROUP}/{v1.VERSION}",
-                "kind": v1.KIND,
-                "name": owner.name,
-                "uid": owner.uid,
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }
-        ],
+        "ownerReferences": [owner_reference(owner)],
     }
     spec: Manifest = {"selector": {"matchLabels": selector}}
     if scale_to_zero:
         spec["replicas"] = 0
     elif binding.replicas is not None:
         spec["replicas"] = binding.replicas
+    spec.update(_deployment_settings(binding))
     spec["template"] = _pod_template(binding, serving, source, identity, default_fetcher_image)
     manifest = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
     metadata["annotations"][ANNOTATION_DIGEST] = manifest_digest(manifest)
     return manifest
+
+
+def owner_reference(owner: Owner) -> Manifest:
+    """Deleting the ModelRegistry deletes what it owns (the garbage collector does)."""
+    return {
+        "apiVersion": f"{v1.GROUP}/{v1.VERSION}",
+        "kind": v1.KIND,
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _deployment_settings(binding: v1.DeploymentBinding) -> Manifest:
+    """Only the settings the binding sets: an unset one stays out, so the manifest (and its
+    digest) of a binding that sets none is what it always was."""
+    settings: Manifest = {}
+    if binding.strategy is not None:
+        settings["strategy"] = copy.deepcopy(binding.strategy)
+    if binding.progress_deadline_seconds is not None:
+        settings["progressDeadlineSeconds"] = binding.progress_deadline_seconds
+    if binding.revision_history_limit is not None:
+        settings["revisionHistoryLimit"] = binding.revision_history_limit
+    return settings
+
+
+def model_cache_path(serving: Serving) -> str:
+    """Where a commit's artifact lives on a shared model cache volume (one directory each)."""
+    return f"gitstage/{serving.commit}/{label_value(serving.artifact)}"
+
+
+def _model_volume(binding: v1.DeploymentBinding) -> Manifest:
+    if binding.model_cache is not None:
+        claim = {"claimName": binding.model_cache.claim_name}
+        return {"name": MODEL_VOLUME, "persistentVolumeClaim": claim}
+    empty_dir = binding.model_volume.model_dump(by_alias=True, exclude_none=True)
+    return {"name": MODEL_VOLUME, "emptyDir": empty_dir}
 
 
 def manifest_digest(manifest: Manifest) -> str:
@@ -167,6 +197,8 @@ def _pod_template(
     labels = {**user_meta.get("labels", {}), **identity}
     annotations = {**user_meta.get("annotations", {}), **_serving_annotations(serving)}
     mount = {"name": MODEL_VOLUME, "mountPath": binding.model_path, "readOnly": True}
+    if binding.model_cache is not None:
+        mount["subPath"] = model_cache_path(serving)
     pod_spec["containers"] = [
         {**c, "volumeMounts": [*c.get("volumeMounts", []), mount]} for c in pod_spec["containers"]
     ]
@@ -174,7 +206,7 @@ def _pod_template(
     pod_spec["initContainers"] = [fetcher, *pod_spec.get("initContainers", [])]
     pod_spec["volumes"] = [
         *pod_spec.get("volumes", []),
-        {"name": MODEL_VOLUME, "emptyDir": {}},
+        _model_volume(binding),
         {"name": TMP_VOLUME, "emptyDir": {}},
     ]
     return {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec}
@@ -188,7 +220,7 @@ def _fetcher(
         {"name": "GITSTAGE_FETCH_REV", "value": serving.commit},
         {"name": "GITSTAGE_FETCH_ARTIFACT", "value": serving.artifact},
         {"name": "GITSTAGE_FETCH_VERSION", "value": serving.version},
-        {"name": "GITSTAGE_FETCH_DEST", "value": binding.model_path},
+        {"name": "GITSTAGE_FETCH_DEST", "value": _fetch_destination(binding, serving)},
         {"name": "HOME", "value": SCRATCH_DIR},
     ]
     if serving.stage is not None:
@@ -216,6 +248,12 @@ def _fetcher(
     if binding.fetcher.resources is not None:
         container["resources"] = copy.deepcopy(binding.fetcher.resources)
     return container
+
+
+def _fetch_destination(binding: v1.DeploymentBinding, serving: Serving) -> str:
+    if binding.model_cache is None:
+        return binding.model_path
+    return f"{binding.model_path}/{model_cache_path(serving)}"
 
 
 def is_ssh_url(url: str) -> bool:
