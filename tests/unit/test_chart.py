@@ -407,3 +407,40 @@ def test_kubeconform_rejects_a_mistyped_model_registry(schemas: Path) -> None:
     result = kubeconform(schemas, yaml.safe_dump(example))
     assert result.returncode == 1
     assert "additional properties 'secretref' not allowed" in result.stdout
+
+
+def test_two_replicas_elect_a_leader_on_a_lease(home: Path) -> None:
+    single = render(home)
+    assert single.one("Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+    assert "--leader-elect" not in container(single)["args"]
+    assert single.of_kind("PodDisruptionBudget") == []
+    assert [r for r in single.of_kind("Role") if "leader" in r["metadata"]["name"]] == []
+    rendered = render(home, {"replicas": 2})
+    deployment = rendered.one("Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    operator = container(rendered)
+    assert "--leader-elect" in operator["args"]
+    env = {
+        e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        for e in operator["env"]
+    }
+    assert (env["POD_NAME"], env["POD_NAMESPACE"]) == ("metadata.name", "metadata.namespace")
+    (role,) = [
+        r for r in rendered.of_kind("Role") if r["metadata"]["name"].endswith("leader-election")
+    ]
+    assert role["metadata"]["namespace"] == "gitstage-system"
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["gitstage-operator"],
+            "verbs": ["get", "update"],
+        },
+    ]
+    budget = rendered.one("PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    assert (
+        budget["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    )

@@ -95,3 +95,9 @@ What the operator does in a namespace, and nothing more:
 {{- define "gitstage.impersonatesAlways" -}}
 {{- if or .Values.tenancy.requireServiceAccount .Values.tenancy.defaultServiceAccount -}}true{{- end -}}
 {{- end -}}
+
+
+{{- /* Non-empty when replicas elect a leader on a Lease (asked for, or more than one replica). */}}
+{{- define "gitstage.leaderElection" -}}
+{{- if or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) -}}true{{- end -}}
+{{- end -}}

@@ -121,6 +121,13 @@ from gitstage.operator.settings import (
     help="A fetcher image ModelRegistries may choose, as a glob (repeatable), e.g. "
     "'registry.example.com/ml/*'. The operator's own fetcher image is always allowed.",
 )
+@click.option(
+    "--leader-elect",
+    is_flag=True,
+    envvar="GITSTAGE_LEADER_ELECTION",
+    help="Elect a leader on a coordination.k8s.io Lease (POD_NAMESPACE/gitstage-operator): "
+    "run several replicas, one reconciles, the others keep their mirrors warm.",
+)
 @click.option("--verbose", is_flag=True, help="Debug logging.")
 @click.option(
     "--log-format",
@@ -167,6 +174,7 @@ def settings_env(params: Mapping[str, Any]) -> dict[str, str]:
         "GITSTAGE_ALLOW_PRIVILEGED": _flag(params["allow_privileged"]),
         "GITSTAGE_ALLOW_HOST_NAMESPACES": _flag(params["allow_host_namespaces"]),
         "GITSTAGE_ALLOW_HOST_PATH": _flag(params["allow_host_path"]),
+        "GITSTAGE_LEADER_ELECTION": _flag(params["leader_elect"]),
     }
     if params["allowed_fetcher_images"]:
         env["GITSTAGE_ALLOWED_FETCHER_IMAGES"] = "\n".join(params["allowed_fetcher_images"])

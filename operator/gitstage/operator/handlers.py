@@ -5,7 +5,10 @@ Run with `gitstage operator` (or `kopf run -m gitstage.operator.handlers`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 from typing import Any
 
 import kopf
@@ -16,6 +19,7 @@ from gitstage.adapters.mirror.poller import PollerHub
 from gitstage.operator import endpoints, observability
 from gitstage.operator.endpoints import Endpoint
 from gitstage.operator.feed import HubFeed
+from gitstage.operator.leader import Leadership, StandbyTargets, elect
 from gitstage.operator.settings import OperatorSettings
 from gitstage.operator.webhooks import WebhookReceiver
 from gitstage.operator.worker import (
@@ -52,12 +56,30 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     feed = HubFeed(PollerHub(operator_settings.cache_dir, on_poll=observability.record_poll))
     memo["feed"] = feed
     FEEDS[:] = [feed]
-    await _start_endpoints(operator_settings, feed)
+    memo["leadership"] = _start_election(operator_settings, memo)
+    await _start_endpoints(operator_settings, feed, memo["leadership"])
 
 
-async def _start_endpoints(settings: OperatorSettings, feed: HubFeed) -> None:
+def _start_election(settings: OperatorSettings, memo: kopf.Memo) -> Leadership:
+    """Always the leader alone; with --leader-elect, a Lease decides (see operator/leader.py)."""
+    if settings.election is None:
+        return Leadership()
+    leadership = Leadership(leader=False)  # a standby until the Lease says otherwise
+    leadership.on_elected.append(_wake_all)
+
+    def stop() -> None:  # as controller-runtime does: exit, come back as a standby
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    memo["election"] = asyncio.create_task(elect(settings.election, leadership, stop))
+    return leadership
+
+
+async def _start_endpoints(
+    settings: OperatorSettings, feed: HubFeed, leadership: Leadership
+) -> None:
     if settings.webhook is not None:
-        receiver = WebhookReceiver(feed, settings.webhook_secrets)
+        targets = feed if settings.election is None else StandbyTargets(feed, leadership)
+        receiver = WebhookReceiver(targets, settings.webhook_secrets)
         listener = settings.webhook
         ENDPOINTS["webhooks"] = await endpoints.serve(
             "webhooks", receiver.app(), listener.host, listener.port
@@ -92,6 +114,9 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    election = memo.get("election")
+    if election is not None:
+        election.cancel()
     for endpoint in list(ENDPOINTS.values()):
         await endpoint.close()
     ENDPOINTS.clear()
@@ -104,7 +129,9 @@ async def serve(
     name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
 ) -> None:
     """The registry's worker, for as long as the object exists."""
-    worker = RegistryWorker(str(namespace), name, memo["feed"], memo["settings"])
+    worker = RegistryWorker(
+        str(namespace), name, memo["feed"], memo["settings"], memo.get("leadership")
+    )
     WORKERS[worker.key] = worker
     try:
         await worker.run(stopped)
@@ -155,6 +182,12 @@ def _label_matches(registry: str, labels: kopf.Labels) -> bool:
     from gitstage.workloads.labels import label_value
 
     return labels.get(LABEL_REGISTRY) == label_value(registry)
+
+
+def _wake_all() -> None:
+    """Elected: every worker reconciles now (a standby's workers only followed their sources)."""
+    for worker in list(WORKERS.values()):
+        worker.wake()
 
 
 def _wake(key: str) -> None:

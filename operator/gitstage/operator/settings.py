@@ -16,6 +16,9 @@ gitstage.operator.handlers` and in-process test runners configure the operator t
   GITSTAGE_ALLOW_PRIVILEGED          "1": pod templates may be privileged or add capabilities
   GITSTAGE_ALLOW_HOST_NAMESPACES     "1": pod templates may use host network/PID/IPC and hostPorts
   GITSTAGE_ALLOW_HOST_PATH           "1": pod templates may mount hostPath volumes
+  GITSTAGE_LEADER_ELECTION           "1": elect a leader on a Lease (several replicas)
+  GITSTAGE_LEADER_ELECTION_NAMESPACE the Lease's namespace (default: POD_NAMESPACE)
+  GITSTAGE_LEADER_ELECTION_ID        the Lease's name (default gitstage-operator)
   GITSTAGE_ALLOWED_FETCHER_IMAGES    fetcher images a ModelRegistry may choose (fnmatch patterns,
                                      comma or newline separated; the operator's own always)
 """
@@ -24,11 +27,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitstage import __version__
+from gitstage.operator.leader import ElectionSettings
 from gitstage.resources.v1alpha1 import DNS_SUBDOMAIN_PATTERN
 from gitstage.workloads.pod_policy import PodPolicy
 
@@ -80,6 +86,7 @@ class OperatorSettings:
     metrics: Listener | None = None
     tenancy: Tenancy = field(default_factory=Tenancy)
     pod_policy: PodPolicy = field(default_factory=PodPolicy)
+    election: ElectionSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -103,7 +110,23 @@ class OperatorSettings:
             metrics=_listener(env, "METRICS"),
             tenancy=Tenancy.from_env(env),
             pod_policy=pod_policy(env),
+            election=election(env),
         )
+
+
+def election(env: Mapping[str, str]) -> ElectionSettings | None:
+    """The Lease to elect a leader on, or None for a single replica."""
+    if not _flag(env, "GITSTAGE_LEADER_ELECTION"):
+        return None
+    namespace = env.get("GITSTAGE_LEADER_ELECTION_NAMESPACE") or env.get("POD_NAMESPACE")
+    if not namespace:
+        raise SettingsError(
+            "leader election needs the Lease's namespace: set POD_NAMESPACE (the chart does)"
+            " or GITSTAGE_LEADER_ELECTION_NAMESPACE"
+        )
+    identity = env.get("POD_NAME") or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+    name = env.get("GITSTAGE_LEADER_ELECTION_ID") or "gitstage-operator"
+    return ElectionSettings(namespace, name, identity)
 
 
 def pod_policy(env: Mapping[str, str]) -> PodPolicy:

@@ -20,6 +20,7 @@ from gitstage.adapters.kube import registries
 from gitstage.adapters.kube.client import service_account_user
 from gitstage.operator import observability
 from gitstage.operator.feed import Follow, SourceView
+from gitstage.operator.leader import Leadership
 from gitstage.operator.reconcile import Context, Outcome, reconcile
 from gitstage.operator.settings import OperatorSettings
 from gitstage.resources import v1alpha1 as v1
@@ -67,8 +68,16 @@ def requested_at(body: dict[str, Any]) -> str | None:
 
 
 class RegistryWorker:
-    def __init__(self, namespace: str, name: str, feed: Feed, settings: OperatorSettings) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        name: str,
+        feed: Feed,
+        settings: OperatorSettings,
+        leadership: Leadership | None = None,
+    ) -> None:
         self.namespace = namespace
+        self._leadership = leadership or Leadership()
         self.name = name
         self.key = f"{namespace}/{name}"
         self._feed = feed
@@ -140,16 +149,20 @@ class RegistryWorker:
         try:
             spec = v1.ModelRegistrySpec.model_validate(body.get("spec") or {})
         except ValidationError as error:
-            await self._invalid_spec(body, error)
+            if self._leadership.leader:
+                await self._invalid_spec(body, error)
             return None
         tenancy = self._settings.tenancy
         account = tenancy.account_for(spec.service_account_name)
         if account is None and tenancy.require_service_account:
-            await self._stalled(body, "ServiceAccountRequired", ACCOUNT_REQUIRED)
+            if self._leadership.leader:
+                await self._stalled(body, "ServiceAccountRequired", ACCOUNT_REQUIRED)
             self._unfollow()
             return None
         as_user = service_account_user(self.namespace, account) if account else None
         await self._follow_source(spec, as_user)
+        if not self._leadership.leader:
+            return None  # a standby keeps the mirror warm and writes nothing
         ctx = Context(
             body=body,
             fetcher_image=self._settings.fetcher_image,

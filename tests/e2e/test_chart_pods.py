@@ -1,10 +1,15 @@
-"""`helm upgrade` from the previous commit's chart to this one, on the real node: the served
-workloads keep their pods (no restart, same Deployment generation), and the upgraded operator
-then rolls out the next stage assignment.
+"""The chart's operator on the real node: `helm upgrade` from the previous commit's chart, and
+two replicas electing a leader on a Lease.
 
-The baseline is `HEAD~1` (or the revision GITSTAGE_UPGRADE_FROM names): its chart, extracted
-with `git archive`, installed with the image built from this checkout (the chart is what is
-upgraded here; the operator's own render stability is test_restart's and test_render's)."""
+Upgrade: the served workloads keep their pods (no restart, same Deployment generation), and the
+upgraded operator then rolls out the next stage assignment. The baseline is `HEAD~1` (or the
+revision GITSTAGE_UPGRADE_FROM names): its chart, extracted with `git archive`, installed with
+the image built from this checkout (the chart is what is upgraded here; the operator's own
+render stability is test_restart's and test_render's).
+
+High availability: the leader pod is killed mid-rollout; the standby takes the Lease and
+finishes the rollout, with no duplicate rollout and no lost stage change.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import io
 import os
 import subprocess
 import tarfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,3 +202,96 @@ def test_helm_upgrade_from_the_previous_chart_restarts_no_served_pod(
     finally:
         helm(operator_namespace, "uninstall", RELEASE, "--wait")
         client.CoreV1Api(api()).delete_namespace(operator_namespace)
+
+
+def lease_holder(namespace: str) -> str | None:
+    try:
+        lease = client.CoordinationV1Api(api()).read_namespaced_lease(
+            "gitstage-operator", namespace
+        )
+    except client.exceptions.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    return lease.spec.holder_identity if lease.spec else None
+
+
+def rollouts_to(scene: Scene, version: str) -> list[client.CoreV1Event]:
+    events = client.CoreV1Api(api()).list_namespaced_event(scene.namespace).items
+    return [e for e in events if e.reason == "RollingOut" and f"to {version} " in (e.message or "")]
+
+
+def pinned_commit(scene: Scene) -> str | None:
+    found = client.AppsV1Api(api()).read_namespaced_deployment("ha", scene.namespace)
+    return (found.spec.template.metadata.annotations or {}).get("gitstage.dev/commit")
+
+
+def test_the_standby_takes_over_a_rollout_when_the_leader_is_killed(scene: Scene) -> None:
+    install_crd()
+    operator_namespace = f"gitstage-ha-{uuid.uuid4().hex[:6]}"
+    values = [*chart_values(scene.cluster.image, scene.namespace), "--set", "replicas=2"]
+    helm(
+        operator_namespace,
+        "install",
+        RELEASE,
+        str(ROOT / "charts" / "gitstage"),
+        "--create-namespace",
+        *values,
+        "--wait",
+    )
+    core = client.CoreV1Api(api())
+    try:
+        leader = eventually(lambda: lease_holder(operator_namespace), what="a leader elected")
+        v1 = scene.commit("ha bytes v1")
+        scene.tag("churn@v10.0.0", v1)
+        scene.tag("churn#ha#1", v1)
+        body = model_registry(scene, "ha")
+        body["spec"]["deployments"][0]["stage"] = "ha"
+        client.CustomObjectsApi(api()).create_namespaced_custom_object(
+            GROUP, VERSION, scene.namespace, PLURAL, body
+        )
+        eventually(lambda: served_bytes(scene, "ha") == b"ha bytes v1", timeout=300, what="v1")
+        generation = (
+            client.AppsV1Api(api())
+            .read_namespaced_deployment("ha", scene.namespace)
+            .metadata.generation
+        )
+        # Mid-rollout: the leader has re-pinned the Deployment to v2, its pods are not ready yet.
+        v2 = scene.commit("ha bytes v2")
+        scene.tag("churn@v11.0.0", v2)
+        scene.tag("churn#ha#2", v2)
+        eventually(lambda: pinned_commit(scene) == v2, timeout=60, what="the rollout started")
+        killed_at = time.monotonic()
+        core.delete_namespaced_pod(leader, operator_namespace, grace_period_seconds=0)
+        new_leader = eventually(
+            lambda: (holder := lease_holder(operator_namespace)) != leader and holder,
+            timeout=60,
+            what="the standby holding the Lease",
+        )
+        taken_over = time.monotonic() - killed_at
+        eventually(lambda: served_bytes(scene, "ha") == b"ha bytes v2", timeout=300, what="v2")
+        eventually(
+            lambda: (
+                (registry_status(scene, "ha").get("deployments") or [{}])[0].get("rollout")
+                == "Complete"
+            ),
+            timeout=120,
+            what="the new leader reporting the rollout Complete",
+        )
+        finished = time.monotonic() - killed_at
+        deployment = client.AppsV1Api(api()).read_namespaced_deployment("ha", scene.namespace)
+        assert deployment.metadata.generation == generation + 1  # applied once, not twice
+        (event,) = rollouts_to(scene, "v11.0.0")
+        assert (event.count or 1) == 1
+        # No stage change is lost across the failover.
+        v3 = scene.commit("ha bytes v3")
+        scene.tag("churn@v12.0.0", v3)
+        scene.tag("churn#ha#3", v3)
+        eventually(lambda: served_bytes(scene, "ha") == b"ha bytes v3", timeout=300, what="v3")
+        print(  # the README's figure
+            f"\nha: leader {leader} killed mid-rollout; {new_leader} took the Lease after"
+            f" {taken_over:.1f}s and finished the rollout {finished:.1f}s after the kill"
+        )
+    finally:
+        helm(operator_namespace, "uninstall", RELEASE, "--wait")
+        core.delete_namespace(operator_namespace)
