@@ -7,6 +7,7 @@ Also a kubectl plugin: `kubectl gitstage get registries -A` runs the same comman
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,10 +20,32 @@ from gitstage.cli.flags import examples
 from gitstage.cli.oneline import OneLineCommand, fail
 from gitstage.cli.ops_view import RegistryView, deployment_rows, registry_rows
 from gitstage.cli.table import render_table
+from gitstage.resources.v1alpha1 import DURATION_PATTERN, duration_seconds
 
 REQUESTED_AT = "gitstage.dev/requestedAt"
 OUTPUTS = click.Choice(["table", "wide", "json", "yaml"])
 T = TypeVar("T")
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg,unused-ignore] - generic from click 8.2
+    """A duration as the ModelRegistry's fields take them (90s, 5m, 1h30m), or plain seconds."""
+
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip()
+        if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+            return float(text)
+        if re.fullmatch(DURATION_PATTERN, text):
+            return duration_seconds(text)
+        self.fail(f"{text!r} is not a duration such as 90s, 5m or 1h30m", param, ctx)
+
+
+WAIT = Duration()
 
 
 def _namespace_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,7 +55,13 @@ def _namespace_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-@click.group("get")
+@click.group(
+    "get",
+    epilog=examples(
+        "gitstage get registries -A",
+        "gitstage get deployments -n ml -o wide",
+    ),
+)
 def get_group() -> None:
     """List ModelRegistries or the Deployments they serve, from their status."""
 
@@ -88,7 +117,7 @@ def get_deployments(namespace: str | None, all_namespaces: bool, output: str) ->
 )
 @click.argument("name")
 @click.option("-n", "--namespace", default=None, help="Namespace (default: the context's).")
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait.")
+@click.option("--timeout", type=WAIT, default="2m", show_default=True, help="How long to wait.")
 def reconcile_command(name: str, namespace: str | None, timeout: float) -> None:
     """Poll the repository now and reconcile; wait for the result. Exit 0 when Ready."""
     namespace = _namespace(namespace)
@@ -108,7 +137,7 @@ def suspend_command(name: str, namespace: str | None) -> None:
 @click.command("resume", cls=OneLineCommand, epilog=examples("gitstage resume churn -n ml"))
 @click.argument("name")
 @click.option("-n", "--namespace", default=None, help="Namespace (default: the context's).")
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait.")
+@click.option("--timeout", type=WAIT, default="2m", show_default=True, help="How long to wait.")
 def resume_command(name: str, namespace: str | None, timeout: float) -> None:
     """Resume a suspended ModelRegistry, then reconcile it at once and wait for the result."""
     namespace = _namespace(namespace)
@@ -165,7 +194,6 @@ def _api_call(call: Callable[[], T], *, name: str | None = None) -> T:
     """The call, or one line saying why the API server (or the kubeconfig) refused it."""
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config.config_exception import ConfigException
-    from urllib3.exceptions import HTTPError
 
     from gitstage.adapters.kube.deployments import api_message
 
@@ -177,7 +205,7 @@ def _api_call(call: Callable[[], T], *, name: str | None = None) -> T:
         fail(f"the API server refused: {api_message(error)}", 1)
     except ConfigException as error:
         fail(f"no usable kubeconfig: {error}", 1)
-    except HTTPError as error:
+    except Exception as error:  # urllib3's connection errors: one line, not a traceback
         fail(f"cannot reach the API server: {error}", 1)
 
 
