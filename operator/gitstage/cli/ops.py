@@ -27,7 +27,8 @@ OUTPUTS = click.Choice(["table", "wide", "json", "yaml"])
 T = TypeVar("T")
 
 
-class Duration(click.ParamType):  # type: ignore[type-arg,unused-ignore] - generic from click 8.2
+# ParamType is generic only from click 8.2 (the stubs say so; 8.1 cannot subscript it).
+class Duration(click.ParamType):  # type: ignore[type-arg,unused-ignore]
     """A duration as the ModelRegistry's fields take them (90s, 5m, 1h30m), or plain seconds."""
 
     name = "duration"
