@@ -23,6 +23,7 @@ from gitstage.domain.fetch.plan import (
     DvcSource,
     GitSource,
     Source,
+    TreeFile,
     TreeReader,
     check_not_lfs,
     walk_files,
@@ -54,18 +55,21 @@ def materialize(
 
 
 def _from_git(source: GitSource, located: Located, staging: Staging) -> str:
-    tree = located.tree
     if source.node.kind is NodeKind.FILE:
-        data = tree.read(source.path)
-        check_not_lfs(data, source.path)
         name = PurePosixPath(located.path.name)
-        staging.write(name, iter([data]), executable=source.node.executable)
+        _write_blob(located.tree, TreeFile(name, source.path, source.node), staging)
         return name.as_posix()
-    for item in walk_files(tree, source.path):
-        data = tree.read(item.path)
-        check_not_lfs(data, item.path)
-        staging.write(item.relpath, iter([data]), executable=item.node.executable)
+    for item in walk_files(located.tree, source.path):
+        _write_blob(located.tree, item, staging)
     return WHOLE
+
+
+def _write_blob(tree: TreeReader, item: TreeFile, staging: Staging) -> None:
+    """The size limit is checked from the blob's header: a blob over it is never read."""
+    staging.budget.check(item.node.size, str(item.path))
+    data = tree.read(item.path)
+    check_not_lfs(data, item.path)
+    staging.write(item.relpath, iter([data]), executable=item.node.executable)
 
 
 def _from_dvc(

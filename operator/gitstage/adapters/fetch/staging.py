@@ -54,8 +54,12 @@ class ByteBudget:
         self.used = 0
 
     def check(self, planned: int, what: str) -> None:
+        """Before anything is read: `planned` bytes of `what` would not fit."""
         if self.limit is not None and self.used + planned > self.limit:
-            raise IntegrityError(f"{what} needs {planned} bytes, over the limit of {self.limit}")
+            raise IntegrityError(
+                f"size limit of {self.limit} bytes exceeded: {what} is {planned} bytes"
+                f" ({self.used} already fetched); refused before reading it"
+            )
 
     def charge(self, count: int) -> None:
         self.used += count

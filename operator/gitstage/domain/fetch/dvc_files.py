@@ -8,7 +8,6 @@ text, stored at `XX/REST`) are refused as unsupported.
 from __future__ import annotations
 
 import configparser
-import json
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -226,10 +225,13 @@ _ENTRIES = TypeAdapter(list[_RawEntry])
 
 
 def parse_dir_listing(data: bytes, where: str) -> list[DirEntry]:
-    """A `.dir` object: JSON list of {md5, relpath}; relpaths must stay inside the directory."""
+    """A `.dir` object: JSON list of {md5, relpath}; relpaths must stay inside the directory.
+
+    pydantic's parser bounds nesting (`json.loads` recurses: `[[[[...` exhausts the stack) and
+    refuses lone surrogates, which no file name written to disk or a manifest could hold."""
     try:
-        raw = _ENTRIES.validate_python(json.loads(data))
-    except (ValueError, ValidationError):
+        raw = _ENTRIES.validate_json(data)
+    except ValidationError:
         raise BadInputError(f"{where} is not a DVC directory listing") from None
     entries: list[DirEntry] = []
     seen: set[PurePosixPath] = set()
