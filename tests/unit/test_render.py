@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from click.core import ParameterSource
+
+from gitstage.cli.fetch import fetch_command
+from gitstage.domain.fetch.limits import DEFAULT_TIMEOUT_SECONDS
 from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.labels import label_value
 from gitstage.workloads.render import (
@@ -44,6 +49,19 @@ def test_rendering_is_byte_stable() -> None:
     first = json.dumps(render_deployment(OWNER, binding(), serving(), SOURCE, "img:1"))
     second = json.dumps(render_deployment(OWNER, binding(), serving(), SOURCE, "img:1"))
     assert first == second
+
+
+def test_the_fetcher_gets_a_deadline_and_a_stall_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The init container's variables are the ones `gitstage fetch` reads its limits from."""
+    manifest = render_deployment(OWNER, binding(), serving(), SOURCE, "img:1")
+    fetcher = manifest["spec"]["template"]["spec"]["initContainers"][0]
+    for variable in fetcher["env"]:
+        if "value" in variable:
+            monkeypatch.setenv(variable["name"], variable["value"])
+    context = fetch_command.make_context("fetch", [])
+    for name, expected in (("timeout", DEFAULT_TIMEOUT_SECONDS), ("stall_timeout", 60.0)):
+        assert context.get_parameter_source(name) is ParameterSource.ENVIRONMENT
+        assert context.params[name] == expected
 
 
 def test_pods_are_pinned_to_the_commit_and_mount_the_model_read_only() -> None:

@@ -76,4 +76,3 @@ class CommitTree:
         if not isinstance(tree, pygit2.Tree):
             return []
         return [(str(entry.name), self._node(entry)) for entry in tree]
-

@@ -35,6 +35,7 @@ class RepositoryError(RuntimeError):
     Defined here, the lowest module of the git adapter, and re-exported by repository.py.
     """
 
+
 # (path, inode, size, mtime in ns); an absent path is (path, 0, -1, 0).
 Stamp = tuple[str, int, int, int]
 

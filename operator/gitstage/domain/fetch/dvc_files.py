@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from gitstage.domain.fetch.errors import BadInputError, UnsupportedError
-from gitstage.domain.fetch.repo_paths import ROOT, join_within, safe_relative
+from gitstage.domain.fetch.repo_paths import ROOT, check_depth, join_within, safe_relative
 from gitstage.domain.yaml_bounds import YamlBoundsError, safe_load_bounded
 
 DVCFILE_SUFFIX = ".dvc"
@@ -237,6 +237,7 @@ def parse_dir_listing(data: bytes, where: str) -> list[DirEntry]:
     seen: set[PurePosixPath] = set()
     for item in raw:
         relpath = safe_relative(item.relpath, f"entry of {where}")
+        check_depth(relpath, f"entry of {where}")
         if not MD5_RE.match(item.md5):
             raise BadInputError(f"{where}: entry {item.relpath!r} has an invalid md5")
         if relpath in seen:

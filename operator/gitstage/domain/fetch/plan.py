@@ -32,6 +32,7 @@ from gitstage.domain.fetch.repo_paths import (
     ROOT,
     Node,
     NodeKind,
+    check_depth,
     join_within,
     resolve,
     safe_relative,
@@ -212,8 +213,8 @@ class TreeFile:
 
 def walk_files(tree: TreeReader, directory: PurePosixPath) -> Iterator[TreeFile]:
     """Files under a git directory, depth first in name order; symlinks are followed inside the
-    repository and copied. A stack of listings, not recursion: a tree a thousand levels deep is
-    walked like any other."""
+    repository and copied. A stack of listings, not recursion; a tree deeper than MAX_DEPTH is
+    refused in one line when the walk gets there."""
     stack = [(iter(sorted(tree.children(directory))), directory, ROOT)]
     while stack:
         listing, current, inside = stack[-1]
@@ -223,6 +224,7 @@ def walk_files(tree: TreeReader, directory: PurePosixPath) -> Iterator[TreeFile]
             continue
         name, node = entry
         child, relpath = current / name, inside / _utf8_name(name, current)
+        check_depth(relpath, "the artifact's file")
         if node.kind is NodeKind.DIR:
             stack.append((iter(sorted(tree.children(child))), child, relpath))
         elif node.kind is NodeKind.SYMLINK:
