@@ -15,15 +15,16 @@ from pathlib import Path
 
 import pygit2
 import pytest
-from click.testing import Result
+from click.testing import CliRunner, Result
 
+from gitstage.cli.main import cli
 from gitstage.domain.fetch.manifest import MANIFEST_FILE
 from tests.fetch.conftest import Registry
 from tests.fetch.test_fetch import assert_nothing_at, assert_one_line_error, fetch_cli, fetch_http
+from tests.support.console import OPERATOR, run_gitstage
 from tests.support.git import init_served_bare, run_git
 from tests.support.git_server import CountingGitServer
 
-OPERATOR = Path(__file__).resolve().parents[2] / "operator"
 BIG = 300 * 1024 * 1024
 
 
@@ -63,23 +64,9 @@ def test_a_blob_over_the_size_limit_is_refused_in_one_line(
 def test_the_console_script_refuses_it_without_a_traceback(
     big_blob_repo: Path, tmp_path: Path
 ) -> None:
-    args = [
-        "-r",
-        str(big_blob_repo),
-        "--rev",
-        "HEAD",
-        "--path",
-        "big.bin",
-        "--max-bytes",
-        "1000000",
-    ]
-    proc = subprocess.run(
-        [sys.executable, "-m", "gitstage", "fetch", *args, "--dest", str(tmp_path / "d")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(OPERATOR)},
-        check=False,
-    )
+    repo = str(big_blob_repo)
+    args = ["-r", repo, "--rev", "HEAD", "--path", "big.bin", "--max-bytes", "1000000"]
+    proc = run_gitstage("fetch", *args, "--dest", str(tmp_path / "d"))
     assert proc.returncode == 6
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("gitstage: error: size limit of 1000000 bytes exceeded")
@@ -172,15 +159,21 @@ def _tree(repo: pygit2.Repository, entries: list[tuple[str, pygit2.Oid]]) -> pyg
     return builder.write()
 
 
+def assert_fetch_and_check_refuse(
+    repo: Path, path: str, dest: Path, code: int, reason: str
+) -> None:
+    """Fetch fails in one line and leaves nothing; check finds the same reason."""
+    assert_one_line_error(fetch_path(repo, path, dest), code, reason)
+    assert_nothing_at(dest)
+    check = check_cli(repo)
+    assert check.exit_code == 1
+    assert reason in check.stdout
+
+
 @pytest.mark.fault
 def test_a_tree_a_thousand_levels_deep_is_refused_in_one_line(tmp_path: Path) -> None:
     repo = deep_repo(tmp_path / "registry.git", 1000)
-    result = fetch_path(repo, "deep", tmp_path / "d")
-    assert_one_line_error(result, 7, "nests deeper than 128 levels")
-    assert_nothing_at(tmp_path / "d")
-    check = fetch_cli_check(repo)
-    assert check.exit_code == 1
-    assert "nests deeper than 128 levels" in check.stdout
+    assert_fetch_and_check_refuse(repo, "deep", tmp_path / "d", 7, "nests deeper than 128 levels")
 
 
 def test_a_tree_a_hundred_levels_deep_is_fetched_without_recursion(tmp_path: Path) -> None:
@@ -190,14 +183,10 @@ def test_a_tree_a_hundred_levels_deep_is_fetched_without_recursion(tmp_path: Pat
     assert result.exit_code == 0, result.stderr
     assert dest.joinpath(*["d"] * 100, "leaf.txt").read_text() == "bottom\n"
     assert (dest / "top.txt").read_text() == "top\n"
-    assert fetch_cli_check(repo).exit_code == 0
+    assert check_cli(repo).exit_code == 0
 
 
-def fetch_cli_check(repo: Path) -> Result:
-    from click.testing import CliRunner
-
-    from gitstage.cli.main import cli
-
+def check_cli(repo: Path) -> Result:
     return CliRunner().invoke(cli, ["check", "-r", str(repo)])
 
 
@@ -216,12 +205,8 @@ def non_utf8_repo(tmp_path: Path) -> Path:
 
 @pytest.mark.fault
 def test_a_file_name_that_is_not_utf8_is_one_line(non_utf8_repo: Path, tmp_path: Path) -> None:
-    result = fetch_path(non_utf8_repo, "model", tmp_path / "d")
-    assert_one_line_error(result, 7, "model/caf\\xe9.txt: the file name is not UTF-8")
-    assert_nothing_at(tmp_path / "d")
-    check = fetch_cli_check(non_utf8_repo)
-    assert check.exit_code == 1
-    assert "the file name is not UTF-8" in check.stdout
+    reason = "model/caf\\xe9.txt: the file name is not UTF-8"
+    assert_fetch_and_check_refuse(non_utf8_repo, "model", tmp_path / "d", 7, reason)
 
 
 class TestSlowDvcRemote:

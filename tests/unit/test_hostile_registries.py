@@ -8,9 +8,7 @@ fail with ELOOP for any user, root included.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from gitstage.cli.main import cli
+from tests.support.console import run_gitstage
 from tests.support.git import run_git
 
-OPERATOR = Path(__file__).resolve().parents[2] / "operator"
 READS = (["show"], ["show", "churn#prod"], ["show", "--json"], ["history"])
 INDEX = "churn:\n  type: model\n  path: model.bin\n"
 
@@ -87,6 +85,11 @@ def head_to_missing_commit(repo: Path) -> None:
     (repo / ".git" / "refs" / "heads" / "main").write_text("1234567890" * 4 + "\n")
 
 
+def branch_unreadable(repo: Path) -> None:
+    """HEAD names refs/heads/main, which cannot be read: not an unborn branch."""
+    unreadable(repo / ".git" / "refs" / "heads" / "main")
+
+
 def non_utf8_config(repo: Path) -> None:
     (repo / ".gto").write_bytes(b"stages: [dev, prod]\n# \xff\xfe\n")
 
@@ -132,6 +135,7 @@ HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
     "corrupt packed-refs": (corrupt_packed_refs, "packed-refs: a line is not a ref"),
     "truncated packed tag": (truncated_packed_tag, "packed-refs: a line is not a ref"),
     "HEAD to a missing commit": (head_to_missing_commit, "HEAD points to 1234567890123456789"),
+    "HEAD's branch unreadable": (branch_unreadable, "Too many levels of symbolic links"),
     "non-UTF-8 .gto": (non_utf8_config, ".gto': not UTF-8 text"),
     "stage tag object missing": (stage_tag_object_missing, "tag churn#prod#2 points to object"),
     "stage tag unreadable": (stage_tag_unreadable, "cannot read"),
@@ -188,13 +192,7 @@ def test_check_refuses_what_show_refuses(hostile: tuple[Path, str]) -> None:
 def test_the_console_script_prints_no_traceback(hostile: tuple[Path, str]) -> None:
     """`show --json` as installed: the fast path declines, click reports the error."""
     repo, message = hostile
-    proc = subprocess.run(
-        [sys.executable, "-m", "gitstage", "show", "--json", "-r", str(repo)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(OPERATOR)},
-        check=False,
-    )
+    proc = run_gitstage("show", "--json", "-r", str(repo))
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1

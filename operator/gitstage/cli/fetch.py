@@ -66,6 +66,16 @@ def _option(name: str, help_text: str, **kwargs: object) -> click.Option:
     return click.Option([f"--{name}"], envvar=envvar, show_envvar=True, help=help_text, **kwargs)  # type: ignore[arg-type]
 
 
+def _seconds_option(name: str, help_text: str, default: float) -> click.Option:
+    return _option(
+        name,
+        f"{help_text} In seconds.",
+        type=click.FloatRange(min=0, min_open=True),
+        default=default,
+        show_default=True,
+    )
+
+
 @click.command(
     "fetch",
     cls=OneLineCommand,
@@ -103,19 +113,15 @@ def _option(name: str, help_text: str, **kwargs: object) -> click.Option:
         _option(
             "max-bytes", "Refuse artifacts larger than this many bytes.", type=click.IntRange(min=0)
         ),
-        _option(
+        _seconds_option(
             "timeout",
-            "Give up when the whole fetch (git transfers and downloads) takes longer, in seconds.",
-            type=click.FloatRange(min=0, min_open=True),
-            default=DEFAULT_TIMEOUT_SECONDS,
-            show_default=True,
+            "Give up when the whole fetch (git transfers and downloads) takes longer.",
+            DEFAULT_TIMEOUT_SECONDS,
         ),
-        _option(
+        _seconds_option(
             "stall-timeout",
-            "Give up when a transfer receives no data for this many seconds.",
-            type=click.FloatRange(min=0, min_open=True),
-            default=DEFAULT_STALL_SECONDS,
-            show_default=True,
+            "Give up when a transfer receives no data for this long.",
+            DEFAULT_STALL_SECONDS,
         ),
         click.Option(
             ["--progress/--no-progress"],

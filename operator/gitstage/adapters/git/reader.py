@@ -284,7 +284,7 @@ def head_commit(repo: pygit2.Repository) -> str | None:
             return None
         head = repo.head
         target = str(head.target)
-    except (KeyError, ValueError, pygit2.GitError) as error:
+    except (KeyError, ValueError, OSError, pygit2.GitError) as error:  # libgit2 says OSError too
         raise RepositoryError(f"HEAD cannot be read: {error}") from None
     try:
         return str(head.peel(pygit2.Commit).id)

@@ -173,7 +173,7 @@ class RefDb:
             # span the ASCII space or newline around a name, so names decode the same).
             text = "\n" + packed.decode("utf-8", "replace")
             pairs = re.findall(_PACKED_TAG_TEXT, text)
-            _check_packed(packed, len(pairs), os.path.join(self.dirs.common_dir, "packed-refs"))
+            check_packed(packed, len(pairs), os.path.join(self.dirs.common_dir, "packed-refs"))
             found = {name: oid for oid, name in pairs}
         _walk_loose(os.path.join(self.dirs.common_dir, "refs", "tags"), found, self.stamps)
         return found
@@ -207,13 +207,15 @@ class RefDb:
         try:
             with open(path, "rb") as handle:
                 self.stamps.append(_stamp(path, os.fstat(handle.fileno())))
-                return handle.read()
-        except OSError:  # absent, or a directory
+                return handle.read(4096)  # a symbolic ref or an object id
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             self.stamps.append(stamp_of(path))
             return None
+        except OSError as error:  # HEAD unreadable must not read as an unborn branch
+            raise RepositoryError(f"cannot read {path}: {error.strerror}") from None
 
 
-def _check_packed(packed: bytes, tag_lines: int, path: str) -> None:
+def check_packed(packed: bytes, tag_lines: int, path: str) -> None:
     """Raise unless every line of `packed-refs` is the header, a peeled `^OID` or `OID NAME`.
 
     Counting instead of matching each line keeps a 120k-tag file cheap: a well-formed ref line
@@ -223,7 +225,7 @@ def _check_packed(packed: bytes, tag_lines: int, path: str) -> None:
     """
     lines = packed.count(b"\n") + (not packed.endswith(b"\n"))
     header = packed.startswith(b"#")
-    peeled = packed.count(b"\n^") + packed.startswith(b"^")
+    peeled = packed.count(b"^")  # no ref name holds a caret: only peeled lines do
     refs = packed.count(_REF_SEPARATOR)
     if packed.count(_TAG_SEPARATOR) != tag_lines or lines != header + peeled + refs:
         raise RepositoryError(f"corrupt {path}: a line is not a ref (git would refuse it too)")
