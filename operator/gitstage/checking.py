@@ -70,11 +70,22 @@ def check_repository(path: str | os.PathLike[str] = ".", *, links: bool = False)
     head = _head_tree(repo, report)
     if head is not None:
         report.problems += index_problems(head, "HEAD")
+    _check_tags(path, repo, report)
+    registry = _read_as_show_does(path, report)
+    if registry is not None:
+        _check_policy(repo, registry, report)
+    if links:
+        _check_links(repo, head, report)
+    return report
+
+
+def _check_tags(path: str | os.PathLike[str], repo: pygit2.Repository, report: CheckReport) -> None:
+    """Each tag's name and kind; each registered version's path at its commit."""
     trees: dict[str, CommitTree] = {}
     for tag in _tags(path, repo, report):
         report.tags += 1
         if tag.missing:
-            continue  # refused by the registry read below, which names the tag
+            continue  # refused by the registry read, which names the tag
         report.problems += tag_problems(tag.name, tag.annotated)
         parsed = parse_tag(tag.name)
         if parsed is None or parsed.action is not Action.REGISTER or not tag.annotated:
@@ -89,12 +100,6 @@ def check_repository(path: str | os.PathLike[str] = ".", *, links: bool = False)
             report.problems.append(Problem(f"tag {tag.name}", str(error)))
             continue
         report.problems += version_problems(tree, parsed, tag.commit)
-    registry = _read_as_show_does(path, report)
-    if registry is not None:
-        _check_policy(repo, registry, report)
-    if links:
-        _check_links(repo, head, report)
-    return report
 
 
 def _head_tree(repo: pygit2.Repository, report: CheckReport) -> CommitTree | None:

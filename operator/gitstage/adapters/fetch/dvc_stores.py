@@ -153,9 +153,9 @@ class HttpStore:
                     raise self.deadline.expired_error(what) from None
                 raise
             with response:
-                length = response.headers.get("Content-Length")
+                length = _announced_length(response.headers.get("Content-Length"))
                 try:
-                    yield Download(response, int(length) if length else None, self.deadline, what)
+                    yield Download(response, length, self.deadline, what)
                 except FetchError:  # a read the watchdog cut short says so
                     if watchdog.expired:
                         raise self.deadline.expired_error(what) from None
@@ -184,6 +184,13 @@ class HttpStore:
         if code in (401, 403):
             return TransportError(f"DVC remote {self.label} refused access (HTTP {code})")
         return TransportError(f"DVC remote {self.label} answered HTTP {code} for {key}")
+
+
+def _announced_length(header: str | None) -> int | None:
+    """A server's Content-Length, when it is a number of bytes (anything else: unknown)."""
+    if header is None or not header.strip().isdigit():
+        return None
+    return int(header)
 
 
 class S3Store:
