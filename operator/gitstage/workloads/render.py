@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gitstage.domain.fetch.limits import DEFAULT_STALL_SECONDS, DEFAULT_TIMEOUT_SECONDS
 from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.labels import label_value
 
@@ -190,9 +189,6 @@ def _fetcher(
         {"name": "GITSTAGE_FETCH_ARTIFACT", "value": serving.artifact},
         {"name": "GITSTAGE_FETCH_VERSION", "value": serving.version},
         {"name": "GITSTAGE_FETCH_DEST", "value": binding.model_path},
-        # A hostile or broken server cannot hold the pod in its init phase for ever.
-        {"name": "GITSTAGE_FETCH_TIMEOUT", "value": f"{DEFAULT_TIMEOUT_SECONDS:g}"},
-        {"name": "GITSTAGE_FETCH_STALL_TIMEOUT", "value": f"{DEFAULT_STALL_SECONDS:g}"},
         {"name": "HOME", "value": SCRATCH_DIR},
     ]
     if serving.stage is not None:
