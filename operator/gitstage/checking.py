@@ -12,9 +12,17 @@ import pygit2
 from gitstage.adapters.git.commit_tree import CommitTree
 from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.policy_reader import policy_violations, read_policy
-from gitstage.adapters.git.reader import TAGS_PREFIX, read_config, read_registry
+from gitstage.adapters.git.reader import (
+    READ_ERRORS,
+    Registry,
+    head_commit,
+    read_config,
+    read_registry,
+)
+from gitstage.adapters.git.refdb import RefDb
 from gitstage.adapters.git.repository import RepositoryError, open_repository
 from gitstage.adapters.git.shallow_fetch import fetch_commit, remote_refs
+from gitstage.adapters.git.source import find_dirs
 from gitstage.domain.check.problems import (
     Problem,
     index_problems,
@@ -28,8 +36,7 @@ from gitstage.domain.fetch.links import ArtifactLink, link_of
 from gitstage.domain.fetch.plan import read_index
 from gitstage.domain.policy.rules import POLICY_FILE, PolicyFileError
 from gitstage.domain.registry.config import WrongConfigError
-from gitstage.domain.registry.index import CorruptIndexError
-from gitstage.domain.registry.state import RegistryError
+from gitstage.domain.registry.state import CreatedTagsError
 from gitstage.domain.registry.tags import Action, parse_tag
 from gitstage.domain.repo_urls import redact, split_userinfo
 
@@ -48,6 +55,7 @@ class _Tag:
     name: str
     annotated: bool
     commit: str | None
+    missing: bool = False  # the ref names an object the repository does not hold
 
 
 def check_repository(path: str | os.PathLike[str] = ".", *, links: bool = False) -> CheckReport:
@@ -59,12 +67,25 @@ def check_repository(path: str | os.PathLike[str] = ".", *, links: bool = False)
         read_config(repo)
     except WrongConfigError as error:
         report.problems.append(Problem(".gto", str(error)))
-    if not repo.head_is_unborn:
-        head = CommitTree(repo, str(repo.head.target))
+    head = _head_tree(repo, report)
+    if head is not None:
         report.problems += index_problems(head, "HEAD")
+    _check_tags(path, repo, report)
+    registry = _read_as_show_does(path, report)
+    if registry is not None:
+        _check_policy(repo, registry, report)
+    if links:
+        _check_links(repo, head, report)
+    return report
+
+
+def _check_tags(path: str | os.PathLike[str], repo: pygit2.Repository, report: CheckReport) -> None:
+    """Each tag's name and kind; each registered version's path at its commit."""
     trees: dict[str, CommitTree] = {}
-    for tag in _tags(repo):
+    for tag in _tags(path, repo, report):
         report.tags += 1
+        if tag.missing:
+            continue  # refused by the registry read, which names the tag
         report.problems += tag_problems(tag.name, tag.annotated)
         parsed = parse_tag(tag.name)
         if parsed is None or parsed.action is not Action.REGISTER or not tag.annotated:
@@ -73,21 +94,46 @@ def check_repository(path: str | os.PathLike[str] = ".", *, links: bool = False)
             report.problems.append(Problem(f"tag {tag.name}", "does not point to a commit"))
             continue
         report.versions += 1
-        tree = trees.setdefault(tag.commit, CommitTree(repo, tag.commit))
+        try:
+            tree = trees.setdefault(tag.commit, CommitTree(repo, tag.commit))
+        except FetchError as error:
+            report.problems.append(Problem(f"tag {tag.name}", str(error)))
+            continue
         report.problems += version_problems(tree, parsed, tag.commit)
-    _check_policy(path, repo, report)
-    if links:
-        _check_links(repo, report)
-    return report
 
 
-def _check_links(repo: pygit2.Repository, report: CheckReport) -> None:
+def _head_tree(repo: pygit2.Repository, report: CheckReport) -> CommitTree | None:
+    try:
+        head = head_commit(repo)
+        return None if head is None else CommitTree(repo, head)
+    except (RepositoryError, FetchError) as error:
+        report.problems.append(Problem("HEAD", str(error)))
+        return None
+
+
+def _read_as_show_does(path: str | os.PathLike[str], report: CheckReport) -> Registry | None:
+    """The registry as `gitstage show` reads it: what show refuses, check refuses. A refusal
+    already reported for another subject is not repeated: the `@created` tags, and any problem
+    ending with the same reason (`.gto`, artifacts.yaml at HEAD, HEAD itself name their file or
+    commit differently, with the same reason after the last colon)."""
+    try:
+        return read_registry(path)
+    except CreatedTagsError:
+        return None  # each one is a tag problem
+    except READ_ERRORS as error:
+        refusal = str(error).splitlines()[0]
+        reason = refusal.rpartition(": ")[2]
+        if not any(problem.message.endswith(reason) for problem in report.problems):
+            report.problems.append(Problem("registry", f"gitstage show refuses it: {refusal}"))
+        return None
+
+
+def _check_links(repo: pygit2.Repository, head: CommitTree | None, report: CheckReport) -> None:
     """Each link at HEAD: pinned (a tag or a commit, not a branch), present in the linked
     repository, and its path or artifact there present and fetchable."""
     report.links = 0
-    if repo.head_is_unborn:
+    if head is None:
         return
-    head = CommitTree(repo, str(repo.head.target))
     try:
         index = read_index(head, "HEAD")
     except FetchError:
@@ -120,20 +166,16 @@ def _link_problems(name: str, link: ArtifactLink, scratch: Path) -> list[Problem
     return link_target_problems(subject, fetched.tree, name, link)
 
 
-def _check_policy(
-    path: str | os.PathLike[str], repo: pygit2.Repository, report: CheckReport
-) -> None:
+def _check_policy(repo: pygit2.Repository, registry: Registry, report: CheckReport) -> None:
     """Every assignment in history against `.gitstage/policy.yaml` at HEAD, if there is one."""
     try:
-        config = read_config(repo)
-        if read_policy(repo, config.stages) is None:
+        if read_policy(repo, registry.config.stages) is None:
             return
-        registry = read_registry(path)
         violations = policy_violations(repo, registry)
     except PolicyFileError as error:
         report.problems.append(Problem(POLICY_FILE, str(error)))
         return
-    except (WrongConfigError, CorruptIndexError, RegistryError, RepositoryError) as error:
+    except READ_ERRORS as error:
         report.problems.append(Problem(POLICY_FILE, f"cannot check the policy: {error}"))
         return
     report.assignments = sum(
@@ -146,17 +188,21 @@ def _check_policy(
     report.problems += [Problem(v.subject, v.detail) for v in violations]
 
 
-def _tags(repo: pygit2.Repository) -> list[_Tag]:
+def _tags(path: str | os.PathLike[str], repo: pygit2.Repository, report: CheckReport) -> list[_Tag]:
+    """The tags as `gitstage show` lists them (git's ref files), with their objects."""
+    try:
+        listed = RefDb(find_dirs(path)).tags()
+    except RepositoryError as error:
+        report.problems.append(Problem("refs", str(error)))
+        return []
     tags: list[_Tag] = []
-    for ref_name in sorted(repo.listall_references()):
-        if not ref_name.startswith(TAGS_PREFIX):
-            continue
-        obj = repo.get(repo.references[ref_name].target)
+    for name, oid in sorted(listed.items()):
+        obj = repo.get(oid)
         commit = None
         if obj is not None:
             try:
                 commit = str(obj.peel(pygit2.Commit).id)
             except (ValueError, pygit2.GitError):
                 commit = None
-        tags.append(_Tag(ref_name[len(TAGS_PREFIX) :], isinstance(obj, pygit2.Tag), commit))
+        tags.append(_Tag(name, isinstance(obj, pygit2.Tag), commit, missing=obj is None))
     return tags

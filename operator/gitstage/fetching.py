@@ -35,6 +35,7 @@ from gitstage.adapters.fetch.workdir import private_workdir
 from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.link_chain import Hop, follow
 from gitstage.domain.fetch.errors import BadInputError, NotFoundError
+from gitstage.domain.fetch.limits import NO_LIMITS, FetchLimits
 from gitstage.domain.fetch.links import is_valid_rev
 from gitstage.domain.fetch.manifest import MANIFEST_FILE, FetchRequest, Labels, Manifest
 from gitstage.domain.fetch.plan import locate
@@ -63,7 +64,7 @@ class FetchSpec:
     path: str | None = None
     version: str | None = None
     stage: str | None = None
-    max_bytes: int | None = None
+    limits: FetchLimits = NO_LIMITS
     registration_tag: str | None = None
     assignment_tag: str | None = None
 
@@ -104,7 +105,7 @@ def fetch_artifact(
         path,
         given.version,
         given.stage,
-        max_bytes,
+        FetchLimits(max_bytes),
         given.registration_tag,
         given.assignment_tag,
     )
@@ -148,14 +149,15 @@ def _fetch_into(
 ) -> FetchResult:
     """Fetch and install into DEST (the caller holds its lock); `existing` is what it holds."""
     clean_url = split_userinfo(spec.repo)[0]
+    deadline = spec.limits.deadline()
     with private_workdir() as work:
         start = Hop(clean_url, spec.rev, spec.artifact, spec.path, credentials)
-        chain = follow(start, Path(work), env)
+        chain = follow(start, Path(work), env, deadline)
         source = locate(chain.fetched.tree, chain.path)
         meter = Progress(f"fetching {spec.title}", None, enabled=progress)
-        with Staging(dest, ByteBudget(spec.max_bytes), meter, existing) as staging:
+        with Staging(dest, ByteBudget(spec.limits.max_bytes), meter, existing) as staging:
             located = Located(chain.fetched.tree, chain.path, chain.fetched.local_path)
-            kind, target = materialize(source, located, staging, env)
+            kind, target = materialize(source, located, staging, env, deadline)
             meter.finish()
             manifest = Manifest(
                 artifact=spec.artifact,
@@ -185,8 +187,11 @@ def _validate(spec: FetchSpec) -> None:
         safe_relative(spec.path, "path")
     if spec.stage is not None and not is_valid_name(spec.stage):
         raise BadInputError(f"invalid stage name {spec.stage!r}")
-    if spec.max_bytes is not None and spec.max_bytes < 0:
+    limits = spec.limits
+    if limits.max_bytes is not None and limits.max_bytes < 0:
         raise BadInputError("the size limit must not be negative")
+    if limits.timeout <= 0 or limits.stall_timeout <= 0:
+        raise BadInputError("the timeout and the stall timeout must be positive")
 
 
 def cache_root(environ: Mapping[str, str]) -> Path:
@@ -259,7 +264,7 @@ def fetch_selected(
     path: str | None = None,
     dest: Path | None = None,
     sort: str = "timestamp",
-    max_bytes: int | None = None,
+    limits: FetchLimits = NO_LIMITS,
     progress: bool | None = False,
 ) -> Selected:
     """Resolve `selector` (latest when empty) through the registry at `repo`, then fetch.
@@ -290,7 +295,7 @@ def fetch_selected(
         path,
         labels.version,
         labels.stage,
-        max_bytes,
+        limits,
         labels.registration_tag,
         labels.assignment_tag,
     )

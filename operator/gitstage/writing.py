@@ -19,7 +19,7 @@ import pygit2
 from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.partial import RemoteRepository, partial_fetch
 from gitstage.adapters.git.policy_reader import (
-    blob_at_head,
+    config_at_head,
     policy_evaluator,
     read_policy,
     read_trust,
@@ -41,7 +41,7 @@ from gitstage.adapters.git.writer import (
     write_tags,
 )
 from gitstage.domain.policy.rules import POLICY_FILE, UNSIGNED, violation_of
-from gitstage.domain.registry.config import RegistryConfig, parse_config
+from gitstage.domain.registry.config import RegistryConfig
 from gitstage.domain.registry.events import Event, EventKind, Instant
 from gitstage.domain.registry.files import CONFIG_FILE
 from gitstage.domain.registry.state import RegistryState, build_state
@@ -225,8 +225,7 @@ def _remote_target(remote: RemoteRepository, environ: Mapping[str, str]) -> _Tar
     head = None if repo.head_is_unborn else str(repo.head.peel(pygit2.Commit).id)
     if head is not None:
         remote.ensure_blobs([(head, CONFIG_FILE), (head, POLICY_FILE)])
-    text = blob_at_head(repo, CONFIG_FILE)
-    config = parse_config(text.decode("utf-8") if text else None, CONFIG_FILE, environ)
+    config = config_at_head(repo, environ)
     scan = scan_tags(repo)
     wanted = [(tag.target, config.index) for _, tag in scan.annotated]
     if head is not None:

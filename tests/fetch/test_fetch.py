@@ -222,7 +222,7 @@ class TestAtomicity:
 
     def test_size_limit(self, registry: Registry, tmp_path: Path) -> None:
         result = fetch_http(registry, "model", tmp_path / "d", "--max-bytes", "100000")
-        assert_one_line_error(result, 6, "over the limit of 100000")
+        assert_one_line_error(result, 6, "size limit of 100000 bytes exceeded")
         assert_nothing_at(tmp_path / "d")
         result = fetch_http(registry, "gitdir", tmp_path / "d", "--max-bytes", "3")
         assert_one_line_error(result, 6, "size limit of 3 bytes exceeded")

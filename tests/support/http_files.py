@@ -3,15 +3,18 @@
 with FileHttpServer(remote_dir) as server:
     server.url                      # http://127.0.0.1:PORT
     server.cut_after = 1024         # from now on every body stops after 1 KiB (server "dies")
-    server.hold_after = 1 << 20     # bodies pause after 1 MiB (server.holding is set) ...
+    server.hold(1 << 20)            # bodies pause after 1 MiB (server.holding is set) ...
     server.release()                # ... until released; later bodies are sent whole
     server.redirect_to = "http://127.0.0.1:9"   # every request answered with a 302 there
+    server.trickle_every = 0.2      # bodies are sent one byte every 0.2 s (never a long silence)
+    server.trickle_headers = True   # ... or the header block itself, a byte at a time, endlessly
     server.stats.bytes_sent
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,6 +35,9 @@ class _FileHandler(SimpleHTTPRequestHandler):
 
     def send_head(self) -> Any:
         self.owner.stats.add(requests=1)
+        if self.owner.trickle_headers:
+            self._trickle_header_block()
+            return None
         if self.owner.redirect_to is not None:
             self.send_response(302)
             self.send_header("Location", self.owner.redirect_to + self.path)
@@ -48,7 +54,23 @@ class _FileHandler(SimpleHTTPRequestHandler):
             return None
         return super().send_head()
 
+    def _trickle_header_block(self) -> None:
+        """A status line, then one header that never ends: a byte per `trickle_every`."""
+        self.close_connection = True
+        if not self._send(self.wfile, b"HTTP/1.1 200 OK\r\nX-Slow: "):
+            return
+        deadline = time.monotonic() + HOLD_LIMIT
+        while time.monotonic() < deadline and self._send(self.wfile, b"z"):
+            time.sleep(self.owner.trickle_every or 0.2)
+
+    def _trickle(self, source: IO[bytes], outputfile: IO[bytes]) -> None:
+        while (byte := source.read(1)) and self._send(outputfile, byte):
+            time.sleep(self.owner.trickle_every or 0.2)
+
     def copyfile(self, source: IO[bytes], outputfile: IO[bytes]) -> None:  # type: ignore[override]
+        if self.owner.trickle_every is not None:
+            self._trickle(source, outputfile)
+            return
         budget = self.owner.cut_after
         hold = self.owner.hold_after
         sent = 0
@@ -94,12 +116,20 @@ class FileHttpServer(BackgroundServer):
         self.cut_after: int | None = None
         self.hold_after: int | None = None
         self.redirect_to: str | None = None  # an origin every request is redirected to
+        self.trickle_every: float | None = None  # seconds between the bytes of a trickled body
+        self.trickle_headers = False  # answer with a header block that never ends
         self.holding = threading.Event()  # set once a body has paused at `hold_after`
         self._released = threading.Event()
         handler = type("FileHandler", (_FileHandler,), {"owner": self})
         self._httpd = ThreadingHTTPServer((host, 0), partial(handler, directory=str(root)))
         self._httpd.daemon_threads = True
         super().__init__(self._httpd)
+
+    def hold(self, after: int) -> None:
+        """From now on bodies pause after `after` bytes, until `release()`."""
+        self._released.clear()
+        self.holding.clear()
+        self.hold_after = after
 
     def pause(self) -> None:
         """Called by a handler at `hold_after`: wait (bounded) until `release()`."""

@@ -17,6 +17,7 @@ from gitstage.adapters.git import object_cache
 from gitstage.adapters.git.object_cache import ObjectCache, cache_path
 from gitstage.adapters.git.reader import read_registry
 from gitstage.adapters.git.refdb import RefDb, locate
+from gitstage.adapters.git.repository import RepositoryError
 from tests.support.scratch import ScratchRepo, When
 from tests.unit.conftest import git
 
@@ -234,11 +235,15 @@ def test_rows_marshal_cannot_store_are_not_cached(tmp_path: Path) -> None:
     assert not cache.changed
 
 
-def test_a_tag_whose_object_is_missing_is_skipped_and_not_remembered(repo: ScratchRepo) -> None:
+def test_a_tag_whose_object_is_missing_is_an_error_and_not_remembered(repo: ScratchRepo) -> None:
     expected = everything(repo.path)
     missing = "1234567890" * 4
-    (repo.path / ".git" / "refs" / "tags" / "m@v3.0.0").write_text(missing + "\n")
-    assert everything(repo.path) == expected
+    loose = repo.path / ".git" / "refs" / "tags" / "m@v3.0.0"
+    loose.write_text(missing + "\n")
+    with pytest.raises(RepositoryError, match=f"tag m@v3.0.0 points to object {missing}"):
+        read_registry(repo.path)
     tables = object_cache.decode(cache_file(repo).read_bytes())
     assert tables is not None
     assert missing not in tables["tags"]
+    loose.unlink()
+    assert everything(repo.path) == expected

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 
+import pytest
+
+from gitstage.cli.fetch import fetch_command
+from gitstage.domain.fetch.limits import DEFAULT_STALL_SECONDS, DEFAULT_TIMEOUT_SECONDS
 from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.labels import label_value
 from gitstage.workloads.render import (
@@ -44,6 +49,24 @@ def test_rendering_is_byte_stable() -> None:
     first = json.dumps(render_deployment(OWNER, binding(), serving(), SOURCE, "img:1"))
     second = json.dumps(render_deployment(OWNER, binding(), serving(), SOURCE, "img:1"))
     assert first == second
+
+
+def test_the_rendered_fetcher_runs_with_a_deadline_and_a_stall_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing is rendered for them (a new setting in every manifest would restart every
+    served pod on upgrade): `gitstage fetch` as the init container runs it has them anyway."""
+    manifest = render_deployment(OWNER, binding(), serving(), SOURCE, "img:1")
+    fetcher = manifest["spec"]["template"]["spec"]["initContainers"][0]
+    for name in list(os.environ):
+        if name.startswith("GITSTAGE_FETCH_"):
+            monkeypatch.delenv(name)
+    for variable in fetcher["env"]:
+        if "value" in variable:
+            monkeypatch.setenv(variable["name"], variable["value"])
+    context = fetch_command.make_context("fetch", list(fetcher["args"][1:]))
+    assert context.params["timeout"] == DEFAULT_TIMEOUT_SECONDS == 3600
+    assert context.params["stall_timeout"] == DEFAULT_STALL_SECONDS == 60
 
 
 def test_pods_are_pinned_to_the_commit_and_mount_the_model_read_only() -> None:

@@ -238,9 +238,24 @@ def test_a_code_change_misses(tmp_path: Path) -> None:
     assert code_fingerprint(str(package)) not in (before,)
 
 
-def test_a_read_with_a_missing_object_is_not_stored(repo: ScratchRepo) -> None:
-    (repo.path / ".git" / "refs" / "tags" / "m@v3.0.0").write_text("1234567890" * 4 + "\n")
+def test_a_read_with_a_missing_blob_is_not_stored(repo: ScratchRepo) -> None:
+    """A blobless clone lacks artifacts.yaml blobs: the answer may change when they arrive."""
+    blob = git(repo.path, "rev-parse", "HEAD:artifacts.yaml")
+    (repo.path / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
     assert show(repo.path) == show(repo.path, cache=False)
+    assert ResultCache.open(str(repo.path / ".git")).entries == []
+
+
+def test_a_tag_whose_object_is_missing_is_refused_and_nothing_is_stored(
+    repo: ScratchRepo,
+) -> None:
+    (repo.path / ".git" / "refs" / "tags" / "m@v3.0.0").write_text("1234567890" * 4 + "\n")
+    with pytest.raises(subprocess.CalledProcessError) as raised:
+        show(repo.path)
+    assert raised.value.stderr.splitlines() == [
+        "gitstage: error: tag m@v3.0.0 points to object 1234567890123456789012345678901234567890,"
+        " which is missing"
+    ]
     assert ResultCache.open(str(repo.path / ".git")).entries == []
 
 

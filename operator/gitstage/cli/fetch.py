@@ -10,6 +10,7 @@ from gitstage.adapters.fetch.destination import JOURNAL_NAME, is_bookkeeping
 from gitstage.adapters.mirror.errors import MirrorError
 from gitstage.cli.oneline import OneLineCommand, UsageLine, fail
 from gitstage.domain.fetch.errors import EXIT_CODES, FetchError, TransportError
+from gitstage.domain.fetch.limits import DEFAULT_STALL_SECONDS, DEFAULT_TIMEOUT_SECONDS, FetchLimits
 from gitstage.domain.fetch.manifest import MANIFEST_FILE
 from gitstage.domain.registry.selection import ConflictingSelectorsError, Selector
 from gitstage.domain.repo_urls import redact
@@ -20,7 +21,8 @@ _EXIT_LINES = "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES)
 EPILOG = f"""\b
 Every option can come from the environment (the operator's init container sets these):
   GITSTAGE_FETCH_REPO, GITSTAGE_FETCH_REV, GITSTAGE_FETCH_ARTIFACT, GITSTAGE_FETCH_PATH,
-  GITSTAGE_FETCH_DEST, GITSTAGE_FETCH_VERSION, GITSTAGE_FETCH_STAGE, GITSTAGE_FETCH_MAX_BYTES
+  GITSTAGE_FETCH_DEST, GITSTAGE_FETCH_VERSION, GITSTAGE_FETCH_STAGE, GITSTAGE_FETCH_MAX_BYTES,
+  GITSTAGE_FETCH_TIMEOUT, GITSTAGE_FETCH_STALL_TIMEOUT
 
 \b
 Credentials, read from the environment only (never from argv, never printed):
@@ -64,6 +66,16 @@ def _option(name: str, help_text: str, **kwargs: object) -> click.Option:
     return click.Option([f"--{name}"], envvar=envvar, show_envvar=True, help=help_text, **kwargs)  # type: ignore[arg-type]
 
 
+def _seconds_option(name: str, help_text: str, default: float) -> click.Option:
+    return _option(
+        name,
+        f"{help_text} In seconds.",
+        type=click.FloatRange(min=0, min_open=True),
+        default=default,
+        show_default=True,
+    )
+
+
 @click.command(
     "fetch",
     cls=OneLineCommand,
@@ -101,6 +113,16 @@ def _option(name: str, help_text: str, **kwargs: object) -> click.Option:
         _option(
             "max-bytes", "Refuse artifacts larger than this many bytes.", type=click.IntRange(min=0)
         ),
+        _seconds_option(
+            "timeout",
+            "Give up when the whole fetch (git transfers and downloads) takes longer.",
+            DEFAULT_TIMEOUT_SECONDS,
+        ),
+        _seconds_option(
+            "stall-timeout",
+            "Give up when a transfer receives no data for this long.",
+            DEFAULT_STALL_SECONDS,
+        ),
         click.Option(
             ["--progress/--no-progress"],
             default=None,
@@ -120,6 +142,8 @@ def fetch_command(
     stage: str | None,
     latest: bool,
     max_bytes: int | None,
+    timeout: float,
+    stall_timeout: float,
     progress: bool | None,
 ) -> None:
     """Fetch artifact NAME from REPO: at a stage, a version, the latest version, or a commit.
@@ -138,7 +162,8 @@ def fetch_command(
     if dest is not None and _foreign(dest):
         dest, out = None, dest  # a project directory: place the file, touch nothing else
     try:
-        result = _fetch(name, repo, rev, path, dest, version, stage, latest, max_bytes, progress)
+        limits = FetchLimits(max_bytes, timeout, stall_timeout)
+        result = _fetch(name, repo, rev, path, dest, version, stage, latest, limits, progress)
         placed = place(result, out) if out is not None else None
     except FetchError as error:
         fail(str(error), error.exit_code)
@@ -175,12 +200,12 @@ def _fetch(
     version: str | None,
     stage: str | None,
     latest: bool,
-    max_bytes: int | None,
+    limits: FetchLimits,
     progress: bool | None,
 ) -> FetchResult:
     if rev is not None or name is None:
         # Pinned: the caller resolved it (or a plain path at a revision, HEAD by default).
-        spec = FetchSpec(repo, rev or "HEAD", name, dest, path, version, stage, max_bytes)
+        spec = FetchSpec(repo, rev or "HEAD", name, dest, path, version, stage, limits)
         return fetch(spec, progress=progress)
     if latest and (version or stage):
         raise UsageLine("give one of --stage, --version or --latest")
@@ -189,7 +214,7 @@ def _fetch(
     except ConflictingSelectorsError:
         raise UsageLine("give one of --stage, --version or --latest") from None
     selected = fetch_selected(
-        name, repo, selector, path=path, dest=dest, max_bytes=max_bytes, progress=progress
+        name, repo, selector, path=path, dest=dest, limits=limits, progress=progress
     )
     return selected.result
 

@@ -3,16 +3,23 @@ anyone who can push writes these files, and a 2 KB alias bomb expands to billion
 
 Before a document is constructed, its parse events are walked once: the size of every anchored
 node is remembered, an alias counts as the size of what it names, and the walk stops as soon as
-the expanded document would exceed MAX_NODES. The text itself is capped at MAX_BYTES.
+the expanded document would exceed MAX_NODES, or its collections nest deeper than MAX_DEPTH (the
+loaders build nested collections recursively: `[[[[...` would exhaust Python's stack). The text
+itself is capped at MAX_BYTES; callers that hold a blob's size check it before reading it.
+
+Light on imports: the `.gto` reader on `gitstage show`'s path checks MAX_BYTES.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+TYPE_CHECKING = False  # typing's own costs an import; mypy reads any TYPE_CHECKING as True
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000
+MAX_DEPTH = 100
 _SIZED_ENDS = {"MappingEndEvent", "SequenceEndEvent"}
 _STARTS = {"MappingStartEvent", "SequenceStartEvent"}
 
@@ -22,13 +29,19 @@ class YamlBoundsError(ValueError):
 
 
 def check_size(text: str | bytes, what: str) -> None:
-    if len(text) > MAX_BYTES:
-        raise YamlBoundsError(f"{what} is {len(text)} bytes, over the limit of {MAX_BYTES}")
+    check_length(len(text), what)
+
+
+def check_length(length: int, what: str) -> None:
+    """`length`: of the text, or of the blob holding it (known before the blob is read)."""
+    if length > MAX_BYTES:
+        raise YamlBoundsError(f"{what} is {length} bytes, over the limit of {MAX_BYTES}")
 
 
 def check_expansion(events: Iterable[Any], what: str) -> None:
-    """Raise if the document, with every alias expanded, would hold more than MAX_NODES nodes.
-    Works on PyYAML's and ruamel's events alike (they share the class names)."""
+    """Raise if the document, with every alias expanded, would hold more than MAX_NODES nodes,
+    or nest deeper than MAX_DEPTH. Works on PyYAML's and ruamel's events alike (they share the
+    class names)."""
     anchors: dict[str, int] = {}
     stack: list[tuple[str | None, int]] = []  # (anchor, nodes so far) of open collections
     total = 0
@@ -36,6 +49,10 @@ def check_expansion(events: Iterable[Any], what: str) -> None:
         kind = type(event).__name__
         if kind in _STARTS:
             stack.append((getattr(event, "anchor", None), 1))
+            if len(stack) > MAX_DEPTH:
+                raise YamlBoundsError(
+                    f"{what} nests deeper than {MAX_DEPTH} levels; refusing to read it"
+                )
             continue
         if kind == "ScalarEvent":
             size = 1

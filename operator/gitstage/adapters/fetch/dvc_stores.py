@@ -7,6 +7,7 @@ when the store knows it, so a connection that drops mid-file is told apart from 
 from __future__ import annotations
 
 import base64
+import http.client
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -16,25 +17,48 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
+from gitstage.adapters.fetch.watchdog import WatchedHTTPHandler, WatchedHTTPSHandler, watching
 from gitstage.domain.fetch.dvc_files import DVC_DIR, DvcRemote
 from gitstage.domain.fetch.errors import (
     BadInputError,
+    FetchError,
     NotFoundError,
     TransportError,
     UnsupportedError,
 )
+from gitstage.domain.fetch.limits import Deadline
 from gitstage.domain.repo_urls import redact, same_origin, split_userinfo
 
 ENV_DVC_USERNAME = "GITSTAGE_DVC_USERNAME"
 ENV_DVC_PASSWORD = "GITSTAGE_DVC_PASSWORD"  # noqa: S105 - a variable name
 ENV_DVC_ORIGIN = "GITSTAGE_DVC_ORIGIN"  # the only origin the two above are sent to
-HTTP_TIMEOUT = 60.0
+CHUNK = 1024 * 1024
 
 
 @dataclass
 class Download:
+    """A stream to read once; its reads end by `deadline`, and a stall or the deadline is
+    reported naming `what`."""
+
     stream: IO[bytes]
     length: int | None
+    deadline: Deadline | None = None
+    what: str = "download"
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body up to the deadline; a wait for data past the stall timeout, or a dropped
+        connection, becomes a TransportError."""
+        try:
+            while chunk := self.stream.read(CHUNK):
+                yield chunk
+                if self.deadline is not None:
+                    self.deadline.remaining(self.what)
+        except TimeoutError:
+            if self.deadline is None:
+                raise TransportError(f"{self.what} timed out") from None
+            raise self.deadline.stalled_error(self.what) from None
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            raise TransportError(f"{self.what} interrupted: {error}") from None
 
 
 class ObjectStore(Protocol):
@@ -93,6 +117,9 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class HttpStore:
+    """Each wait for data lasts at most the stall timeout; a download ends by the deadline
+    (watchdog.py), however slowly the server trickles its headers or body."""
+
     def __init__(
         self,
         url: str,
@@ -100,10 +127,16 @@ class HttpStore:
         password: str | None,
         *,
         follow_redirects_elsewhere: bool = False,
+        deadline: Deadline | None = None,
     ) -> None:
         self.base = url.rstrip("/")
         self.label = redact(url)
-        self._opener = urllib.request.build_opener(_SameOriginRedirects(follow_redirects_elsewhere))
+        self.deadline = deadline or Deadline()
+        self._opener = urllib.request.build_opener(
+            WatchedHTTPHandler(),
+            WatchedHTTPSHandler(),
+            _SameOriginRedirects(follow_redirects_elsewhere),
+        )
         self._auth = None
         if username is not None and password is not None:
             token = base64.b64encode(f"{username}:{password}".encode()).decode()
@@ -111,19 +144,39 @@ class HttpStore:
 
     @contextmanager
     def open(self, key: str) -> Iterator[Download]:
+        what = f"download of {key} from DVC remote {self.label}"
+        with watching(self.deadline.remaining(what)) as watchdog:
+            try:
+                response = self._request(key, self.deadline.wait_limit(what))
+            except FetchError:
+                if watchdog.expired:
+                    raise self.deadline.expired_error(what) from None
+                raise
+            with response:
+                length = _announced_length(response.headers.get("Content-Length"))
+                try:
+                    yield Download(response, length, self.deadline, what)
+                except FetchError:  # a read the watchdog cut short says so
+                    if watchdog.expired:
+                        raise self.deadline.expired_error(what) from None
+                    raise
+
+    def _request(self, key: str, wait: float) -> http.client.HTTPResponse:
         request = urllib.request.Request(f"{self.base}/{key}")  # noqa: S310 - http(s) only
         if self._auth is not None:
             request.add_header("Authorization", self._auth)
         try:
-            response = self._opener.open(request, timeout=HTTP_TIMEOUT)
+            response: http.client.HTTPResponse = self._opener.open(request, timeout=wait)
         except urllib.error.HTTPError as error:
             raise self._http_error(error.code, key) from None
-        except (urllib.error.URLError, OSError) as error:
+        except TimeoutError:
+            raise self.deadline.stalled_error(f"DVC remote {self.label}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
             reason = getattr(error, "reason", error)
+            if isinstance(reason, TimeoutError):
+                raise self.deadline.stalled_error(f"DVC remote {self.label}") from None
             raise TransportError(f"cannot reach DVC remote {self.label}: {reason}") from None
-        with response:
-            length = response.headers.get("Content-Length")
-            yield Download(response, int(length) if length else None)
+        return response
 
     def _http_error(self, code: int, key: str) -> Exception:
         if code == 404:
@@ -133,13 +186,32 @@ class HttpStore:
         return TransportError(f"DVC remote {self.label} answered HTTP {code} for {key}")
 
 
+def _announced_length(header: str | None) -> int | None:
+    """A server's Content-Length, when it is a number of bytes (anything else: unknown)."""
+    if header is None or not header.strip().isdigit():
+        return None
+    return int(header)
+
+
 class S3Store:
     """S3, or an S3-compatible server named by the remote's `endpointurl` (as DVC reads it) or
-    else by AWS_ENDPOINT_URL; credentials come from the environment (boto3's chain)."""
+    else by AWS_ENDPOINT_URL; credentials come from the environment (boto3's chain).
 
-    def __init__(self, url: str, endpoint_url: str | None, environ: Mapping[str, str]) -> None:
+    Each wait for data lasts at most the stall timeout (boto3's connect and read timeouts); the
+    deadline is checked between chunks of a body."""
+
+    def __init__(
+        self,
+        url: str,
+        endpoint_url: str | None,
+        environ: Mapping[str, str],
+        deadline: Deadline | None = None,
+    ) -> None:
         try:
             import boto3  # type: ignore[import-not-found,import-untyped,unused-ignore]
+            from botocore.config import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
+                Config,
+            )
         except ImportError:
             raise UnsupportedError(
                 f"DVC remote {url} is on S3, which needs boto3; it is not installed in this build"
@@ -152,8 +224,11 @@ class S3Store:
         if endpoint_url:
             _check_endpoint_binding(url, endpoint_url, configured, environ)
         endpoint = endpoint_url or configured
+        self.deadline = deadline or Deadline()
+        wait = self.deadline.stall
         self._client = boto3.client(
             "s3",
+            config=Config(connect_timeout=wait, read_timeout=wait),
             endpoint_url=endpoint or None,
             # The given environment first; unset, boto3 falls back to its own chain.
             aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
@@ -170,6 +245,8 @@ class S3Store:
         )
 
         full = f"{self.prefix}/{key}" if self.prefix else key
+        what = f"download of {key} from DVC remote {self.label}"
+        self.deadline.remaining(what)
         try:
             answer = self._client.get_object(Bucket=self.bucket, Key=full)
         except ClientError as error:
@@ -183,7 +260,8 @@ class S3Store:
             raise TransportError(f"cannot reach DVC remote {self.label}: {error}") from None
         body = answer["Body"]
         try:
-            yield Download(body, int(answer.get("ContentLength") or 0) or None)
+            length = int(answer.get("ContentLength") or 0) or None
+            yield Download(body, length, self.deadline, what)
         finally:
             body.close()
 
@@ -224,7 +302,12 @@ def _environment_credentials(url: str, environ: Mapping[str, str]) -> tuple[str 
 
 
 def open_store(
-    remote: DvcRemote, *, repo_dir: Path | None, dvc_root: str, environ: Mapping[str, str]
+    remote: DvcRemote,
+    *,
+    repo_dir: Path | None,
+    dvc_root: str,
+    environ: Mapping[str, str],
+    deadline: Deadline | None = None,
 ) -> ObjectStore:
     """The store for a remote URL as written in `.dvc/config` at the fetched commit."""
     url = remote.url
@@ -234,9 +317,11 @@ def open_store(
         follow = environ.get(ENV_DVC_FOLLOW_REDIRECTS, "").lower() in ("1", "true", "yes")
         if password is None:
             user, password = _environment_credentials(clean, environ)
-        return HttpStore(clean, user, password, follow_redirects_elsewhere=follow)
+        return HttpStore(
+            clean, user, password, follow_redirects_elsewhere=follow, deadline=deadline
+        )
     if scheme == "s3":
-        return S3Store(url, remote.endpoint_url, environ)
+        return S3Store(url, remote.endpoint_url, environ, deadline)
     if scheme == "file":
         return LocalStore(Path(urlsplit(url).path))
     if scheme and len(scheme) > 1:

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from gitstage.adapters.fetch.dvc_stores import ObjectStore, open_store
-from gitstage.adapters.fetch.staging import Staging, read_chunks
+from gitstage.adapters.fetch.staging import Staging
 from gitstage.domain.fetch.dvc_files import (
     DIR_SUFFIX,
     DirEntry,
@@ -19,10 +19,12 @@ from gitstage.domain.fetch.dvc_files import (
     parse_dir_listing,
 )
 from gitstage.domain.fetch.errors import IntegrityError, NotFoundError
+from gitstage.domain.fetch.limits import Deadline
 from gitstage.domain.fetch.plan import (
     DvcSource,
     GitSource,
     Source,
+    TreeFile,
     TreeReader,
     check_not_lfs,
     walk_files,
@@ -45,31 +47,43 @@ class Located:
 
 
 def materialize(
-    source: Source, located: Located, staging: Staging, environ: Mapping[str, str]
+    source: Source,
+    located: Located,
+    staging: Staging,
+    environ: Mapping[str, str],
+    deadline: Deadline | None = None,
 ) -> tuple[Kind, str]:
-    """Returns the kind of source and the artifact's location inside DEST."""
+    """Returns the kind of source and the artifact's location inside DEST. DVC downloads end
+    by `deadline` (git blobs are local by now)."""
     if isinstance(source, GitSource):
         return "git", _from_git(source, located, staging)
-    return "dvc", _from_dvc(source, located, staging, environ)
+    return "dvc", _from_dvc(source, located, staging, environ, deadline)
 
 
 def _from_git(source: GitSource, located: Located, staging: Staging) -> str:
-    tree = located.tree
     if source.node.kind is NodeKind.FILE:
-        data = tree.read(source.path)
-        check_not_lfs(data, source.path)
         name = PurePosixPath(located.path.name)
-        staging.write(name, iter([data]), executable=source.node.executable)
+        _write_blob(located.tree, TreeFile(name, source.path, source.node), staging)
         return name.as_posix()
-    for item in walk_files(tree, source.path):
-        data = tree.read(item.path)
-        check_not_lfs(data, item.path)
-        staging.write(item.relpath, iter([data]), executable=item.node.executable)
+    for item in walk_files(located.tree, source.path):
+        _write_blob(located.tree, item, staging)
     return WHOLE
 
 
+def _write_blob(tree: TreeReader, item: TreeFile, staging: Staging) -> None:
+    """The size limit is checked from the blob's header: a blob over it is never read."""
+    staging.budget.check(item.node.size, str(item.path))
+    data = tree.read(item.path)
+    check_not_lfs(data, item.path)
+    staging.write(item.relpath, iter([data]), executable=item.node.executable)
+
+
 def _from_dvc(
-    source: DvcSource, located: Located, staging: Staging, environ: Mapping[str, str]
+    source: DvcSource,
+    located: Located,
+    staging: Staging,
+    environ: Mapping[str, str],
+    deadline: Deadline | None,
 ) -> str:
     out = source.out
     check_supported(out)
@@ -79,6 +93,7 @@ def _from_dvc(
         repo_dir=located.repo_dir,
         dvc_root=source.dvc_root.as_posix(),
         environ=environ,
+        deadline=deadline,
     )
     name = PurePosixPath(located.path.name)
     if source.is_whole_out and out.size is not None:
@@ -98,13 +113,15 @@ def _download(
     store: ObjectStore, key: str, relpath: PurePosixPath, md5: str, staging: Staging
 ) -> None:
     with store.open(key) as download:
-        staging.write(relpath, read_chunks(download.stream), md5=md5, length=download.length)
+        if download.length is not None:  # announced: refused before a byte is read
+            staging.budget.check(download.length, str(relpath))
+        staging.write(relpath, download.chunks(), md5=md5, length=download.length)
 
 
 def _listing(store: ObjectStore, out: DvcOut) -> list[DirEntry]:
     parts: list[bytes] = []
     with store.open(out.object_key) as download:
-        for chunk in read_chunks(download.stream):
+        for chunk in download.chunks():
             parts.append(chunk)
             if sum(len(part) for part in parts) > MAX_LISTING:
                 raise IntegrityError(f"the DVC listing of {out.path} is over {MAX_LISTING} bytes")

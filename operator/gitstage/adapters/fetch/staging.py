@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
 import os
 import shutil
 import tempfile
@@ -40,10 +39,9 @@ from gitstage.domain.fetch.errors import (
     TransportError,
 )
 from gitstage.domain.fetch.manifest import MANIFEST_FILE, FileRecord, Manifest
-from gitstage.domain.fetch.repo_paths import safe_relative
+from gitstage.domain.fetch.repo_paths import check_depth, safe_relative
 
-__all__ = ["STAGING_MARK", "ByteBudget", "Staging", "read_chunks", "read_manifest"]
-CHUNK = 1024 * 1024
+__all__ = ["STAGING_MARK", "ByteBudget", "Staging", "read_manifest"]
 
 
 class ByteBudget:
@@ -54,8 +52,12 @@ class ByteBudget:
         self.used = 0
 
     def check(self, planned: int, what: str) -> None:
+        """Before anything is read: `planned` bytes of `what` would not fit."""
         if self.limit is not None and self.used + planned > self.limit:
-            raise IntegrityError(f"{what} needs {planned} bytes, over the limit of {self.limit}")
+            raise IntegrityError(
+                f"size limit of {self.limit} bytes exceeded: {what} is {planned} bytes"
+                f" ({self.used} already fetched); refused before reading it"
+            )
 
     def charge(self, count: int) -> None:
         self.used += count
@@ -143,6 +145,7 @@ class Staging:
     def _create(self, relpath: PurePosixPath, executable: bool) -> IO[bytes]:
         if relpath == PurePosixPath(MANIFEST_FILE):
             raise BadInputError(f"the artifact contains a file named {MANIFEST_FILE}")
+        check_depth(relpath, "the artifact's file")  # mkdir, rmtree recurse once per level
         target = self.root.joinpath(*relpath.parts)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -204,12 +207,3 @@ class Staging:
         (self.root / MANIFEST_FILE).rename(self.dest / MANIFEST_FILE)
         self.root.rmdir()
         remove_journal(self.dest)
-
-
-def read_chunks(stream: IO[bytes]) -> Iterator[bytes]:
-    """Chunks of a download; a dropped connection becomes a TransportError."""
-    try:
-        while chunk := stream.read(CHUNK):
-            yield chunk
-    except (OSError, ValueError, http.client.HTTPException) as error:
-        raise TransportError(f"download interrupted: {error}") from None

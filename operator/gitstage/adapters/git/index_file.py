@@ -13,6 +13,7 @@ from gitstage.adapters.git.atomic_file import write_atomically
 from gitstage.domain.fetch.links import CUSTOM_KEY, LINK_KEY
 from gitstage.domain.registry.files import INDEX_FILE
 from gitstage.domain.registry.index import parse_index
+from gitstage.domain.yaml_bounds import MAX_BYTES
 
 
 def write_link(workdir: Path, name: str, link: dict[str, str]) -> Path:
@@ -23,7 +24,7 @@ def write_link(workdir: Path, name: str, link: dict[str, str]) -> Path:
     path = workdir / INDEX_FILE
     yaml = YAML()  # round trip
     yaml.indent(mapping=2, sequence=4, offset=2)
-    document: Any = yaml.load(path.read_text(encoding="utf-8")) if path.exists() else None
+    document: Any = yaml.load(_bounded_text(path)) if path.exists() else None
     if document is None:
         document = CommentedMap()
     entry = document.setdefault(name, CommentedMap())
@@ -38,3 +39,12 @@ def write_link(workdir: Path, name: str, link: dict[str, str]) -> Path:
     parse_index(text, f"{INDEX_FILE} (as written)")  # never write what gto would refuse
     write_atomically(str(path), text.encode("utf-8"))
     return path
+
+
+def _bounded_text(path: Path) -> str:
+    """The file as it is, parsed as gto would parse it first: a file pulled from anywhere may
+    be an alias bomb, too large, or not UTF-8 (CorruptIndexError, before the round trip)."""
+    with path.open("rb") as handle:
+        data = handle.read(MAX_BYTES + 1)  # over the bound: refused without reading the rest
+    parse_index(data, "the work tree")
+    return data.decode("utf-8")

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.shallow_fetch import FetchedCommit, fetch_commit
 from gitstage.domain.fetch.errors import BadInputError
+from gitstage.domain.fetch.limits import Deadline
 from gitstage.domain.fetch.links import MAX_LINK_DEPTH, ArtifactLink
 from gitstage.domain.fetch.manifest import SourceRecord
 from gitstage.domain.fetch.plan import artifact_entry
@@ -41,13 +42,21 @@ class Hop:
     credentials: GitCredentials | None
 
 
-def follow(start: Hop, workdir: Path, environ: Mapping[str, str]) -> Chain:
+def follow(
+    start: Hop, workdir: Path, environ: Mapping[str, str], deadline: Deadline | None = None
+) -> Chain:
+    """Every hop's shallow fetch ends by the same `deadline`."""
     hop = start
     sources: list[SourceRecord] = []
     seen: set[tuple[str, str, str, str | None]] = set()
     for _ in range(MAX_LINK_DEPTH + 1):
         fetched = fetch_commit(
-            hop.url, hop.rev, workdir, credentials=hop.credentials, environ=environ
+            hop.url,
+            hop.rev,
+            workdir,
+            credentials=hop.credentials,
+            environ=environ,
+            deadline=deadline,
         )
         shown = redact(hop.url)
         if hop.path is not None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import pygit2
 
+from gitstage.adapters.git.blobs import BlobTooLargeError, read_blob
 from gitstage.adapters.git.reader import TAGS_PREFIX, Registry
 from gitstage.adapters.git.signatures import (
     SigningError,
@@ -32,17 +33,21 @@ from gitstage.domain.policy.rules import (
     parse_policy,
     tags_needing_signatures,
 )
-from gitstage.domain.registry.config import parse_config
+from gitstage.domain.registry.config import RegistryConfig, WrongConfigError, parse_config
 from gitstage.domain.registry.files import CONFIG_FILE
 from gitstage.domain.registry.state import RegistryState
+from gitstage.domain.yaml_bounds import MAX_BYTES
 
 # Tag objects never change: a verification holds as long as the trusted keys do.
 _VERIFIED: dict[tuple[str, str], SignatureStatus] = {}
 _VERIFIED_LIMIT = 10_000
 _LOCK = threading.Lock()
+KEY_FILE_LIMIT = 16 * 1024 * 1024  # an allowed_signers file or a keyring of many keys
 
 
-def blob_at_head(repo: pygit2.Repository, path: str) -> bytes | None:
+def blob_at_head(repo: pygit2.Repository, path: str, limit: int = MAX_BYTES) -> bytes | None:
+    """The file at HEAD; None without one. BlobTooLargeError over `limit` bytes, before the
+    blob is read; PolicyFileError when a blobless cache lacks it (never read as "no file")."""
     if repo.head_is_unborn:
         return None
     try:
@@ -51,10 +56,10 @@ def blob_at_head(repo: pygit2.Repository, path: str) -> bytes | None:
         return None
     if entry.type_str != "blob":
         return None
-    blob = repo.get(entry.id)
-    if not isinstance(blob, pygit2.Blob):  # a blobless cache skipped it: never "no policy"
+    data = read_blob(repo, entry.id, limit, f"{path} at HEAD")
+    if data is None:
         raise PolicyFileError(f"{path} at HEAD is missing from the local cache")
-    return bytes(blob.data)
+    return data
 
 
 def read_policy(repo: pygit2.Repository, gto_stages: list[str] | None) -> Policy | None:
@@ -62,7 +67,10 @@ def read_policy(repo: pygit2.Repository, gto_stages: list[str] | None) -> Policy
 
     Raises PolicyFileError for an invalid file.
     """
-    data = blob_at_head(repo, POLICY_FILE)
+    try:
+        data = blob_at_head(repo, POLICY_FILE)
+    except BlobTooLargeError as error:
+        raise PolicyFileError(str(error)) from None
     if data is None:
         return None
     try:
@@ -73,10 +81,26 @@ def read_policy(repo: pygit2.Repository, gto_stages: list[str] | None) -> Policy
 
 
 def read_trust(repo: pygit2.Repository, policy: Policy) -> TrustStore:
-    return TrustStore(
-        allowed_signers=blob_at_head(repo, policy.allowed_signers),
-        gpg_keyring=blob_at_head(repo, policy.gpg_keyring),
-    )
+    try:
+        return TrustStore(
+            allowed_signers=blob_at_head(repo, policy.allowed_signers, KEY_FILE_LIMIT),
+            gpg_keyring=blob_at_head(repo, policy.gpg_keyring, KEY_FILE_LIMIT),
+        )
+    except BlobTooLargeError as error:
+        raise PolicyFileError(str(error)) from None
+
+
+def config_at_head(repo: pygit2.Repository, environ: Mapping[str, str]) -> RegistryConfig:
+    """`.gto` as committed at HEAD (a bare mirror or a remote copy has no work tree)."""
+    try:
+        data = blob_at_head(repo, CONFIG_FILE)
+        text = data.decode("utf-8") if data else None
+    except BlobTooLargeError as error:
+        raise WrongConfigError(CONFIG_FILE, str(error)) from None
+    except UnicodeDecodeError as error:
+        reason = f"not UTF-8 text ({error.reason} at byte {error.start})"
+        raise WrongConfigError(CONFIG_FILE, reason) from None
+    return parse_config(text, CONFIG_FILE, environ)
 
 
 class TagSignatures:
@@ -154,9 +178,7 @@ def policy_evaluator(
 
 def gto_stages_at_head(repo: pygit2.Repository) -> list[str] | None:
     """`.gto`'s `stages` as committed at HEAD (a bare mirror has no work tree to read it from)."""
-    text = blob_at_head(repo, CONFIG_FILE)
-    config = parse_config(text.decode("utf-8") if text else None, CONFIG_FILE, os.environ)
-    return config.stages
+    return config_at_head(repo, os.environ).stages
 
 
 def policy_violations(repo: pygit2.Repository, registry: Registry) -> list[AssignmentViolation]:

@@ -19,21 +19,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gitstage.adapters.git.blobs import blob_size, read_blob
 from gitstage.adapters.git.gc_pause import gc_paused
 from gitstage.adapters.git.object_cache import ObjectCache, Row
 from gitstage.adapters.git.repository import RepositoryError, open_repository
 from gitstage.adapters.git.source import RegistrySource, config_text_in, open_source
-from gitstage.domain.registry.config import RegistryConfig, parse_config
+from gitstage.domain.registry.config import RegistryConfig, WrongConfigError, parse_config
 from gitstage.domain.registry.events import CommitRecord, Instant, TagRecord
 from gitstage.domain.registry.files import CONFIG_FILE
-from gitstage.domain.registry.index import ArtifactAnnotation, parse_index
-from gitstage.domain.registry.state import RegistryState, build_state
+from gitstage.domain.registry.index import ArtifactAnnotation, CorruptIndexError, parse_index
+from gitstage.domain.registry.state import RegistryError, RegistryState, build_state
 from gitstage.domain.registry.tags import Action, ParsedTag, parse_tag
+from gitstage.domain.yaml_bounds import MAX_BYTES
 
 if TYPE_CHECKING:
     import pygit2
 
 TAGS_PREFIX = "refs/tags/"
+# What `read_registry` raises for a registry it cannot read completely (each message one line).
+READ_ERRORS: tuple[type[Exception], ...] = (
+    RepositoryError,
+    WrongConfigError,
+    CorruptIndexError,
+    RegistryError,
+)
 
 
 # -- objects: from the cache, else from git -----------------------------------------------------
@@ -62,7 +71,8 @@ class ObjectReader:
 
     def tag_rows(self, oids: Collection[str]) -> dict[str, Row]:
         """oid -> (target, tagger name, email, seconds, offset, message), or None if the object
-        is not an annotated tag with a tagger (lightweight tags point at commits)."""
+        is not an annotated tag with a tagger (lightweight tags point at commits). Objects
+        missing from the repository are missing from the answer."""
         rows = self.cache.take("tags", oids)
         missing = [oid for oid in oids if oid not in rows]
         if missing:
@@ -70,15 +80,14 @@ class ObjectReader:
         return rows
 
     def _read_tags(self, oids: list[str]) -> dict[str, Row]:
+        """Rows of the objects present; an absent one has none (its tag cannot be read)."""
         import pygit2
 
         repo = self.repo
         rows: dict[str, Row] = {}
         for oid in oids:
             obj = repo.get(oid)
-            if obj is None:  # absent (a partial clone?): not remembered, it may arrive later
-                rows[oid] = None
-                self.complete = False
+            if obj is None:  # never remembered: a repair or a fetch may bring it
                 continue
             row = None
             if isinstance(obj, pygit2.Tag) and obj.tagger is not None:
@@ -139,12 +148,13 @@ class ObjectReader:
         found, row = self.cache.get("indexes", blob_id)
         if found:
             return {name: ArtifactAnnotation(*fields) for name, fields in row.items()}
-        import pygit2
-
-        blob = self.repo.get(blob_id)
-        if not isinstance(blob, pygit2.Blob):
+        size = blob_size(self.repo, blob_id)
+        if size is not None and size > MAX_BYTES:  # refused before libgit2 inflates it
+            raise CorruptIndexError(where, f"{size} bytes, over the limit of {MAX_BYTES}")
+        data = read_blob(self.repo, blob_id, MAX_BYTES, f"object {blob_id}")
+        if data is None:
             raise RepositoryError(f"object {blob_id} is not a readable blob")
-        index = parse_index(blob.data, where)
+        index = parse_index(data, where)
         self.cache.put("indexes", blob_id, {name: _fields(a) for name, a in index.items()})
         return index
 
@@ -193,6 +203,8 @@ def scan_refs(tags: Mapping[str, str], objects: ObjectReader) -> TagScan:
     rows = objects.tag_rows([oid for _, oid in wanted])
     annotated = scan.annotated
     for parsed, oid in wanted:
+        if oid not in rows:  # never skipped: that would silently answer with an older holder
+            raise RepositoryError(f"tag {parsed.name} points to object {oid}, which is missing")
         row = rows[oid]
         if row is not None:
             target, name, email, seconds, offset, message = row
@@ -227,7 +239,14 @@ class CachedCommitSource:
 
     @property
     def head(self) -> str | None:
-        return None if self._head_oid is None else self.commit(self._head_oid).sha
+        if self._head_oid is None:
+            return None
+        try:
+            return self.commit(self._head_oid).sha
+        except RepositoryError:
+            raise RepositoryError(
+                f"HEAD points to {self._head_oid}, which is not a readable commit"
+            ) from None
 
     def commit(self, sha: str) -> CommitRecord:
         record = self._commits.get(sha)
@@ -252,10 +271,25 @@ class GitCommitSource(CachedCommitSource):
     """A CommitSource over a libgit2 repository, without the persistent cache."""
 
     def __init__(self, repo: pygit2.Repository, index_file: str) -> None:
-        import pygit2
+        objects = ObjectReader(repo.path, ObjectCache(None), repo)
+        super().__init__(objects, index_file, head_commit(repo))
 
-        head = None if repo.head_is_unborn else str(repo.head.peel(pygit2.Commit).id)
-        super().__init__(ObjectReader(repo.path, ObjectCache(None), repo), index_file, head)
+
+def head_commit(repo: pygit2.Repository) -> str | None:
+    """The commit HEAD names; None on an unborn branch; RepositoryError when it is missing."""
+    import pygit2
+
+    try:
+        if repo.head_is_unborn:
+            return None
+        head = repo.head
+        target = str(head.target)
+    except (KeyError, ValueError, OSError, pygit2.GitError) as error:  # libgit2 says OSError too
+        raise RepositoryError(f"HEAD cannot be read: {error}") from None
+    try:
+        return str(head.peel(pygit2.Commit).id)
+    except (KeyError, ValueError, pygit2.GitError):
+        raise RepositoryError(f"HEAD points to {target}, which is not a readable commit") from None
 
 
 # -- configuration and the registry --------------------------------------------------------------

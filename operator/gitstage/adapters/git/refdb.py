@@ -3,9 +3,11 @@
 Listing refs is the only git work a warm `gitstage show` does (objects come from the object
 cache), so it must not pay for importing pygit2. The files-backend layout is read exactly as git
 writes it: `packed-refs` (its `^peeled` lines skipped), then loose refs, which win over packed
-ones; symbolic refs and unreadable loose files are skipped as libgit2's listing skips them.
-Repositories this reader does not handle (bare or reftable ones) return None from `locate`, and
-the caller uses libgit2 instead.
+ones; symbolic refs are skipped as libgit2's listing skips them. What cannot be read completely
+is an error (RepositoryError), never a shorter listing: a corrupt `packed-refs`, a loose tag or
+a directory of tags that cannot be read, a loose tag that holds no object id. Repositories this
+reader does not handle (bare or reftable ones) return None from `locate`, and the caller uses
+libgit2 instead.
 
 While it reads, a RefDb records a stamp (inode, size, modification time) of everything it looked
 at: `packed-refs`, each directory of loose tags, each loose ref it tried (absent ones included).
@@ -23,6 +25,16 @@ _OID_PATTERN = rb"[0-9a-f]{40}(?:[0-9a-f]{24})?"
 _PACKED_TAG_TEXT = "\n([0-9a-f]{40,64}) refs/tags/([^\n]+)"
 _HEX = b"0123456789abcdef"
 _MAX_SYMREF_DEPTH = 5
+_REF_SEPARATOR = b" refs/"  # between the object id and the name; names hold no space
+_TAG_SEPARATOR = b" refs/tags/"
+
+
+class RepositoryError(RuntimeError):
+    """A path that is not a readable git repository, or refs or objects that cannot be read.
+
+    Defined here, the lowest module of the git adapter, and re-exported by repository.py.
+    """
+
 
 # (path, inode, size, mtime in ns); an absent path is (path, 0, -1, 0).
 Stamp = tuple[str, int, int, int]
@@ -160,8 +172,10 @@ class RefDb:
             # One decode of the whole file, not two per ref (an invalid byte sequence cannot
             # span the ASCII space or newline around a name, so names decode the same).
             text = "\n" + packed.decode("utf-8", "replace")
-            found = {name: oid for oid, name in re.findall(_PACKED_TAG_TEXT, text)}
-        _walk_loose(os.path.join(self.dirs.common_dir, "refs", "tags"), "", found, self.stamps)
+            pairs = re.findall(_PACKED_TAG_TEXT, text)
+            check_packed(packed, len(pairs), os.path.join(self.dirs.common_dir, "packed-refs"))
+            found = {name: oid for oid, name in pairs}
+        _walk_loose(os.path.join(self.dirs.common_dir, "refs", "tags"), found, self.stamps)
         return found
 
     def resolve(self, name: str) -> str | None:
@@ -171,7 +185,10 @@ class RefDb:
             if content is None:
                 return self._packed_oid(name)
             if not content.startswith(b"ref:"):
-                return _oid_of(content)
+                oid = _oid_of(content)
+                if oid is None:
+                    raise RepositoryError(f"{name} holds no object id: {content[:60]!r}")
+                return oid
             name = content[4:].strip().decode("utf-8", "replace")
         return None
 
@@ -190,45 +207,78 @@ class RefDb:
         try:
             with open(path, "rb") as handle:
                 self.stamps.append(_stamp(path, os.fstat(handle.fileno())))
-                return handle.read()
-        except OSError:  # absent, or a directory
+                return handle.read(4096)  # a symbolic ref or an object id
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             self.stamps.append(stamp_of(path))
             return None
+        except OSError as error:  # HEAD unreadable must not read as an unborn branch
+            raise RepositoryError(f"cannot read {path}: {error.strerror}") from None
 
 
-def _walk_loose(directory: str, prefix: str, out: dict[str, str], stamps: list[Stamp]) -> None:
-    """Loose refs under `directory`, opened relative to its descriptor (no path lookups)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:  # absent, or not a directory
-        stamps.append(stamp_of(directory))
-        return
-    try:
-        stamps.append(_stamp(directory, os.fstat(fd)))
-        with os.scandir(fd) as listing:
-            entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in listing]
-        for name, is_dir in entries:
-            if is_dir:
-                _walk_loose(os.path.join(directory, name), f"{prefix}{name}/", out, stamps)
-            elif not name.endswith(".lock"):
-                oid = _read_oid(name, fd)
-                if oid is not None:
-                    out[prefix + name] = oid
-    finally:
-        os.close(fd)
+def check_packed(packed: bytes, tag_lines: int, path: str) -> None:
+    """Raise unless every line of `packed-refs` is the header, a peeled `^OID` or `OID NAME`.
+
+    Counting instead of matching each line keeps a 120k-tag file cheap: a well-formed ref line
+    holds the separator ` refs/` exactly once (names hold no space), and each ` refs/tags/` one
+    must be among the `tag_lines` the tag pattern matched. A truncated or garbled line breaks
+    one of these counts, as a dropped tag would; git and libgit2 refuse such a file too.
+    """
+    lines = packed.count(b"\n") + (not packed.endswith(b"\n"))
+    header = packed.startswith(b"#")
+    peeled = packed.count(b"^")  # no ref name holds a caret: only peeled lines do
+    refs = packed.count(_REF_SEPARATOR)
+    if packed.count(_TAG_SEPARATOR) != tag_lines or lines != header + peeled + refs:
+        raise RepositoryError(f"corrupt {path}: a line is not a ref (git would refuse it too)")
 
 
-def _read_oid(name: str, directory_fd: int) -> str | None:
+def _walk_loose(root: str, out: dict[str, str], stamps: list[Stamp]) -> None:
+    """Loose refs under `root`, each directory opened once and its files read relative to its
+    descriptor (no path lookups); depth-first with a stack, so no nesting exhausts recursion."""
+    pending = [(root, "")]
+    while pending:
+        directory, prefix = pending.pop()
+        try:
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:  # no tags yet, or a directory deleted with its last ref
+            stamps.append(_absent(directory))
+            continue
+        except OSError as error:
+            raise RepositoryError(f"cannot read {directory}: {error.strerror}") from None
+        try:
+            stamps.append(_stamp(directory, os.fstat(fd)))
+            with os.scandir(fd) as listing:
+                entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in listing]
+            for name, is_dir in entries:
+                if is_dir:
+                    pending.append((os.path.join(directory, name), f"{prefix}{name}/"))
+                elif not name.endswith(".lock"):
+                    oid = _read_oid(name, fd, os.path.join(directory, name))
+                    if oid is not None:
+                        out[prefix + name] = oid
+        except OSError as error:
+            raise RepositoryError(f"cannot read {directory}: {error.strerror}") from None
+        finally:
+            os.close(fd)
+
+
+def _read_oid(name: str, directory_fd: int, path: str) -> str | None:
+    """The object id of a loose tag; None when it was deleted meanwhile or is symbolic."""
     try:
         fd = os.open(name, os.O_RDONLY, dir_fd=directory_fd)
-    except OSError:
+    except FileNotFoundError:
         return None
+    except OSError as error:
+        raise RepositoryError(f"cannot read {path}: {error.strerror}") from None
     try:
-        return _oid_of(os.read(fd, 128))
-    except OSError:  # a directory that replaced the file, or a read error
-        return None
+        content = os.read(fd, 128)
+    except OSError as error:  # a directory that replaced the file, or a read error
+        raise RepositoryError(f"cannot read {path}: {error.strerror}") from None
     finally:
         os.close(fd)
+    oid = _oid_of(content)
+    if oid is None and not content.startswith(b"ref:"):
+        raise RepositoryError(f"{path} holds no object id: {content[:60]!r}")
+    return oid
 
 
 def _oid_of(content: bytes) -> str | None:

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import os
 
-from gitstage.adapters.git.refdb import GitDirs, common_dir_of
+from gitstage.adapters.git.refdb import GitDirs, RepositoryError, common_dir_of
 
 TYPE_CHECKING = False  # typing's own costs an import (see reading.py); mypy reads it as True
 if TYPE_CHECKING:
     import pygit2
 
-
-class RepositoryError(RuntimeError):
-    """A path that is not a readable git repository, or an object that cannot be read."""
+__all__ = ["RepositoryError", "dirs_from_libgit2", "open_repository"]
 
 
 def open_repository(path: str | os.PathLike[str]) -> pygit2.Repository:

@@ -2,12 +2,13 @@
 
 The git CLI is what an init container has, speaks every transport and server quirk, and takes
 credentials from GIT_ASKPASS (see credentials.py). Failures become one-line, redacted errors.
+Every git call ends by the fetch's deadline, and an HTTP transfer ends after the stall timeout
+without data (domain/fetch/limits.py).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,16 +23,18 @@ from gitstage.adapters.git.credentials import (
     git_environment,
     refused_redirect,
 )
+from gitstage.adapters.git.git_process import GitMissingError, run_git, stall_environment
 from gitstage.domain.fetch.errors import (
     BadInputError,
     FetchError,
     NotFoundError,
     TransportError,
 )
+from gitstage.domain.fetch.limits import Deadline
 from gitstage.domain.registry.names import is_hexsha
 from gitstage.domain.repo_urls import redact
 
-DEFAULT_TIMEOUT = 600.0
+_STALL_HINT = "operation too slow"  # curl's low-speed abort, as git reports it
 _AUTH_HINTS = (
     "authentication failed",
     "could not read username",
@@ -69,7 +72,7 @@ def fetch_commit(
     *,
     credentials: GitCredentials | None,
     environ: Mapping[str, str],
-    timeout: float = DEFAULT_TIMEOUT,
+    deadline: Deadline | None = None,
 ) -> FetchedCommit:
     """Fetch `rev` (a full commit SHA, or a tag or branch name) of `url` into a new bare repo."""
     if url.startswith("-") or not url.strip():
@@ -79,8 +82,9 @@ def fetch_commit(
     if local is not None and not local.exists():
         raise NotFoundError(f"repository {url} does not exist")
     gitdir = Path(workdir) / f"git-{len(list(workdir.glob('git-*')))}"
-    env = git_environment(environ, credentials, workdir, url=source)
-    _git(["init", "--bare", "-q", str(gitdir)], env, url, rev, timeout)
+    deadline = deadline or Deadline()
+    env = _environment(environ, credentials, workdir, source, deadline)
+    _git(["init", "--bare", "-q", str(gitdir)], env, url, rev, deadline)
     _git(
         [
             "-C",
@@ -97,7 +101,7 @@ def fetch_commit(
         env,
         url,
         rev,
-        timeout,
+        deadline,
     )
     repo = pygit2.Repository(str(gitdir))
     tree = CommitTree(repo, _fetch_head(gitdir))
@@ -112,18 +116,27 @@ def _fetch_head(gitdir: Path) -> str:
     return text.split(maxsplit=1)[0]
 
 
-def _git(args: list[str], env: dict[str, str], url: str, rev: str, timeout: float) -> None:
-    git = shutil.which("git")
-    if git is None:
-        raise FetchError("git is not installed")
+def _environment(
+    environ: Mapping[str, str],
+    credentials: GitCredentials | None,
+    workdir: Path,
+    source: str,
+    deadline: Deadline,
+) -> dict[str, str]:
+    return {
+        **git_environment(environ, credentials, workdir, url=source),
+        **stall_environment(deadline.stall),
+    }
+
+
+def _git(args: list[str], env: dict[str, str], url: str, rev: str, deadline: Deadline) -> None:
+    what = f"git fetch from {redact(url)}"
     try:
-        result = subprocess.run(
-            [git, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        result = run_git(args, env=env, timeout=deadline.remaining(what))
+    except GitMissingError as error:
+        raise FetchError(str(error)) from None
     except subprocess.TimeoutExpired:
-        raise TransportError(
-            f"git fetch from {redact(url)} timed out after {timeout:.0f}s"
-        ) from None
+        raise deadline.expired_error(what) from None
     if result.returncode != 0:
         raise _classify(result.stderr, url, rev)
 
@@ -139,6 +152,8 @@ def _classify(stderr: str, url: str, rev: str) -> FetchError:
         return NotFoundError(f"repository {shown} not found")
     if refused_redirect(stderr):
         return TransportError(f"git fetch from {shown}: {REDIRECT_REFUSED}")
+    if _STALL_HINT in text:
+        return TransportError(f"git fetch from {shown}: no data for the stall timeout (stalled)")
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     detail = redact(lines[-1]) if lines else "no output"
     return TransportError(f"git fetch from {shown} failed: {detail}")
@@ -150,24 +165,23 @@ def remote_refs(
     credentials: GitCredentials | None,
     environ: Mapping[str, str],
     workdir: Path,
-    timeout: float = DEFAULT_TIMEOUT,
+    deadline: Deadline | None = None,
 ) -> dict[str, str]:
     """Branches and tags of `url` (`refs/heads/...`, `refs/tags/...` -> object), one listing."""
     if url.startswith("-") or not url.strip():
         raise BadInputError(f"invalid repository {url!r}")
     local = Path(url).resolve() if is_local_path(url) else None
     source = str(local) if local is not None else url
-    env = git_environment(environ, credentials, workdir, url=source)
-    git = shutil.which("git")
-    if git is None:
-        raise FetchError("git is not installed")
-    args = [git, "ls-remote", "--heads", "--tags", "--end-of-options", source]
+    deadline = deadline or Deadline()
+    env = _environment(environ, credentials, workdir, source, deadline)
+    what = f"git ls-remote {redact(url)}"
+    args = ["ls-remote", "--heads", "--tags", "--end-of-options", source]
     try:
-        result = subprocess.run(
-            args, env=env, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        result = run_git(args, env=env, timeout=deadline.remaining(what))
+    except GitMissingError as error:
+        raise FetchError(str(error)) from None
     except subprocess.TimeoutExpired:
-        raise TransportError(f"git ls-remote {redact(url)} timed out") from None
+        raise deadline.expired_error(what) from None
     if result.returncode != 0:
         raise _classify(result.stderr, url, "")
     refs: dict[str, str] = {}

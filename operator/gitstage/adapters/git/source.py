@@ -12,6 +12,7 @@ import time
 from gitstage.adapters.git.refdb import GitDirs, RefDb, Stamp, locate, stamp_of
 from gitstage.adapters.git.repository import dirs_from_libgit2
 from gitstage.domain.registry.files import CONFIG_FILE
+from gitstage.domain.yaml_bounds import MAX_BYTES
 
 MIRROR_CONFIG_FILE = "gitstage-head.gto"  # the `.gto` at HEAD a mirror keeps (remote_mirror.py)
 # A stamp this recent may share its timestamp with a write that follows it (file times are only
@@ -81,7 +82,17 @@ def config_text_in(workdir: str | None) -> str | None:
 
 
 def _read_text(path: str) -> str | None:
+    """`.gto`'s text; WrongConfigError when it is over the YAML size bound or not UTF-8."""
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as handle:
-        return handle.read()
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_BYTES + 1)  # never more than the bound into memory
+    try:
+        if len(data) <= MAX_BYTES:
+            return data.decode("utf-8")
+        reason = f"over the limit of {MAX_BYTES} bytes"
+    except UnicodeDecodeError as error:
+        reason = f"not UTF-8 text ({error.reason} at byte {error.start})"
+    from gitstage.domain.registry.config import WrongConfigError  # only on this error path
+
+    raise WrongConfigError(path, reason)

@@ -1,21 +1,18 @@
-"""Run the git CLI against a remote: credentials only in the environment, a hard timeout per call.
-
-git starts helpers (git-remote-http) in the same process group; on timeout the whole group is
-killed so no helper keeps a connection open.
+"""Run the git CLI against a remote: credentials only in the environment, a hard timeout per call
+(git_process.py: on timeout git's whole process group is killed, helpers included).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gitstage.adapters.git.credentials import GitCredentials, git_environment
+from gitstage.adapters.git.git_process import run_git
 from gitstage.adapters.mirror.errors import (
     GitOperationFailed,
     OperationTimedOut,
@@ -45,10 +42,8 @@ class GitRunner:
         *,
         url: str,
     ) -> None:
-        git = shutil.which("git")
-        if git is None:
+        if shutil.which("git") is None:
             raise GitOperationFailed("git is not installed")
-        self._git = git
         self._cwd = cwd
         self._credentials = credentials
         self._shown_url = shown_url
@@ -62,29 +57,14 @@ class GitRunner:
     def run(self, call: GitCall) -> str:
         self._scratch.mkdir(parents=True, exist_ok=True)
         env = git_environment(os.environ, self._credentials, self._scratch, url=self._url)
-        process = subprocess.Popen(
-            [self._git, *call.args],
-            cwd=self._cwd,
-            env=env,
-            stdin=subprocess.PIPE if call.stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # its own process group, killed as one on timeout
-        )
         try:
-            stdout, stderr = process.communicate(call.stdin, timeout=call.timeout)
+            result = run_git(
+                call.args, env=env, timeout=call.timeout, cwd=self._cwd, stdin=call.stdin
+            )
         except subprocess.TimeoutExpired:
-            _kill_group(process)
             raise OperationTimedOut(
                 f"{call.operation} {self._shown_url}: timed out after {call.timeout:g}s"
             ) from None
-        if process.returncode != 0:
-            raise classify(call.operation, stderr, self._shown_url, self.secrets)
-        return stdout
-
-
-def _kill_group(process: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.communicate()
+        if result.returncode != 0:
+            raise classify(call.operation, result.stderr, self._shown_url, self.secrets)
+        return result.stdout

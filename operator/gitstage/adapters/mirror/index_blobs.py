@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pygit2
 
+from gitstage.adapters.git.blobs import BlobTooLargeError, read_blob
 from gitstage.adapters.git.reader import read_config
 from gitstage.domain.policy.rules import POLICY_FILE, PolicyFileError, parse_policy
 from gitstage.domain.registry.files import CONFIG_FILE
 from gitstage.domain.registry.tags import Action, parse_tag
+from gitstage.domain.yaml_bounds import MAX_BYTES
 
 
 def missing_index_blobs(path: Path, tags: Mapping[str, str], head: str) -> list[str]:
@@ -42,12 +44,11 @@ def _policy_blobs(repo: pygit2.Repository, head: pygit2.Commit) -> set[str]:
     paths = [CONFIG_FILE, POLICY_FILE]
     policy = _blob_at(head, POLICY_FILE)
     if policy is not None and policy in repo:
-        blob = repo[policy]
-        assert isinstance(blob, pygit2.Blob)  # `_blob_at` checked the tree entry's type
         try:
-            parsed = parse_policy(blob.data.decode("utf-8"))
+            data = read_blob(repo, policy, MAX_BYTES, POLICY_FILE) or b""
+            parsed = parse_policy(data.decode("utf-8"))
             paths += [parsed.allowed_signers, parsed.gpg_keyring]
-        except (UnicodeDecodeError, PolicyFileError):
+        except (BlobTooLargeError, UnicodeDecodeError, PolicyFileError):
             pass  # reported by the policy reader, in its words
     return {sha for sha in (_blob_at(head, path) for path in paths) if sha is not None}
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pygit2
 
+from gitstage.adapters.git.blobs import BlobTooLargeError
 from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.policy_reader import (
     blob_at_head,
@@ -35,6 +36,7 @@ from gitstage.adapters.mirror.errors import (
     GitOperationFailed,
     InvalidSource,
     MirrorError,
+    RegistryUnreadable,
 )
 from gitstage.adapters.mirror.git_command import GitCall, GitRunner
 from gitstage.adapters.mirror.index_blobs import missing_index_blobs
@@ -330,7 +332,10 @@ class RemoteMirror:
         clone's work tree is the default branch's tip (what gto reads for a URL)."""
         from gitstage.adapters.git.atomic_file import write_atomically
 
-        text = blob_at_head(self._repo(), CONFIG_FILE)
+        try:
+            text = blob_at_head(self._repo(), CONFIG_FILE)
+        except BlobTooLargeError as error:
+            raise RegistryUnreadable(f"reading {self.shown_url}: {error}") from None
         target = self.path / MIRROR_CONFIG_FILE
         if text is None:
             target.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from gitstage.domain.fetch.plan import (
     GitSource,
     TreeReader,
     artifact_entry,
-    check_not_lfs,
+    check_file_not_lfs,
     locate,
     read_index,
     walk_files,
@@ -93,10 +93,10 @@ def _check_fetchable(tree: TreeReader, path: PurePosixPath) -> None:
     if not isinstance(source, GitSource):
         check_supported(source.out)
     elif source.node.kind is NodeKind.FILE:
-        check_not_lfs(tree.read(source.path), source.path)
+        check_file_not_lfs(tree, source.path, source.node)
     else:
         for item in walk_files(tree, source.path):
-            check_not_lfs(tree.read(item.path), item.path)
+            check_file_not_lfs(tree, item.path, item.node)
 
 
 def pin_problem(subject: str, link: ArtifactLink, refs: Mapping[str, str]) -> Problem | None:

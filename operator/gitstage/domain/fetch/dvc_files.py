@@ -8,7 +8,6 @@ text, stored at `XX/REST`) are refused as unsupported.
 from __future__ import annotations
 
 import configparser
-import json
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -18,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from gitstage.domain.fetch.errors import BadInputError, UnsupportedError
-from gitstage.domain.fetch.repo_paths import ROOT, join_within, safe_relative
+from gitstage.domain.fetch.repo_paths import ROOT, check_depth, join_within, safe_relative
 from gitstage.domain.yaml_bounds import YamlBoundsError, safe_load_bounded
 
 DVCFILE_SUFFIX = ".dvc"
@@ -226,15 +225,19 @@ _ENTRIES = TypeAdapter(list[_RawEntry])
 
 
 def parse_dir_listing(data: bytes, where: str) -> list[DirEntry]:
-    """A `.dir` object: JSON list of {md5, relpath}; relpaths must stay inside the directory."""
+    """A `.dir` object: JSON list of {md5, relpath}; relpaths must stay inside the directory.
+
+    pydantic's parser bounds nesting (`json.loads` recurses: `[[[[...` exhausts the stack) and
+    refuses lone surrogates, which no file name written to disk or a manifest could hold."""
     try:
-        raw = _ENTRIES.validate_python(json.loads(data))
-    except (ValueError, ValidationError):
+        raw = _ENTRIES.validate_json(data)
+    except ValidationError:
         raise BadInputError(f"{where} is not a DVC directory listing") from None
     entries: list[DirEntry] = []
     seen: set[PurePosixPath] = set()
     for item in raw:
         relpath = safe_relative(item.relpath, f"entry of {where}")
+        check_depth(relpath, f"entry of {where}")
         if not MD5_RE.match(item.md5):
             raise BadInputError(f"{where}: entry {item.relpath!r} has an invalid md5")
         if relpath in seen:

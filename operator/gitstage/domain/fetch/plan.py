@@ -32,6 +32,7 @@ from gitstage.domain.fetch.repo_paths import (
     ROOT,
     Node,
     NodeKind,
+    check_depth,
     join_within,
     resolve,
     safe_relative,
@@ -39,7 +40,7 @@ from gitstage.domain.fetch.repo_paths import (
 from gitstage.domain.registry.files import INDEX_FILE
 from gitstage.domain.registry.index import ArtifactAnnotation, CorruptIndexError, parse_index
 from gitstage.domain.registry.names import SEPARATOR_IN_NAME
-from gitstage.domain.yaml_bounds import YamlBoundsError, safe_load_bounded
+from gitstage.domain.yaml_bounds import YamlBoundsError, check_length, safe_load_bounded
 
 LFS_HEADER = b"version https://git-lfs.github.com/spec/v1\n"
 LFS_POINTER_MAX = 1024
@@ -83,13 +84,23 @@ def artifact_entry(tree: TreeReader, artifact: str, where: str) -> Entry:
 
 
 def read_index(tree: TreeReader, where: str) -> dict[str, ArtifactAnnotation]:
-    node = tree.node(PurePosixPath(INDEX_FILE))
+    path = PurePosixPath(INDEX_FILE)
+    node = tree.node(path)
     if node is None or node.kind is not NodeKind.FILE:
         return {}
     try:
-        return dict(parse_index(tree.read(PurePosixPath(INDEX_FILE)), where))
+        return dict(parse_index(read_bounded(tree, path, node), where))
     except CorruptIndexError as error:
         raise BadInputError(str(error)) from None
+
+
+def read_bounded(tree: TreeReader, path: PurePosixPath, node: Node) -> bytes:
+    """A YAML or config file's bytes, refused from its size before it is read into memory."""
+    try:
+        check_length(node.size, str(path))
+    except YamlBoundsError as error:
+        raise BadInputError(str(error)) from None
+    return tree.read(path)
 
 
 def _dvc_yaml_artifact(tree: TreeReader, directory: str, name: str) -> PurePosixPath | None:
@@ -99,7 +110,7 @@ def _dvc_yaml_artifact(tree: TreeReader, directory: str, name: str) -> PurePosix
     if node is None or node.kind is not NodeKind.FILE:
         return None
     try:
-        document = safe_load_bounded(tree.read(project), str(project))
+        document = safe_load_bounded(read_bounded(tree, project, node), str(project))
     except YamlBoundsError as error:
         raise BadInputError(str(error)) from None
     except yaml.YAMLError:
@@ -170,10 +181,10 @@ def _outs_declared_in(tree: TreeReader, directory: PurePosixPath) -> Iterator[Dv
             continue
         where = directory / name
         if name.endswith(DVCFILE_SUFFIX):
-            yield from parse_dvcfile(tree.read(where), where)
+            yield from parse_dvcfile(read_bounded(tree, where, child), where)
         elif name == LOCK_FILE:
             project = _read_optional(tree, directory / PROJECT_FILE)
-            yield from parse_lockfile(tree.read(where), project, where)
+            yield from parse_lockfile(read_bounded(tree, where, child), project, where)
 
 
 def _dvc_root(tree: TreeReader, directory: PurePosixPath) -> PurePosixPath:
@@ -186,7 +197,9 @@ def _dvc_root(tree: TreeReader, directory: PurePosixPath) -> PurePosixPath:
 
 def _read_optional(tree: TreeReader, path: PurePosixPath) -> bytes | None:
     node = tree.node(path)
-    return tree.read(path) if node is not None and node.kind is NodeKind.FILE else None
+    if node is None or node.kind is not NodeKind.FILE:
+        return None
+    return read_bounded(tree, path, node)
 
 
 @dataclass(frozen=True)
@@ -199,21 +212,47 @@ class TreeFile:
 
 
 def walk_files(tree: TreeReader, directory: PurePosixPath) -> Iterator[TreeFile]:
-    """Files under a git directory; symlinks are followed inside the repository and copied."""
-    for name, node in sorted(tree.children(directory)):
-        child = directory / name
+    """Files under a git directory, depth first in name order; symlinks are followed inside the
+    repository and copied. A stack of listings, not recursion; a tree deeper than MAX_DEPTH is
+    refused in one line when the walk gets there."""
+    stack = [(iter(sorted(tree.children(directory))), directory, ROOT)]
+    while stack:
+        listing, current, inside = stack[-1]
+        entry = next(listing, None)
+        if entry is None:
+            stack.pop()
+            continue
+        name, node = entry
+        child, relpath = current / name, inside / _utf8_name(name, current)
+        check_depth(relpath, "the artifact's file")
         if node.kind is NodeKind.DIR:
-            for item in walk_files(tree, child):
-                yield TreeFile(PurePosixPath(name) / item.relpath, item.path, item.node)
+            stack.append((iter(sorted(tree.children(child))), child, relpath))
         elif node.kind is NodeKind.SYMLINK:
             canonical, target = resolve(child, tree.node)
             if target.kind is not NodeKind.FILE:
                 raise UnsupportedError(f"{child} is a symlink to a directory")
-            yield TreeFile(PurePosixPath(name), canonical, target)
+            yield TreeFile(relpath, canonical, target)
         elif node.kind is NodeKind.SUBMODULE:
             raise UnsupportedError(f"{child} is a git submodule")
         else:
-            yield TreeFile(PurePosixPath(name), child, node)
+            yield TreeFile(relpath, child, node)
+
+
+def _utf8_name(name: str, directory: PurePosixPath) -> str:
+    """Git allows any bytes in a name (the adapter keeps them as surrogates); files written and
+    listed in the manifest need UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise UnsupportedError(f"{directory / shown}: the file name is not UTF-8") from None
+    return name
+
+
+def check_file_not_lfs(tree: TreeReader, path: PurePosixPath, node: Node) -> None:
+    """check_not_lfs without reading a file too large to be a pointer."""
+    if node.size <= LFS_POINTER_MAX:
+        check_not_lfs(tree.read(path), path)
 
 
 def check_not_lfs(data: bytes, path: PurePosixPath) -> None:

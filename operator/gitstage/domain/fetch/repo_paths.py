@@ -19,6 +19,9 @@ from gitstage.domain.fetch.errors import (
 )
 
 MAX_SYMLINK_HOPS = 40
+# Levels of an artifact's files (`a/b/c.txt` is three): deeper ones are refused before anything
+# is written, since the tools that install and clean up a tree recurse once per level.
+MAX_DEPTH = 128
 ROOT = PurePosixPath()
 
 
@@ -54,6 +57,13 @@ def safe_relative(text: str, what: str = "path") -> PurePosixPath:
     if not parts:
         raise BadInputError(f"{what} {text!r} names the repository root")
     return PurePosixPath(*parts)
+
+
+def check_depth(path: PurePosixPath, what: str) -> None:
+    if len(path.parts) > MAX_DEPTH:
+        shown = path.as_posix()
+        shown = shown if len(shown) <= 80 else f"{shown[:80]}..."
+        raise UnsupportedError(f"{what} {shown} nests deeper than {MAX_DEPTH} levels")
 
 
 def join_within(base: Sequence[str], relative: str, what: str) -> list[str]:

@@ -34,10 +34,12 @@ def parse_config(text: str | None, path: str, environ: Mapping[str, str]) -> Reg
     """Merge `.gto` (keys are case-insensitive) under `GTO_*` environment variables."""
     values: dict[str, Any] = {}
     if text:
-        from gitstage.domain.registry.yaml12 import YamlError, load_yaml
+        from gitstage.domain.registry.yaml12 import UnreadableYamlError, YamlError, load_yaml
 
         try:
             loaded = load_yaml(text)
+        except UnreadableYamlError as error:
+            raise WrongConfigError(path, str(error)) from None
         except YamlError:
             raise WrongConfigError(path, "not valid YAML") from None
         if loaded is not None and not isinstance(loaded, dict):

@@ -7,15 +7,23 @@ absolute instants and prints them with their own offset.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from enum import Enum
 
 from gitstage.domain.registry.index import ArtifactAnnotation
 
+DAY_SECONDS = 86_400
+# A day inside datetime's years 1 to 9999, so that any offset under a day stays inside too.
+EARLIEST_SECONDS = int(datetime(1, 1, 2, tzinfo=UTC).timestamp())
+LATEST_SECONDS = int(datetime(9999, 12, 30, tzinfo=UTC).timestamp())
+
 
 @dataclass(slots=True)
 class Instant:
-    """A git timestamp: epoch seconds and the writer's UTC offset in seconds."""
+    """A git timestamp: epoch seconds and the writer's UTC offset in seconds.
+
+    Git stores any integer; only EARLIEST_SECONDS to LATEST_SECONDS, with an offset under a
+    day, convert to a datetime (the state refuses others: state.py's `_check_date`)."""
 
     seconds: int
     offset: int

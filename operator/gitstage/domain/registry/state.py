@@ -15,9 +15,13 @@ from operator import attrgetter
 from typing import Protocol
 
 from gitstage.domain.registry.events import (
+    DAY_SECONDS,
+    EARLIEST_SECONDS,
+    LATEST_SECONDS,
     CommitRecord,
     Event,
     EventKind,
+    Instant,
     TagRecord,
     commit_event,
     tag_event,
@@ -28,6 +32,10 @@ from gitstage.domain.registry.tags import Action, ParsedTag
 
 class RegistryError(ValueError):
     """A history GTO itself cannot read; the message names the offending tags."""
+
+
+class CreatedTagsError(RegistryError):
+    """Reserved `@created` tags exist (`gitstage check` reports each as a tag problem)."""
 
 
 _seconds = attrgetter("time.seconds")
@@ -416,6 +424,9 @@ def build_state(
     GTO folds deprecations, then versions, then stages, each in (tagger second, name) order.
     """
     ordered = sorted(tags, key=_fold_order)
+    if ordered:  # sorted by time: the first and the last bound every tagger date
+        _check_date(ordered[0][1].time, f"tag {ordered[0][1].name}")
+        _check_date(ordered[-1][1].time, f"tag {ordered[-1][1].name}")
     deprecations, versions, stages = [], [], []
     created = set(reserved)
     for pair in ordered:
@@ -443,8 +454,17 @@ def _fold_order(pair: tuple[ParsedTag, TagRecord]) -> tuple[int, str]:
     return pair[1].time.seconds, pair[0].name
 
 
-def created_tags_error(names: list[str]) -> RegistryError:
-    return RegistryError(
+def _check_date(time: Instant, what: str) -> None:
+    """Dates a datetime can hold (years 1 to 9999 in any time zone); git stores any integer."""
+    if not EARLIEST_SECONDS <= time.seconds <= LATEST_SECONDS or abs(time.offset) >= DAY_SECONDS:
+        raise RegistryError(
+            f"{what} has a date out of range ({time.seconds} seconds, offset {time.offset}):"
+            " dates must fall in the years 1 to 9999"
+        )
+
+
+def created_tags_error(names: list[str]) -> CreatedTagsError:
+    return CreatedTagsError(
         f"reserved '@created' tags {', '.join(sorted(names))} make GTO fail on every command; "
         "delete them"
     )
@@ -482,6 +502,7 @@ def _enrich_versions(state: RegistryState, source: CommitSource) -> None:
     for artifact in state.artifacts.values():
         for version in artifact.versions:
             commit = source.commit(version.commit)
+            _check_date(commit.time, f"commit {commit.sha[:7]}")
             annotation = _annotation(source, commit.sha, artifact.name)
             version.add(commit_event(artifact.name, version.name, commit, annotation))
 
@@ -494,6 +515,7 @@ def _discover_at_head(state: RegistryState, source: CommitSource) -> None:
     if not index:
         return
     commit = source.commit(head)
+    _check_date(commit.time, f"commit {commit.sha[:7]}")
     for name, annotation in index.items():
         artifact = state.artifact(name)
         version = artifact.find_or_create(head)

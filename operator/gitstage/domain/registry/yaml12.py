@@ -17,16 +17,21 @@ from gitstage.domain.yaml_bounds import YamlBoundsError, check_expansion, check_
 YamlError = YAMLError
 
 
+class UnreadableYamlError(YAMLError):
+    """Not UTF-8, or over the bounds: a one-line reason worth showing as is (a syntax error's
+    message is ruamel's multi-line report)."""
+
+
 def load_yaml(text: str | bytes) -> Any:
     """One document; raises YamlError (a new loader per call: loaders keep parse state)."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise YAMLError(f"not UTF-8: {error}") from None
+            raise UnreadableYamlError(f"not UTF-8: {error}") from None
     try:
         check_size(text, "the document")
         check_expansion(YAML(typ="safe", pure=True).parse(text), "the document")
     except YamlBoundsError as error:
-        raise YAMLError(str(error)) from None
+        raise UnreadableYamlError(str(error)) from None
     return YAML(typ="safe", pure=True).load(text)
