@@ -1,0 +1,177 @@
+"""The webhook receiver's listener: its own thread and event loop, every connection guarded.
+
+Why a thread: the listener faces the internet, the operator's loop runs kopf's watches and every
+worker. On one loop, a burst of connections is accepted and parsed in one loop iteration (up to
+the listen backlog per wake-up), and every reconcile waits behind it; here the interpreter hands
+the other thread a turn every few milliseconds (`sys.getswitchinterval`) whatever the listener
+does. Why guards (connection_guard.py): they bound what a connection may hold (a descriptor, a
+slot, a deadline), which the thread alone does not; the descriptors are the process's, shared
+with the operator. The only crossing back is `Deliver`: a signed push's notice, scheduled on the
+operator's loop without waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+
+from aiohttp import web
+from aiohttp.web_request import BaseRequest
+
+from gitstage.adapters import metrics
+from gitstage.operator.connection_guard import EVICTION_GRACE, REQUEST_MARGIN, ConnectionPool
+from gitstage.operator.rejections import one_line, server_logger
+from gitstage.operator.settings import WebhookLimits
+from gitstage.operator.webhooks import WebhookReceiver
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 30.0  # seconds for the thread to bind its port
+LOGGER = "gitstage.operator.webhooks.http"
+# Seconds requests in flight get at shutdown: a lost delivery costs one poll interval at most.
+SHUTDOWN_TIMEOUT = 2.0
+# Seconds aiohttp reads (and drops) the rest of a body it refused (413, 408) before closing, so
+# the sender reads the answer rather than a reset; within the request deadline of the guard.
+LINGER = 2.0
+
+
+@dataclass(frozen=True)
+class Bound:
+    """What the thread hands back once it listens."""
+
+    port: int
+    loop: asyncio.AbstractEventLoop
+    stop: asyncio.Event
+
+
+class WebhookServer:
+    """Serves a `WebhookReceiver` on `host:port` until `close`; `port` is the bound one."""
+
+    def __init__(
+        self,
+        receiver: WebhookReceiver,
+        host: str,
+        port: int,
+        limits: WebhookLimits,
+        *,
+        grace: float = EVICTION_GRACE,
+    ) -> None:
+        self.name = "webhooks"
+        self.host = host
+        self.port = port
+        self._receiver = receiver
+        self._limits = limits
+        self._grace = grace
+        self._bound: concurrent.futures.Future[Bound] = concurrent.futures.Future()
+        self._pool: ConnectionPool | None = None
+        self._thread = threading.Thread(target=self._run, name="gitstage-webhooks", daemon=True)
+
+    async def start(self) -> WebhookServer:
+        """Start the thread; return once it listens (or raise what kept it from listening)."""
+        self._thread.start()
+        bound = await asyncio.wait_for(asyncio.wrap_future(self._bound), START_TIMEOUT)
+        self.port = bound.port
+        return self
+
+    def open_connections(self) -> int:
+        """Connections holding a slot now (read from any thread: one `len`)."""
+        return len(self._pool) if self._pool is not None else 0
+
+    async def close(self) -> None:
+        if self._bound.done() and self._bound.exception() is None:
+            bound = self._bound.result()
+            with contextlib.suppress(RuntimeError):  # its loop already ended
+                bound.loop.call_soon_threadsafe(bound.stop.set)
+        await asyncio.to_thread(self._thread.join, START_TIMEOUT)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as error:  # handed to `start`, which raises it
+            if not self._bound.done():
+                self._bound.set_exception(error)
+            else:
+                log.error("the webhook listener stopped: %s", error)
+
+    async def _serve(self) -> None:
+        rejections = self._receiver.rejections
+        app = self._receiver.app()
+        pool = self._pool = ConnectionPool(self._limits, self._on_closed, grace=self._grace)
+        app.middlewares.append(pool.middleware)
+        metrics.WEBHOOK_CONNECTIONS.set_function(self.open_connections)
+        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
+        await runner.setup()
+        assert runner.server is not None
+        loop = asyncio.get_running_loop()
+        make = _protocols(runner.server, self._limits, server_logger(LOGGER, rejections))
+        server = await loop.create_server(
+            pool.factory(make), self.host, self.port, reuse_address=True
+        )
+        stop = asyncio.Event()
+        self._bound.set_result(Bound(server.sockets[0].getsockname()[1], loop, stop))
+        try:
+            await self._until(stop)
+        finally:
+            server.close()
+            await runner.cleanup()
+            rejections.flush(final=True)
+
+    async def _until(self, stop: asyncio.Event) -> None:
+        """Wait for `stop`, flushing the rejection log's counts once a window."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self._receiver.rejections.window)
+            except TimeoutError:
+                self._receiver.rejections.flush()
+
+    def _on_closed(self, reason: str, message: str) -> None:
+        metrics.WEBHOOK_CONNECTIONS_CLOSED.labels(reason).inc()
+        if reason != "idle_timeout":  # a kept-alive client going quiet is not an offence
+            self._receiver.rejections.note(reason, message)
+
+
+class OneLineErrors(web.RequestHandler):
+    """aiohttp's protocol, answering what it cannot parse in one line (its own answer quotes the
+    offending bytes over several lines); it still logs them, to the rejection log."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs; raises if an answer began
+        text = one_line(message or "") or HTTPStatus(status).phrase
+        response = web.Response(status=status, text=text + "\n")
+        response.force_close()
+        return response
+
+
+def _protocols(
+    server: web.Server, limits: WebhookLimits, logger: logging.Logger
+) -> Callable[[], asyncio.Protocol]:
+    """What `Server.__call__` makes, with our error answers and limits."""
+    loop = asyncio.get_running_loop()
+
+    def make() -> asyncio.Protocol:
+        return OneLineErrors(
+            server,
+            loop=loop,
+            logger=logger,
+            access_log=None,  # type: ignore[arg-type]  # documented: None logs no access
+            # The guard closes idle connections; aiohttp's own timer only backs it up (on a late
+            # loop wake-up, the earlier timer of the two would win and the guard not count it).
+            keepalive_timeout=max(limits.header_timeout, limits.idle_timeout) + REQUEST_MARGIN,
+            lingering_time=LINGER,
+            max_line_size=limits.max_header_bytes,
+            max_field_size=limits.max_header_bytes,
+        )
+
+    return make
