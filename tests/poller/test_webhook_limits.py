@@ -102,8 +102,8 @@ async def eventually(condition: Callable[[], bool], what: str) -> None:
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-async def connect(port: int, first: bytes = b"") -> Stream:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def connect(port: int, first: bytes = b"", *, source: str = "127.0.0.1") -> Stream:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     if first:
         writer.write(first)
         await writer.drain()
@@ -156,10 +156,12 @@ def signed() -> fp.Delivery:
     return fp.generic_push([REPO_URL], SECRET, refs=["refs/tags/churn#prod#7"])
 
 
-async def post_signed(port: int) -> tuple[int, str]:
+async def post_signed(port: int, *, source: str = "127.0.0.1") -> tuple[int, str]:
+    """A forge's delivery, from `source` (any loopback address is another host to the server)."""
     delivery = signed()
+    connector = aiohttp.TCPConnector(local_addr=(source, 0))
     async with (
-        aiohttp.ClientSession() as session,
+        aiohttp.ClientSession(connector=connector) as session,
         session.post(
             f"http://127.0.0.1:{port}{delivery.path}", data=delivery.body, headers=delivery.headers
         ) as response,
@@ -256,6 +258,25 @@ def test_a_flood_of_new_connections_is_refused_at_once_not_queued() -> None:
         assert await post_signed(served.port) == (202, "accepted\n")
 
     run(WebhookLimits(header_timeout=60, max_connections=4), scenario, grace=60)
+
+
+@pytest.mark.fault
+def test_a_slowloris_holding_every_slot_is_refused_more_and_a_forge_elsewhere_gets_202() -> None:
+    async def scenario(served: Served) -> None:
+        server = served.server
+        attack = [await connect(served.port, HALF_SENT) for _ in range(8)]
+        await eventually(lambda: server.open_connections() == 8, "the slowloris holds 8 slots")
+        reader, _ = await connect(served.port, HALF_SENT)  # its next one: young slots, refused
+        assert (await until_closed(reader)).startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+        # The forge, at another address, takes the slowloris' stalest slot.
+        assert await post_signed(served.port, source="127.0.0.2") == (202, "accepted\n")
+        assert await until_closed(attack[0][0]) == b""
+        assert (served.closed("refused"), served.closed("evicted")) == (1, 1)
+        await eventually(lambda: served.followers.requested == [FOLLOWER], "the poll asked")
+        for _, writer in attack[1:]:
+            writer.close()
+
+    run(WebhookLimits(header_timeout=60, max_connections=8), scenario, grace=60)
 
 
 @pytest.mark.fault

@@ -15,12 +15,17 @@ closes the connection when its current phase outlives its deadline:
 Closing on a deadline aborts the connection: nothing is owed to a client that stalls, and a
 client that reads nothing must not keep its descriptor while asyncio tries to flush to it.
 
-The `ConnectionPool` holds at most `max_connections`. Past that, the connection that has been in
-its phase longest is closed to make room, provided it has been there `grace` seconds: a
-slowloris holds its connections in one phase for long, a forge's delivery spends milliseconds in
-each, so the delivery gets a slot while the attacker's stalest connections go. When every
-connection is younger than `grace` (a flood of new connections, not a slow one), the new
-connection is answered 503 and closed at once, never queued.
+The `ConnectionPool` holds at most `max_connections`. Past that, a newcomer takes the slot of:
+
+  - the stalest connection of a peer address holding more than half the slots, when the
+    newcomer comes from another address: one attacking address never locks a forge out;
+  - else the connection longest in its phase, once it has been there `grace` seconds: a
+    slowloris holds its connections in one phase for long, a forge's delivery spends
+    milliseconds in each, so the delivery gets a slot while the attacker's stalest go.
+
+When neither applies (every connection younger than `grace`: a flood of new connections, or
+behind a proxy where every peer is the proxy), the newcomer is answered 503 and closed at once,
+never queued.
 """
 
 from __future__ import annotations
@@ -59,7 +64,8 @@ def raw_response(status: str, text: str) -> bytes:
 
 
 class ConnectionPool:
-    """The open connections, ordered by when their current phase began (stalest first)."""
+    """The open connections, all and per peer address, ordered by when their current phase began
+    (stalest first)."""
 
     def __init__(
         self, limits: WebhookLimits, on_closed: Closed, *, grace: float = EVICTION_GRACE
@@ -68,6 +74,7 @@ class ConnectionPool:
         self.on_closed = on_closed
         self._grace = grace
         self._open: OrderedDict[ConnectionGuard, None] = OrderedDict()
+        self._peers: dict[str, OrderedDict[ConnectionGuard, None]] = {}
         self._by_transport: dict[asyncio.BaseTransport, ConnectionGuard] = {}
 
     def factory(self, make_inner: Callable[[], asyncio.Protocol]) -> Callable[[], asyncio.Protocol]:
@@ -79,20 +86,40 @@ class ConnectionPool:
 
     def admit(self, guard: ConnectionGuard, transport: asyncio.BaseTransport) -> bool:
         if len(self._open) >= self.limits.max_connections:
-            stalest = next(iter(self._open))
-            if stalest.phase_age() < self._grace:
+            victim = self._victim(guard.peer)
+            if victim is None:
                 return False
-            stalest.close("evicted", f"closed in its {stalest.phase.value} phase to make room")
+            victim.close("evicted", f"closed in its {victim.phase.value} phase to make room")
         self._open[guard] = None
+        self._peers.setdefault(guard.peer, OrderedDict())[guard] = None
         self._by_transport[transport] = guard
         return True
+
+    def _victim(self, peer: str) -> ConnectionGuard | None:
+        """Whose slot a newcomer from `peer` takes, if anyone's.
+
+        A peer holding more than half the slots loses its stalest to any other peer at once: one
+        attacking address cannot lock out a forge at another, however fast it reconnects.
+        Otherwise the stalest connection goes once it has been in its phase `grace` seconds.
+        """
+        hog = max(self._peers, key=lambda address: len(self._peers[address]))
+        if hog != peer and len(self._peers[hog]) > self.limits.max_connections // 2:
+            return next(iter(self._peers[hog]))
+        stalest = next(iter(self._open))
+        return stalest if stalest.phase_age() >= self._grace else None
 
     def moved(self, guard: ConnectionGuard) -> None:
         if guard in self._open:
             self._open.move_to_end(guard)
+            self._peers[guard.peer].move_to_end(guard)
 
     def release(self, guard: ConnectionGuard, transport: asyncio.BaseTransport) -> None:
-        self._open.pop(guard, None)
+        if guard in self._open:
+            del self._open[guard]
+            held = self._peers[guard.peer]
+            del held[guard]
+            if not held:
+                del self._peers[guard.peer]
         if self._by_transport.get(transport) is guard:
             del self._by_transport[transport]
 
@@ -120,6 +147,7 @@ class ConnectionGuard(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._deadline: asyncio.TimerHandle | None = None
         self.phase = Phase.HEADERS
+        self.peer = ""  # the client's address, once connected
         self._phase_started = self._loop.time()
         self._header_bytes = 0
         self._tail = b""  # the last bytes seen in the headers phase: a split `\r\n\r\n`
@@ -130,6 +158,8 @@ class ConnectionGuard(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        address = transport.get_extra_info("peername")
+        self.peer = str(address[0]) if isinstance(address, tuple) else ""
         if not self._pool.admit(self, transport):
             self._pool.on_closed("refused", "refused: too many connections")
             transport.write(raw_response("503 Service Unavailable", "too many connections"))
