@@ -413,3 +413,17 @@ def test_a_flood_of_rejected_requests_writes_a_few_lines_and_a_count(
     assert len(lines) == BURST + 1
     assert lines[-1].startswith(f"webhook: {flood - BURST} more requests rejected in the last ")
     assert lines[-1].endswith(f" s (401 {flood - BURST})")
+
+
+def test_a_port_in_use_is_an_error_at_start() -> None:
+    async def main() -> None:
+        taken = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = taken.sockets[0].getsockname()[1]
+        receiver = WebhookReceiver(lambda notice: None, (SECRET,))
+        try:
+            with pytest.raises(OSError, match="address already in use"):
+                await WebhookServer(receiver, "127.0.0.1", port, WebhookLimits()).start()
+        finally:
+            taken.close()
+
+    asyncio.run(main())

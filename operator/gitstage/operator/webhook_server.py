@@ -26,7 +26,7 @@ from aiohttp.web_request import BaseRequest
 
 from gitstage.adapters import metrics
 from gitstage.operator.connection_guard import EVICTION_GRACE, REQUEST_MARGIN, ConnectionPool
-from gitstage.operator.rejections import one_line, server_logger
+from gitstage.operator.rejections import RejectionLog, one_line, server_logger
 from gitstage.operator.settings import WebhookLimits
 from gitstage.operator.webhooks import WebhookReceiver
 
@@ -41,17 +41,68 @@ SHUTDOWN_TIMEOUT = 2.0
 LINGER = 2.0
 
 
+@dataclass
+class GuardedListener:
+    """The receiver listening on the loop that opened it (`listen`), every connection guarded."""
+
+    server: asyncio.Server
+    runner: web.AppRunner
+    pool: ConnectionPool
+    rejections: RejectionLog
+
+    @property
+    def port(self) -> int:
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        self.server.close()
+        await self.runner.cleanup()
+        self.rejections.flush(final=True)
+
+
+async def listen(
+    receiver: WebhookReceiver,
+    host: str,
+    port: int,
+    limits: WebhookLimits,
+    *,
+    grace: float = EVICTION_GRACE,
+) -> GuardedListener:
+    """Serve `receiver` on the running loop (`WebhookServer` calls it on a thread of its own)."""
+    rejections = receiver.rejections
+
+    def closed(reason: str, message: str) -> None:
+        metrics.WEBHOOK_CONNECTIONS_CLOSED.labels(reason).inc()
+        if reason != "idle_timeout":  # a kept-alive client going quiet is not an offence
+            rejections.note(reason, message)
+
+    app = receiver.app()
+    pool = ConnectionPool(limits, closed, grace=grace)
+    app.middlewares.append(pool.middleware)
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    await runner.setup()
+    assert runner.server is not None
+    make = _protocols(runner.server, limits, server_logger(LOGGER, rejections))
+    loop = asyncio.get_running_loop()
+    try:
+        server = await loop.create_server(pool.factory(make), host, port, reuse_address=True)
+    except OSError:  # the port is taken, say: `start` raises it
+        await runner.cleanup()
+        raise
+    return GuardedListener(server, runner, pool, rejections)
+
+
 @dataclass(frozen=True)
 class Bound:
     """What the thread hands back once it listens."""
 
-    port: int
+    listener: GuardedListener
     loop: asyncio.AbstractEventLoop
     stop: asyncio.Event
 
 
 class WebhookServer:
-    """Serves a `WebhookReceiver` on `host:port` until `close`; `port` is the bound one."""
+    """Serves a `WebhookReceiver` on `host:port` from a thread of its own until `close`."""
 
     def __init__(
         self,
@@ -64,24 +115,26 @@ class WebhookServer:
     ) -> None:
         self.name = "webhooks"
         self.host = host
-        self.port = port
+        self.port = port  # the bound one once started (0 asks for any)
         self._receiver = receiver
         self._limits = limits
         self._grace = grace
         self._bound: concurrent.futures.Future[Bound] = concurrent.futures.Future()
-        self._pool: ConnectionPool | None = None
         self._thread = threading.Thread(target=self._run, name="gitstage-webhooks", daemon=True)
 
     async def start(self) -> WebhookServer:
         """Start the thread; return once it listens (or raise what kept it from listening)."""
         self._thread.start()
         bound = await asyncio.wait_for(asyncio.wrap_future(self._bound), START_TIMEOUT)
-        self.port = bound.port
+        self.port = bound.listener.port
+        metrics.WEBHOOK_CONNECTIONS.set_function(self.open_connections)
         return self
 
     def open_connections(self) -> int:
         """Connections holding a slot now (read from any thread: one `len`)."""
-        return len(self._pool) if self._pool is not None else 0
+        if not self._bound.done() or self._bound.exception() is not None:
+            return 0
+        return len(self._bound.result().listener.pool)
 
     async def close(self) -> None:
         if self._bound.done() and self._bound.exception() is None:
@@ -100,40 +153,24 @@ class WebhookServer:
                 log.error("the webhook listener stopped: %s", error)
 
     async def _serve(self) -> None:
-        rejections = self._receiver.rejections
-        app = self._receiver.app()
-        pool = self._pool = ConnectionPool(self._limits, self._on_closed, grace=self._grace)
-        app.middlewares.append(pool.middleware)
-        metrics.WEBHOOK_CONNECTIONS.set_function(self.open_connections)
-        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
-        await runner.setup()
-        assert runner.server is not None
-        loop = asyncio.get_running_loop()
-        make = _protocols(runner.server, self._limits, server_logger(LOGGER, rejections))
-        server = await loop.create_server(
-            pool.factory(make), self.host, self.port, reuse_address=True
+        listener = await listen(
+            self._receiver, self.host, self.port, self._limits, grace=self._grace
         )
         stop = asyncio.Event()
-        self._bound.set_result(Bound(server.sockets[0].getsockname()[1], loop, stop))
+        self._bound.set_result(Bound(listener, asyncio.get_running_loop(), stop))
         try:
-            await self._until(stop)
+            await _until(stop, listener.rejections)
         finally:
-            server.close()
-            await runner.cleanup()
-            rejections.flush(final=True)
+            await listener.close()
 
-    async def _until(self, stop: asyncio.Event) -> None:
-        """Wait for `stop`, flushing the rejection log's counts once a window."""
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), self._receiver.rejections.window)
-            except TimeoutError:
-                self._receiver.rejections.flush()
 
-    def _on_closed(self, reason: str, message: str) -> None:
-        metrics.WEBHOOK_CONNECTIONS_CLOSED.labels(reason).inc()
-        if reason != "idle_timeout":  # a kept-alive client going quiet is not an offence
-            self._receiver.rejections.note(reason, message)
+async def _until(stop: asyncio.Event, rejections: RejectionLog) -> None:
+    """Wait for `stop`, flushing the rejection log's counts once a window."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), rejections.window)
+        except TimeoutError:
+            rejections.flush()
 
 
 class OneLineErrors(web.RequestHandler):
