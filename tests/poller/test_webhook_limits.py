@@ -296,6 +296,22 @@ def test_headers_past_the_byte_limit_get_431_and_a_large_body_does_not_count() -
     run(WebhookLimits(max_header_bytes=1024), scenario)
 
 
+def test_headers_arriving_a_few_bytes_at_a_time_are_read_whole() -> None:
+    async def scenario(served: Served) -> None:
+        request = request_bytes(signed())
+        head, _, body = request.partition(b"\r\n\r\n")
+        reader, writer = await connect(served.port)
+        for start in range(0, len(head) + 4, 3):  # the blank line split across reads
+            writer.write((head + b"\r\n\r\n")[start : start + 3])
+            await writer.drain()
+            await asyncio.sleep(0.001)  # separate segments: the pace of the sender
+        writer.write(body)
+        assert await answer(reader) == (202, "accepted\n")
+        writer.close()
+
+    run(WebhookLimits(), scenario)
+
+
 def raw(path: str, headers: bytes, body: bytes) -> bytes:
     start = f"POST {path} HTTP/1.1\r\nHost: operator\r\nConnection: close\r\n".encode()
     length = f"Content-Length: {len(body)}\r\n".encode()
@@ -353,6 +369,11 @@ HOSTILE = {
         b"zz\r\n{}\r\n0\r\n\r\n",
         400,
         "Invalid character in chunk size",
+    ),
+    "bare LF line endings": (
+        b"POST /hooks/generic HTTP/1.1\nHost: operator\nContent-Length: 2\n\n{}",
+        400,
+        None,
     ),
     "TLS on the plain port": (
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(32)) + b"\r\n\r\n",

@@ -11,7 +11,12 @@ from click.testing import CliRunner
 
 from gitstage.cli.main import cli
 from gitstage.operator.rejections import RejectionLog, one_line
-from gitstage.operator.settings import DESCRIPTOR_RESERVE, SettingsError, WebhookLimits
+from gitstage.operator.settings import (
+    DESCRIPTOR_RESERVE,
+    LISTEN_BACKLOG,
+    SettingsError,
+    WebhookLimits,
+)
 
 
 def test_defaults_and_every_setting_from_the_environment() -> None:
@@ -45,9 +50,10 @@ def test_a_bad_limit_is_a_one_line_error(name: str, value: str, message: str) ->
 
 def test_more_connections_than_the_descriptors_allow_is_refused() -> None:
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft - DESCRIPTOR_RESERVE > 65535:
+    kept = DESCRIPTOR_RESERVE + LISTEN_BACKLOG
+    if soft == resource.RLIM_INFINITY or soft - kept > 65535:
         pytest.skip(f"the open-file limit ({soft}) allows any connection limit")
-    too_many = str(soft - DESCRIPTOR_RESERVE + 1)
+    too_many = str(soft - kept + 1)
     with pytest.raises(SettingsError, match=f"the open-file limit is {soft}"):
         WebhookLimits.from_env({"GITSTAGE_WEBHOOK_MAX_CONNECTIONS": too_many})
 

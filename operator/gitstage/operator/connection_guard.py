@@ -2,8 +2,10 @@
 
 aiohttp's server has no header or body deadline, and asyncio's accept loop takes every
 connection until the process runs out of file descriptors. Each accepted connection gets a
-`ConnectionGuard` wrapping aiohttp's protocol; it sees every byte before aiohttp does and
-closes the connection when its current phase outlives its deadline:
+`ConnectionGuard` wrapping aiohttp's protocol; it sees every byte before aiohttp does (aiohttp
+sees the connection only once its first request's headers are complete, so a slowloris costs a
+guard and a timer, not aiohttp's parser and task) and closes the connection when its current
+phase outlives its deadline:
 
   headers   from the connection's start, or its first byte after a response, to the blank line
             ending the headers: `header_timeout`, and at most `max_header_bytes` (else 431)
@@ -41,7 +43,10 @@ from gitstage.operator.settings import WebhookLimits
 
 EVICTION_GRACE = 1.0  # seconds a connection keeps its slot, whatever it does
 REQUEST_MARGIN = 5.0  # seconds past the body timeout before the guard closes a request
-_HEADERS_END = b"\r\n\r\n"
+# The blank line ending the headers: CRLF CRLF, or a bare LF in it, which aiohttp answers with
+# 400 once it has the request (a peer never waits for a header timeout instead).
+_HEADERS_ENDS = (b"\n\r\n", b"\n\n")
+_TAIL = 2  # bytes kept between reads: a blank line split across them
 
 Closed = Callable[[str, str], None]  # (reason, one-line message): closed before an answer
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -136,13 +141,21 @@ class ConnectionPool:
                 guard.request_finished(body_read=request.content.is_eof())
 
 
+def _headers_end(window: bytes) -> int:
+    """Where the bytes after the headers begin in `window`, or -1."""
+    ends = [at + len(end) for end in _HEADERS_ENDS if (at := window.find(end)) >= 0]
+    return min(ends, default=-1)
+
+
 class ConnectionGuard(asyncio.Protocol):
     """One connection: its phase, its deadline, and aiohttp's protocol behind it."""
 
     def __init__(self, pool: ConnectionPool, make_inner: Callable[[], asyncio.Protocol]) -> None:
         self._pool = pool
         self._make_inner = make_inner
-        self._inner: asyncio.Protocol | None = None
+        self._inner: asyncio.Protocol | None = None  # aiohttp's, once the first headers are in
+        self._admitted = False
+        self._first_headers = bytearray()  # what aiohttp gets when they are complete
         self._transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
         self._deadline: asyncio.TimerHandle | None = None
@@ -165,18 +178,31 @@ class ConnectionGuard(asyncio.Protocol):
             transport.write(raw_response("503 Service Unavailable", "too many connections"))
             transport.close()
             return
+        self._admitted = True
         self._enter(Phase.HEADERS)
-        self._inner = self._make_inner()
-        self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        if self._inner is None:
+        if not self._admitted:
             return
         if self.phase is Phase.IDLE:
             self._enter(Phase.HEADERS)
         if self.phase is Phase.HEADERS and not self._headers_received(data):
             return
+        if self._inner is None:
+            self._first_headers += data
+            if self.phase is not Phase.HEADERS:
+                self._hand_over()
+            return
         self._inner.data_received(data)
+
+    def _hand_over(self) -> None:
+        """The first request's headers are in: only now does aiohttp see the connection, so a
+        connection that never gets that far costs no parser, task or timer of aiohttp's."""
+        assert self._transport is not None
+        self._inner = self._make_inner()
+        self._inner.connection_made(self._transport)
+        received, self._first_headers = bytes(self._first_headers), bytearray()
+        self._inner.data_received(received)
 
     def eof_received(self) -> bool | None:
         return self._inner.eof_received() if self._inner is not None else None
@@ -230,15 +256,15 @@ class ConnectionGuard(asyncio.Protocol):
     def _headers_received(self, data: bytes) -> bool:
         """Count header bytes up to the blank line; False when over the limit (closed)."""
         window = self._tail + data
-        end = window.find(_HEADERS_END)
-        seen = len(data) if end < 0 else end + len(_HEADERS_END) - len(self._tail)
+        end = _headers_end(window)
+        seen = len(data) if end < 0 else end - len(self._tail)
         self._header_bytes += seen
         limit = self._pool.limits.max_header_bytes
         if self._header_bytes > limit:
             self._refuse_headers(limit)
             return False
         if end < 0:
-            self._tail = window[-(len(_HEADERS_END) - 1) :]
+            self._tail = window[-_TAIL:]
         else:
             self._enter(Phase.REQUEST)
         return True

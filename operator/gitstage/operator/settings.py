@@ -130,6 +130,9 @@ _MAX_TIMEOUT = 3600.0
 # Descriptors the operator needs besides webhook connections: API watches, git subprocesses'
 # pipes, mirrors' files, the metrics listener. An unbounded receiver exhausted them (issue 16).
 DESCRIPTOR_RESERVE = 128
+# Connections the webhook listener accepts at a time (the listen backlog): past the limit they
+# hold a descriptor until refused or admitted in the same loop iteration.
+LISTEN_BACKLOG = 64
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -162,9 +165,10 @@ def _count(env: Mapping[str, str], name: str, default: int, low: int, high: int)
 
 def _check_descriptors(max_connections: int) -> None:
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and max_connections + DESCRIPTOR_RESERVE > soft:
+    kept = DESCRIPTOR_RESERVE + LISTEN_BACKLOG
+    if soft != resource.RLIM_INFINITY and max_connections + kept > soft:
         raise SettingsError(
             f"GITSTAGE_WEBHOOK_MAX_CONNECTIONS={max_connections} leaves the operator too few "
-            f"file descriptors (the open-file limit is {soft}, {DESCRIPTOR_RESERVE} are kept "
-            f"for its own work): at most {max(soft - DESCRIPTOR_RESERVE, 0)}"
+            f"file descriptors (the open-file limit is {soft}, {kept} are kept for its own work "
+            f"and connections being accepted): at most {max(soft - kept, 0)}"
         )

@@ -27,7 +27,7 @@ from aiohttp.web_request import BaseRequest
 from gitstage.adapters import metrics
 from gitstage.operator.connection_guard import EVICTION_GRACE, REQUEST_MARGIN, ConnectionPool
 from gitstage.operator.rejections import RejectionLog, one_line, server_logger
-from gitstage.operator.settings import WebhookLimits
+from gitstage.operator.settings import LISTEN_BACKLOG, WebhookLimits
 from gitstage.operator.webhooks import WebhookReceiver
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,9 @@ async def listen(
     make = _protocols(runner.server, limits, server_logger(LOGGER, rejections))
     loop = asyncio.get_running_loop()
     try:
-        server = await loop.create_server(pool.factory(make), host, port, reuse_address=True)
+        server = await loop.create_server(
+            pool.factory(make), host, port, reuse_address=True, backlog=LISTEN_BACKLOG
+        )
     except OSError:  # the port is taken, say: `start` raises it
         await runner.cleanup()
         raise
@@ -125,7 +127,8 @@ class WebhookServer:
     async def start(self) -> WebhookServer:
         """Start the thread; return once it listens (or raise what kept it from listening)."""
         self._thread.start()
-        bound = await asyncio.wait_for(asyncio.wrap_future(self._bound), START_TIMEOUT)
+        async with asyncio.timeout(START_TIMEOUT):
+            bound = await asyncio.wrap_future(self._bound)
         self.port = bound.listener.port
         metrics.WEBHOOK_CONNECTIONS.set_function(self.open_connections)
         return self
@@ -168,7 +171,8 @@ async def _until(stop: asyncio.Event, rejections: RejectionLog) -> None:
     """Wait for `stop`, flushing the rejection log's counts once a window."""
     while not stop.is_set():
         try:
-            await asyncio.wait_for(stop.wait(), rejections.window)
+            async with asyncio.timeout(rejections.window):
+                await stop.wait()
         except TimeoutError:
             rejections.flush()
 
