@@ -44,7 +44,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -68,6 +67,9 @@ from benchmarks.operator_harness import (
 )
 from benchmarks.push_latency import (
     NAMESPACE,
+    PASSWORD,
+    SECRET,
+    USER,
     Repo,
     Seen,
     push_assignment,
@@ -86,8 +88,6 @@ from gitstage.operator.webhook_server import WebhookServer, listen
 from gitstage.operator.webhooks import WebhookReceiver
 from gitstage.operator.worker import REQUESTED_AT
 
-USER, PASSWORD = "bench", "bench-pw-" + uuid.uuid4().hex[:6]
-SECRET = "bench-hook-" + uuid.uuid4().hex[:8]
 NAME = "hooked"  # in push_latency's NAMESPACE, which its Deployment watch follows
 FORGE, ATTACKER = "127.0.0.2", "127.0.0.1"
 LATENCY_RATIO = 1.5  # target: latencies under attack within 1.5x of quiet

@@ -172,6 +172,13 @@ async def post_signed(port: int, *, source: str = "127.0.0.1") -> tuple[int, str
 HALF_SENT = b"POST /hooks/generic HTTP/1.1\r\nHost: operator\r\n"
 
 
+async def fill(served: Served, count: int) -> list[Stream]:
+    """`count` half-sent requests, once the server holds them all."""
+    streams = [await connect(served.port, HALF_SENT) for _ in range(count)]
+    await eventually(lambda: served.server.open_connections() == count, f"{count} admitted")
+    return streams
+
+
 @pytest.mark.fault
 def test_a_half_sent_request_is_closed_after_the_header_timeout() -> None:
     async def scenario(served: Served) -> None:
@@ -220,8 +227,7 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() -> Non
 def test_past_the_limit_the_stalest_connections_go_and_a_signed_delivery_gets_202() -> None:
     async def scenario(served: Served) -> None:
         server = served.server
-        oldest = [await connect(served.port, HALF_SENT) for _ in range(8)]
-        await eventually(lambda: server.open_connections() == 8, "8 connections admitted")
+        oldest = await fill(served, 8)
         newer = [await connect(served.port, HALF_SENT) for _ in range(8)]
         for reader, _ in oldest:  # each newcomer closed the stalest one to take its slot
             assert await until_closed(reader) == b""
@@ -243,8 +249,7 @@ def test_past_the_limit_the_stalest_connections_go_and_a_signed_delivery_gets_20
 @pytest.mark.fault
 def test_a_flood_of_new_connections_is_refused_at_once_not_queued() -> None:
     async def scenario(served: Served) -> None:
-        held = [await connect(served.port, HALF_SENT) for _ in range(4)]
-        await eventually(lambda: served.server.open_connections() == 4, "4 connections admitted")
+        held = await fill(served, 4)
         for _ in range(3):  # every slot is younger than the grace: nothing to evict
             reader, _ = await connect(served.port)
             received = await until_closed(reader)
@@ -263,9 +268,7 @@ def test_a_flood_of_new_connections_is_refused_at_once_not_queued() -> None:
 @pytest.mark.fault
 def test_a_slowloris_holding_every_slot_is_refused_more_and_a_forge_elsewhere_gets_202() -> None:
     async def scenario(served: Served) -> None:
-        server = served.server
-        attack = [await connect(served.port, HALF_SENT) for _ in range(8)]
-        await eventually(lambda: server.open_connections() == 8, "the slowloris holds 8 slots")
+        attack = await fill(served, 8)  # a slowloris holding every slot
         reader, _ = await connect(served.port, HALF_SENT)  # its next one: young slots, refused
         assert (await until_closed(reader)).startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
         # The forge, at another address, takes the slowloris' stalest slot.

@@ -1,13 +1,15 @@
 """The webhook receiver's listener: its own thread and event loop, every connection guarded.
 
-Why a thread: the listener faces the internet, the operator's loop runs kopf's watches and every
-worker. On one loop, a burst of connections is accepted and parsed in one loop iteration (up to
-the listen backlog per wake-up), and every reconcile waits behind it; here the interpreter hands
-the other thread a turn every few milliseconds (`sys.getswitchinterval`) whatever the listener
-does. Why guards (connection_guard.py): they bound what a connection may hold (a descriptor, a
-slot, a deadline), which the thread alone does not; the descriptors are the process's, shared
-with the operator. The only crossing back is `Deliver`: a signed push's notice, scheduled on the
-operator's loop without waiting for it.
+What bounds the operator's latency under attack is the guard (connection_guard.py): deadlines,
+a connection limit and a descriptor check that leave the operator its file descriptors (shared
+by the process: main's unguarded listener took them all, and then the operator's own API calls
+failed), and a connection that never completes its headers costs a guard and a timer. The thread
+adds isolation from bursts of listener work: on one loop, a backlog of accepts, a 1 MiB body's
+HMAC and JSON run in one loop iteration and every reconcile waits behind them; here the
+interpreter hands the operator's thread a turn every switch interval (5 ms) whatever the
+listener's Python code does. It shares the GIL, so not the listener's CPU: see README, "The
+webhook port under a slowloris". The only crossing back is `Deliver`: a signed push's notice,
+scheduled on the operator's loop without waiting for it.
 """
 
 from __future__ import annotations
