@@ -47,6 +47,7 @@ from benchmarks.operator_harness import (
 from kubernetes import watch
 from tests.support import forge_payloads as fp
 from tests.support.fast_import import CommitSpec, FastImport, Stamp, TagSpec, init_repo
+from urllib3.exceptions import ProtocolError
 
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
 
@@ -68,11 +69,14 @@ class Seen:
 
 def watch_deployments(kube: Kube, seen: dict[str, Seen], stop: threading.Event) -> None:
     """Record, per Deployment, the first event time of each commit's update and rollout."""
-    try:
-        _watch(kube, seen, stop)
-    except Exception:
-        if not stop.is_set():  # the cluster stopping ends the stream: not an error
-            raise
+    while not stop.is_set():
+        try:
+            _watch(kube, seen, stop)
+        except ProtocolError:  # the API server cut the stream short: watch again
+            log("the Deployment watch broke off; watching again")
+        except Exception:
+            if not stop.is_set():  # the cluster stopping ends the stream: not an error
+                raise
 
 
 def _watch(kube: Kube, seen: dict[str, Seen], stop: threading.Event) -> None:

@@ -17,7 +17,9 @@ from gitstage.adapters.mirror.poller import PollerHub
 from gitstage.domain.registry.views import stage_view
 from gitstage.operator import endpoints, observability
 from gitstage.operator.feed import Follow, HubFeed, SourceView
-from gitstage.operator.webhooks import WebhookReceiver
+from gitstage.operator.settings import WebhookLimits
+from gitstage.operator.webhook_server import WebhookServer
+from gitstage.operator.webhooks import WebhookReceiver, on_loop
 from tests.poller.conftest import BASE, PASSWORD, USER, Remote
 from tests.poller.test_hub import eventually
 from tests.support import forge_payloads as fp
@@ -82,9 +84,8 @@ class Running:
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
     hub = PollerHub(tmp_path / "cache", on_poll=observability.record_poll)
     feed = HubFeed(hub)
-    hooks = await endpoints.serve(
-        "webhooks", WebhookReceiver(feed, (SECRET,)).app(), "127.0.0.1", 0
-    )
+    receiver = WebhookReceiver(on_loop(asyncio.get_running_loop(), feed), (SECRET,))
+    hooks = await WebhookServer(receiver, "127.0.0.1", 0, WebhookLimits()).start()
     scrape = await endpoints.serve("metrics", endpoints.metrics_app(), "127.0.0.1", 0)
     try:
         yield Running(feed, f"http://127.0.0.1:{hooks.port}", f"http://127.0.0.1:{scrape.port}")

@@ -111,6 +111,8 @@ def test_the_schema_declares_exactly_the_values() -> None:
             {"tenancy": {"defaultServiceAccount": "ns/admin", "requireServiceAccount": False}},
             "/tenancy/defaultServiceAccount",
         ),
+        ({"webhook": {"limits": {"maxConnections": 0}}}, "/webhook/limits/maxConnections"),
+        ({"webhook": {"limits": {"headerTimeoutSeconds": 0}}}, "/webhook/limits/headerTimeout"),
     ],
 )
 def test_the_schema_rejects_bad_values(home: Path, values: Manifest, message: str) -> None:
@@ -337,6 +339,42 @@ def test_the_operator_serves_metrics_and_webhooks_on_the_declared_ports(home: Pa
     pod = rendered.one("Deployment")["spec"]["template"]["spec"]
     [volume] = [v for v in pod["volumes"] if v["name"] == "webhook-secret"]
     assert volume["secret"]["secretName"] == "hook-secrets"
+    limits = [a for a in operator["args"] if a.startswith("--webhook-") and "timeout" in a]
+    assert limits == [
+        "--webhook-header-timeout=10",
+        "--webhook-body-timeout=10",
+        "--webhook-idle-timeout=30",
+    ]
+    assert "--webhook-max-connections=256" in operator["args"]
+    assert "--webhook-max-header-bytes=16384" in operator["args"]
+
+
+def test_the_webhook_limits_reach_the_operator_as_written(home: Path) -> None:
+    limits = {
+        "headerTimeoutSeconds": 2.5,
+        "bodyTimeoutSeconds": 3600,
+        "idleTimeoutSeconds": 5,
+        "maxConnections": 65535,
+        "maxHeaderBytes": 1048576,  # no 1.048576e+06
+    }
+    webhook = {"enabled": True, "secretName": "hook-secrets", "limits": limits}
+    args = container(render(home, {"webhook": webhook}))["args"]
+    assert [a for a in args if a.split("=")[0] in LIMIT_FLAGS] == [
+        "--webhook-header-timeout=2.5",
+        "--webhook-body-timeout=3600",
+        "--webhook-idle-timeout=5",
+        "--webhook-max-connections=65535",
+        "--webhook-max-header-bytes=1048576",
+    ]
+
+
+LIMIT_FLAGS = {
+    "--webhook-header-timeout",
+    "--webhook-body-timeout",
+    "--webhook-idle-timeout",
+    "--webhook-max-connections",
+    "--webhook-max-header-bytes",
+}
 
 
 def test_a_webhook_without_its_secret_is_refused(home: Path) -> None:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from gitstage.domain.repo_urls import repository_key
+from gitstage.domain.repo_urls import MAX_URL_LENGTH, repository_key, url_problem
 from gitstage.domain.webhooks.payloads import Ignored, Ping, PushNotice, parse
 from gitstage.domain.webhooks.signatures import (
     Forge,
@@ -142,6 +142,42 @@ def test_gitlab_compares_the_token() -> None:
 
 def test_without_a_configured_secret_everything_is_refused() -> None:
     assert refuse(Forge.GITHUB, SIGNED[Forge.GITHUB], ()) == "no webhook secret is configured"
+
+
+# What an HTTP server hands over for header bytes that are not UTF-8 (aiohttp: surrogateescape).
+UNDECODABLE = b"sha256=\xff\xfe\x80".decode("utf-8", "surrogateescape")
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize(
+    ("forge", "header"),
+    [
+        (Forge.GITHUB, "X-Hub-Signature-256"),
+        (Forge.BITBUCKET, "X-Hub-Signature"),
+        (Forge.GENERIC, "X-Signature"),
+        (Forge.GITEA, "X-Gitea-Signature"),
+    ],
+)
+@pytest.mark.parametrize("value", [UNDECODABLE, "sha256=é" + "0" * 63, "sha256=" + "0" * 65])
+def test_a_signature_that_is_not_a_hex_digest_is_a_401_not_an_error(
+    forge: Forge, header: str, value: str
+) -> None:
+    changes = {header: value.removeprefix("sha256=") if forge is Forge.GITEA else value}
+    if forge is Forge.GITEA:
+        changes |= {"X-Gogs-Signature": None}
+    message = refuse(forge, with_headers(SIGNED[forge], **changes))
+    assert message == f"{header.replace('GitHub', 'Github')} is not a hex SHA-256 digest"
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("token", [UNDECODABLE, "\ud800", "sécret"])
+def test_a_gitlab_token_of_any_bytes_is_compared_not_an_error(token: str) -> None:
+    delivery = fp.gitlab_tag_push(REPO, "refs/tags/v1", TAG_OBJECT, COMMIT, SECRET.decode())
+    bad = with_headers(delivery, **{"X-Gitlab-Token": token})
+    assert refuse(Forge.GITLAB, bad) == "X-Gitlab-Token does not match"
+    accept(
+        Forge.GITLAB, with_headers(delivery, **{"X-Gitlab-Token": "sécret"}), ("sécret".encode(),)
+    )
 
 
 # --- payloads ---------------------------------------------------------------------------------
@@ -298,3 +334,93 @@ def test_every_form_of_a_url_gives_one_key(url: str) -> None:
 )
 def test_keys_keep_what_tells_repositories_apart(url: str, key: str) -> None:
     assert repository_key(url) == key
+
+
+# --- hostile payloads -------------------------------------------------------------------------
+
+
+def signed_generic(body: bytes) -> PushNotice | Ignored | Ping:
+    delivery = fp.Delivery(
+        "/hooks/generic", {"X-Signature": "sha256=" + fp.hex_hmac(SECRET, body)}, body
+    )
+    accept(Forge.GENERIC, delivery)
+    return parse(Forge.GENERIC, lower(delivery.headers), delivery.body)
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 100_000, "malformed JSON: nested too deeply"),
+        (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, "malformed JSON: nested too deeply"),
+        (b'{"repositories": ["\xff\xfe"]}', "malformed JSON: 'utf-8' codec can't decode byte"),
+        (b"\xff\xfe\x00\xd8", "malformed JSON: "),
+        (
+            b'{"repositories": ["http://[::1/x.git"]}',
+            "the generic payload has a malformed repository URL: Invalid IPv6 URL",
+        ),
+        (
+            b'{"repositories": ["https://host/x\\ud800.git"]}',
+            "the generic payload has a malformed repository URL: holds a control character",
+        ),
+        (
+            b'{"repository": "https://host/x.git\\n2024-01-01 INFO forged line"}',
+            "the generic payload has a malformed repository URL: holds a control character",
+        ),
+        (
+            b'{"repositories": ["https://host/' + b"a" * MAX_URL_LENGTH + b'"]}',
+            f"the generic payload has a malformed repository URL: longer than {MAX_URL_LENGTH}",
+        ),
+    ],
+)
+def test_hostile_signed_bodies_are_one_line_400s(body: bytes, message: str) -> None:
+    with pytest.raises(WebhookRejected) as caught:
+        signed_generic(body)
+    assert caught.value.status == 400
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.fault
+def test_a_malformed_url_in_any_forge_field_is_refused() -> None:
+    document = json.loads(SIGNED[Forge.GITHUB].body)
+    document["repository"]["html_url"] = "https://[github.com/acme/registry"
+    with pytest.raises(WebhookRejected, match="the github payload has a malformed repository URL"):
+        parse(Forge.GITHUB, {"x-github-event": "push"}, json.dumps(document).encode())
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("event", [UNDECODABLE, "pu\x00sh", "p" * 65, "pushé"])
+def test_an_event_header_that_is_not_an_event_name_is_a_400(event: str) -> None:
+    with pytest.raises(WebhookRejected) as caught:
+        parse(Forge.GITHUB, {"x-github-event": event}, SIGNED[Forge.GITHUB].body)
+    assert str(caught.value) == "X-Github-Event is not an event name"
+
+
+@pytest.mark.fault
+def test_refs_and_event_kinds_from_the_body_are_escaped_for_logs() -> None:
+    body = json.dumps(
+        {"repositories": [REPO.clone_url], "refs": ["refs/tags/a\nforged", "\ud800", "r" * 300]}
+    ).encode()
+    notice = signed_generic(body)
+    assert isinstance(notice, PushNotice)
+    assert notice.refs == ("refs/tags/a\\nforged", "\\ud800", "r" * 256)
+    assert all(ref.isprintable() for ref in notice.refs)
+    document = json.loads(SIGNED[Forge.GITHUB].body) | {"object_kind": "x\r\ny"}
+    ignored = parse(Forge.GITLAB, {"x-gitlab-event": "system hook"}, json.dumps(document).encode())
+    assert ignored == Ignored(Forge.GITLAB, "system hook x\\r\\ny")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://github.com/acme/registry.git",
+        "git@github.com:acme/registry.git",
+        "ssh://git@[::1]:22/x.git",
+        "https://bücher.example/ml/registry",
+        "/srv/git/registry.git",
+    ],
+)
+def test_url_problem_accepts_every_form_a_forge_sends(url: str) -> None:
+    assert url_problem(url) is None
+    repository_key(url)  # and each has a key

@@ -69,6 +69,18 @@ WEBHOOKS = Counter(
     ["forge", "outcome"],
     registry=REGISTRY,
 )
+WEBHOOK_CONNECTIONS = Gauge(
+    "gitstage_webhook_connections",
+    "Open webhook connections (at most --webhook-max-connections).",
+    registry=REGISTRY,
+)
+WEBHOOK_CONNECTIONS_CLOSED = Counter(
+    "gitstage_webhook_connections_closed_total",
+    "Webhook connections closed before an answer: header_timeout, request_timeout, "
+    "idle_timeout, header_too_large, evicted (to make room), refused (too many).",
+    ["reason"],
+    registry=REGISTRY,
+)
 WEBHOOK_POLLS = Counter(
     "gitstage_webhook_poll_requests_total",
     "ModelRegistries whose repository a webhook asked to poll (polls coalesce per repository).",

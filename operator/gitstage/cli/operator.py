@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -16,7 +16,63 @@ from gitstage.operator.settings import (
     SCANNING_ENV,
     OperatorSettings,
     SettingsError,
+    WebhookLimits,
 )
+
+F = TypeVar("F", bound=Callable[..., object])
+_LIMITS = WebhookLimits()
+# (flag after --webhook-, click type, default, help): each also read from GITSTAGE_WEBHOOK_<NAME>.
+_WEBHOOK_LIMITS: tuple[tuple[str, click.FloatRange | click.IntRange, float, str], ...] = (
+    (
+        "header-timeout",
+        click.FloatRange(0, 3600, min_open=True),
+        _LIMITS.header_timeout,
+        "Seconds a webhook connection has to send its request line and headers.",
+    ),
+    (
+        "body-timeout",
+        click.FloatRange(0, 3600, min_open=True),
+        _LIMITS.body_timeout,
+        "Seconds a webhook request has to send its body once its headers are in (else 408).",
+    ),
+    (
+        "idle-timeout",
+        click.FloatRange(0, 3600, min_open=True),
+        _LIMITS.idle_timeout,
+        "Seconds a kept-alive webhook connection may wait for its next request.",
+    ),
+    (
+        "max-connections",
+        click.IntRange(1, 65535),
+        _LIMITS.max_connections,
+        "Open webhook connections at most; past it the stalest is closed, or the new one "
+        "refused (503).",
+    ),
+    (
+        "max-header-bytes",
+        click.IntRange(1024, 1 << 20),
+        _LIMITS.max_header_bytes,
+        "Bytes of a webhook request line and headers together at most (else 431).",
+    ),
+)
+
+
+def webhook_limit_options(command: F) -> F:
+    for flag, kind, default, text in reversed(_WEBHOOK_LIMITS):
+        option = click.option(
+            f"--webhook-{flag}",
+            type=kind,
+            default=default,
+            show_default=True,
+            envvar=limit_env(flag),
+            help=text,
+        )
+        command = option(command)
+    return command
+
+
+def limit_env(flag: str) -> str:
+    return "GITSTAGE_WEBHOOK_" + flag.upper().replace("-", "_")
 
 
 @click.command(
@@ -71,6 +127,7 @@ from gitstage.operator.settings import (
     envvar="GITSTAGE_WEBHOOK_SECRET_FILE",
     help="File of webhook secrets, one per line (or set GITSTAGE_WEBHOOK_SECRET).",
 )
+@webhook_limit_options
 @click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
@@ -178,6 +235,8 @@ def settings_env(params: Mapping[str, Any]) -> dict[str, str]:
     }
     if params["allowed_fetcher_images"]:
         env["GITSTAGE_ALLOWED_FETCHER_IMAGES"] = "\n".join(params["allowed_fetcher_images"])
+    for flag, *_ in _WEBHOOK_LIMITS:
+        env[limit_env(flag)] = str(params["webhook_" + flag.replace("-", "_")])
     return env
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 _USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>(?!//).+)$")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ssh": 22, "git": 9418}
+MAX_URL_LENGTH = 2048
 
 
 def repository_key(url: str) -> str:
@@ -29,6 +30,24 @@ def repository_key(url: str) -> str:
     path = "/" + path.strip("/")
     path = path.removesuffix(".git").rstrip("/")
     return f"{host}{path}".lower()
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` (from untrusted input) cannot be a repository URL, or None when it can.
+
+    `repository_key` takes any URL this accepts; it refuses what would break a key, a log line
+    or an error message: control characters, blanks, invalid code points, unparsable hosts.
+    """
+    if len(url) > MAX_URL_LENGTH:
+        return f"longer than {MAX_URL_LENGTH} characters"
+    if not url.isprintable() or any(c.isspace() for c in url):
+        return "holds a control character, a blank or an invalid code point"
+    if "://" in url:
+        try:
+            urlsplit(url)
+        except ValueError as error:  # e.g. an unbalanced `[` of an IPv6 host
+            return str(error)
+    return None
 
 
 def _from_url(text: str) -> tuple[str, str]:

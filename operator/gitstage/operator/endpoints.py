@@ -1,14 +1,26 @@
-"""The operator's own HTTP listeners (webhooks, metrics), on the event loop kopf runs."""
+"""The operator's own HTTP listeners: metrics on the event loop kopf runs; the webhook receiver,
+which faces the internet, on a thread of its own (webhook_server.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from gitstage.adapters import metrics
+
+
+class Listening(Protocol):
+    """A started listener, whatever runs it."""
+
+    name: str
+    host: str
+    port: int
+
+    async def close(self) -> None: ...
 
 
 @dataclass

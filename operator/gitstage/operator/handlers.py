@@ -17,11 +17,12 @@ from gitstage.adapters import metrics
 from gitstage.adapters.kube import client as kube_client
 from gitstage.adapters.mirror.poller import PollerHub
 from gitstage.operator import endpoints, observability
-from gitstage.operator.endpoints import Endpoint
+from gitstage.operator.endpoints import Listening
 from gitstage.operator.feed import HubFeed
 from gitstage.operator.leader import Leadership, StandbyTargets, elect
 from gitstage.operator.settings import OperatorSettings
-from gitstage.operator.webhooks import WebhookReceiver
+from gitstage.operator.webhook_server import WebhookServer
+from gitstage.operator.webhooks import WebhookReceiver, on_loop
 from gitstage.operator.worker import (
     FLUX_REQUESTED_AT,
     REQUESTED_AT,
@@ -32,7 +33,7 @@ from gitstage.workloads.render import LABEL_BINDING, LABEL_REGISTRY, MANAGED_BY
 
 WORKERS: dict[str, RegistryWorker] = {}
 FEEDS: list[HubFeed] = []  # the running feed, for probes and tests
-ENDPOINTS: dict[str, Endpoint] = {}  # running listeners by name (webhooks, metrics)
+ENDPOINTS: dict[str, Listening] = {}  # running listeners by name (webhooks, metrics)
 
 
 @kopf.on.startup()
@@ -78,12 +79,15 @@ async def _start_endpoints(
     settings: OperatorSettings, feed: HubFeed, leadership: Leadership
 ) -> None:
     if settings.webhook is not None:
+        limits = settings.webhook_limits
         targets = feed if settings.election is None else StandbyTargets(feed, leadership)
-        receiver = WebhookReceiver(targets, settings.webhook_secrets)
-        listener = settings.webhook
-        ENDPOINTS["webhooks"] = await endpoints.serve(
-            "webhooks", receiver.app(), listener.host, listener.port
+        deliver = on_loop(asyncio.get_running_loop(), targets)
+        receiver = WebhookReceiver(
+            deliver, settings.webhook_secrets, body_timeout=limits.body_timeout
         )
+        listener = settings.webhook
+        server = WebhookServer(receiver, listener.host, listener.port, limits)
+        ENDPOINTS["webhooks"] = await server.start()
     if settings.metrics is not None:
         app = endpoints.metrics_app(lambda: metrics.POLLERS.set(len(feed.hub.stats())))
         listener = settings.metrics

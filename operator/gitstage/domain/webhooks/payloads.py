@@ -3,6 +3,10 @@
 The receiver does not trust the payload's refs or SHAs: an annotated tag push names the tag
 object, and GitHub sends no event at all for pushes of more than three tags. It only learns which
 repository to poll now; the poll then reads what the remote holds. The refs are kept for logs.
+
+Whatever the body holds, `parse` returns or raises `WebhookRejected` (a one-line 400): invalid
+UTF-8, JSON nested past the interpreter's recursion limit, URLs that do not parse, header values
+that are not ASCII. What it returns is safe to log: URLs and refs hold no control characters.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from gitstage.domain.webhooks.signatures import Forge, WebhookRejected
+from gitstage.domain.repo_urls import url_problem
+from gitstage.domain.webhooks.signatures import Forge, WebhookRejected, shown_header
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,8 @@ _PUSH_EVENTS = {
 }
 _PING_EVENTS = {"ping", "diagnostics:ping"}
 _GITLAB_KINDS = {"push", "tag_push"}
+_MAX_EVENT_LENGTH = 64
+_MAX_REF_LENGTH = 256
 
 
 def parse(forge: Forge, headers: Mapping[str, str], body: bytes) -> Notice:
@@ -167,13 +174,18 @@ def _event(forge: Forge, headers: Mapping[str, str]) -> str:
     value = next((headers[name] for name in names if headers.get(name)), None)
     if value is None:
         raise WebhookRejected(f"missing {names[0]} header")
-    return value.strip().lower()
+    event = value.strip().lower()
+    if len(event) > _MAX_EVENT_LENGTH or not (event.isascii() and event.isprintable()):
+        raise WebhookRejected(f"{shown_header(names[0])} is not an event name")
+    return event
 
 
 def _json_object(body: bytes) -> dict[str, object]:
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as error:
+    except RecursionError:  # `[[[[...`: the decoder recurses once per level
+        raise WebhookRejected("malformed JSON: nested too deeply") from None
+    except ValueError as error:  # UnicodeDecodeError too
         raise WebhookRejected(f"malformed JSON: {str(error).splitlines()[0]}") from None
     if not isinstance(document, dict):
         raise WebhookRejected("the payload is not a JSON object")
@@ -194,7 +206,8 @@ def _hub(forge: Forge, event: str, document: dict[str, object]) -> Notice:
 def _gitlab(event: str, document: dict[str, object]) -> Notice:
     push = _validate(_GitLabPush, Forge.GITLAB, document)
     if event == "system hook" and push.object_kind not in _GITLAB_KINDS:
-        return Ignored(Forge.GITLAB, f"system hook {push.object_kind}")
+        kind = _loggable(str(push.object_kind), _MAX_EVENT_LENGTH)
+        return Ignored(Forge.GITLAB, f"system hook {kind}")
     urls: list[str | None] = []
     for repo in (push.project, push.repository):
         if repo is not None:
@@ -234,7 +247,16 @@ def _notice(
     found = tuple(dict.fromkeys(url for url in urls if url))
     if not found:
         raise WebhookRejected(f"the {forge} payload names no repository URL")
-    return PushNotice(forge, event, found, refs)
+    for url in found:
+        if problem := url_problem(url):
+            raise WebhookRejected(f"the {forge} payload has a malformed repository URL: {problem}")
+    return PushNotice(forge, event, found, tuple(_loggable(ref, _MAX_REF_LENGTH) for ref in refs))
+
+
+def _loggable(text: str, limit: int) -> str:
+    """Text from the body as a log line or an answer may show it: escaped, bounded."""
+    shown = text if text.isprintable() else repr(text)[1:-1]
+    return shown[:limit]
 
 
 def _validate(model: type[M], forge: Forge, document: dict[str, object]) -> M:

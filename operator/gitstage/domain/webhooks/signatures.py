@@ -7,7 +7,9 @@
   gitlab            X-Gitlab-Token: <the secret itself>  (GitLab signs nothing)
 
 Several secrets may be configured (rotation): any one of them is accepted. Header names are
-looked up lower-case; the caller lower-cases them.
+looked up lower-case; the caller lower-cases them. Header values may hold any bytes (an HTTP
+server decodes them as it can): a digest that is not 64 hex digits is refused before any
+comparison, and a token is compared as the bytes it encodes to, so no value can raise.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ _PREFIXED = {
     Forge.GENERIC: "x-signature",
 }
 _GITEA = ("x-forgejo-signature", "x-gitea-signature", "x-gogs-signature")
+_SHA256_HEX = 64
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 def authenticate(
@@ -53,18 +57,18 @@ def authenticate(
         raise Unauthorized("no webhook secret is configured")
     if forge is Forge.GITLAB:
         token = _header(headers, "x-gitlab-token")
-        if not _any_equal(token.encode(), secrets):
+        if not _any_equal(token.encode("utf-8", "surrogatepass"), secrets):
             raise Unauthorized("X-Gitlab-Token does not match")
         return
     if forge in (Forge.GITEA, Forge.FORGEJO):
         name = next((n for n in _GITEA if n in headers), _GITEA[0])
-        digest = _header(headers, name)
+        digest = _hex_digest(name, _header(headers, name))
     else:
         name = _PREFIXED[forge]
-        digest = _sha256_value(name, _header(headers, name))
+        digest = _hex_digest(name, _sha256_value(name, _header(headers, name)))
     expected = [hmac.new(secret, body, hashlib.sha256).hexdigest().encode() for secret in secrets]
-    if not _any_equal(digest.strip().lower().encode(), expected):
-        raise Unauthorized(f"{_shown(name)} does not match the body")
+    if not _any_equal(digest, expected):
+        raise Unauthorized(f"{shown_header(name)} does not match the body")
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -75,10 +79,18 @@ def sign(secret: bytes, body: bytes) -> str:
 def _sha256_value(name: str, value: str) -> str:
     algorithm, sep, digest = value.partition("=")
     if not sep:
-        raise Unauthorized(f"{_shown(name)} is not of the form sha256=<hex>")
+        raise Unauthorized(f"{shown_header(name)} is not of the form sha256=<hex>")
     if algorithm.strip().lower() != "sha256":
-        raise Unauthorized(f"{_shown(name)} uses {algorithm[:16]!r}; only sha256 is accepted")
+        raise Unauthorized(f"{shown_header(name)} uses {algorithm[:16]!r}; only sha256 is accepted")
     return digest
+
+
+def _hex_digest(name: str, value: str) -> bytes:
+    """The lower-case ASCII of a hex SHA-256 digest; anything else (other bytes too) is refused."""
+    digest = value.strip().lower()
+    if len(digest) != _SHA256_HEX or not all(c in _HEX_DIGITS for c in digest):
+        raise Unauthorized(f"{shown_header(name)} is not a hex SHA-256 digest")
+    return digest.encode("ascii")
 
 
 def _any_equal(given: bytes, candidates: Sequence[bytes]) -> bool:
@@ -92,10 +104,10 @@ def _any_equal(given: bytes, candidates: Sequence[bytes]) -> bool:
 def _header(headers: Mapping[str, str], name: str) -> str:
     value = headers.get(name)
     if not value:
-        raise Unauthorized(f"missing {_shown(name)} header")
+        raise Unauthorized(f"missing {shown_header(name)} header")
     return value
 
 
-def _shown(name: str) -> str:
+def shown_header(name: str) -> str:
     """`x-hub-signature-256` -> `X-Hub-Signature-256`, as the forges spell it."""
     return "-".join(part.capitalize() for part in name.split("-"))
