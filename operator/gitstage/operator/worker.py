@@ -116,7 +116,8 @@ class RegistryWorker:
 
     async def _reconcile_safely(self) -> float | None:
         try:
-            retry_after = await self._reconcile()
+            with observability.reconciling(self.namespace, self.name):
+                retry_after = await self._reconcile()
         except ApiException as error:
             delay = RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS) - 1)]
             self._failures += 1
