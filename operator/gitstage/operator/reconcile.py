@@ -18,6 +18,7 @@ from gitstage.adapters.kube.registries import patch_status
 from gitstage.domain.policy.rules import PolicyEvaluator
 from gitstage.operator.feed import SourceView
 from gitstage.resources import v1alpha1 as v1
+from gitstage.workloads.fetcher_transport import FetcherTransport
 from gitstage.workloads.plan import Hold, Refused, decide
 from gitstage.workloads.pod_policy import PodPolicy, violations
 from gitstage.workloads.render import (
@@ -76,6 +77,7 @@ class Context:
     requested_at: str | None = None
     as_user: str | None = None  # the impersonated ServiceAccount; None: the operator itself
     pod_policy: PodPolicy = field(default_factory=PodPolicy)
+    transport: FetcherTransport | None = None  # the fetchers' CA bundle and proxy
 
     @property
     def name(self) -> str:
@@ -170,7 +172,14 @@ def _reconcile_binding(
 
 def _serve(run: BindingRun, target: Serving, running: Serving | None) -> v1.DeploymentState:
     observed = run.observed
-    manifest = render_deployment(run.owner, run.binding, target, run.access, run.ctx.fetcher_image)
+    manifest = render_deployment(
+        run.owner,
+        run.binding,
+        target,
+        run.access,
+        run.ctx.fetcher_image,
+        transport=run.ctx.transport,
+    )
     if observed is None or observed.annotations.get(ANNOTATION_DIGEST) != _digest(manifest):
         if not _apply(run, manifest):
             return _deployment_state(run.binding, running, observed, None).model_copy(
@@ -214,7 +223,13 @@ def _hold(run: BindingRun, hold: Hold, running: Serving | None) -> v1.Deployment
     scale_down = binding.on_empty_stage is v1.EmptyStagePolicy.SCALE_TO_ZERO
     if running is not None and observed is not None and scale_down and observed.replicas != 0:
         manifest = render_deployment(
-            run.owner, binding, running, run.access, run.ctx.fetcher_image, scale_to_zero=True
+            run.owner,
+            binding,
+            running,
+            run.access,
+            run.ctx.fetcher_image,
+            scale_to_zero=True,
+            transport=run.ctx.transport,
         )
         if _apply(run, manifest):
             run.outcome.applied.append(binding.name)

@@ -156,6 +156,7 @@ class RegistryWorker:
             requested_at=requested_at(body),
             as_user=as_user,
             pod_policy=self._settings.pod_policy,
+            transport=self._settings.fetcher_transport,
         )
         outcome = await asyncio.to_thread(reconcile, ctx, spec, self._source)
         self.reconciles += 1

@@ -7,6 +7,7 @@ when the store knows it, so a connection that drops mid-file is told apart from 
 from __future__ import annotations
 
 import base64
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
+from gitstage.adapters.transport import ca_bundle, tls_context
 from gitstage.domain.fetch.dvc_files import DVC_DIR, DvcRemote
 from gitstage.domain.fetch.errors import (
     BadInputError,
@@ -100,10 +102,16 @@ class HttpStore:
         password: str | None,
         *,
         follow_redirects_elsewhere: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.base = url.rstrip("/")
         self.label = redact(url)
-        self._opener = urllib.request.build_opener(_SameOriginRedirects(follow_redirects_elsewhere))
+        handlers: list[urllib.request.BaseHandler] = [
+            _SameOriginRedirects(follow_redirects_elsewhere)
+        ]
+        if tls is not None:  # GITSTAGE_CA_BUNDLE; proxies stay urllib's (HTTPS_PROXY, NO_PROXY)
+            handlers.append(urllib.request.HTTPSHandler(context=tls))
+        self._opener = urllib.request.build_opener(*handlers)
         self._auth = None
         if username is not None and password is not None:
             token = base64.b64encode(f"{username}:{password}".encode()).decode()
@@ -160,6 +168,7 @@ class S3Store:
             aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
             aws_session_token=environ.get("AWS_SESSION_TOKEN"),
             region_name=environ.get("AWS_DEFAULT_REGION") or environ.get("AWS_REGION"),
+            verify=_verify(environ),
         )
 
     @contextmanager
@@ -186,6 +195,12 @@ class S3Store:
             yield Download(body, int(answer.get("ContentLength") or 0) or None)
         finally:
             body.close()
+
+
+def _verify(environ: Mapping[str, str]) -> str | None:
+    """GITSTAGE_CA_BUNDLE for boto3; None leaves boto3's default (and AWS_CA_BUNDLE)."""
+    bundle = ca_bundle(environ)
+    return str(bundle) if bundle is not None else None
 
 
 def _check_endpoint_binding(
@@ -234,7 +249,8 @@ def open_store(
         follow = environ.get(ENV_DVC_FOLLOW_REDIRECTS, "").lower() in ("1", "true", "yes")
         if password is None:
             user, password = _environment_credentials(clean, environ)
-        return HttpStore(clean, user, password, follow_redirects_elsewhere=follow)
+        tls = tls_context(environ)
+        return HttpStore(clean, user, password, follow_redirects_elsewhere=follow, tls=tls)
     if scheme == "s3":
         return S3Store(url, remote.endpoint_url, environ)
     if scheme == "file":
