@@ -18,6 +18,8 @@ from gitstage.domain.fetch.manifest import MANIFEST_FILE
 from gitstage.fetching import FetchSpec, fetch
 from tests.fetch.conftest import Registry
 
+pytestmark = pytest.mark.fault  # the hardening issue's fault-injection suite
+
 # Runs `gitstage fetch` and dies (os._exit, no cleanup, as SIGKILL) at the N-th file operation
 # of the install: every rename, replace, unlink and removal counts.
 CRASHING_FETCH = """
@@ -42,8 +44,6 @@ def counted_install(self, manifest):
     install(self, manifest)
 staging.Staging.install = counted_install
 from gitstage.cli.main import cli
-
-pytestmark = pytest.mark.fault  # the hardening issue's fault-injection suite
 cli(sys.argv[2:])
 """
 
