@@ -3,10 +3,13 @@ export (what dashboards and alert rules may query)."""
 
 from __future__ import annotations
 
-from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics import Info, MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 from gitstage.adapters import metrics
+from gitstage.operator import observability
+from gitstage.operator.reconcile import Outcome
+from gitstage.resources import v1alpha1 as v1
 
 Labels = tuple[tuple[str, str], ...]
 PLACEHOLDER = "catalog-placeholder"
@@ -28,20 +31,33 @@ def catalog() -> dict[str, frozenset[str]]:
 
     A labelled metric shows no sample until it has a child: each gets one for the scrape, with
     placeholder values, and loses it after. The names and labels are then prometheus_client's
-    own exposition, not a re-implementation of its suffix rules.
+    own exposition, not a re-implementation of its suffix rules. An info metric's labels are
+    the keys the operator gives it: the serving info is published by the operator's own code.
     """
-    added = [_placeholder_child(metric) for metric in _metrics()]
+    added = [_placeholder_child(m) for m in _metrics() if not isinstance(m, Info)]
+    observability.record_reconcile(PLACEHOLDER, PLACEHOLDER, Outcome(states=[_served()]))
     try:
         text = metrics.exposition().decode()
     finally:
         for metric, values in added:
             if values:
                 metric.remove(*values)
+        observability.forget(PLACEHOLDER, PLACEHOLDER)
     found: dict[str, frozenset[str]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             found[sample.name] = found.get(sample.name, frozenset()) | frozenset(sample.labels)
     return found
+
+
+def _served() -> v1.DeploymentState:
+    return v1.DeploymentState(
+        name=PLACEHOLDER,
+        artifact=PLACEHOLDER,
+        stage=PLACEHOLDER,
+        observed_version=PLACEHOLDER,
+        observed_commit=PLACEHOLDER,
+    )
 
 
 def _metrics() -> list[MetricWrapperBase]:

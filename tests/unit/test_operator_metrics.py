@@ -92,6 +92,7 @@ def test_readiness_and_rollout_states_follow_the_status_and_go_with_it() -> None
     )
     registry = (("namespace", NAMESPACE), ("registry", "ready"))
     assert ours("gitstage_registry_ready", "ready") == {registry: 0.0}
+    assert ours("gitstage_policy_violations_total", "ready") == {registry: 0.0}
     rollout = ours("gitstage_deployment_rollout", "ready")
     current = {dict(key)["deployment"]: dict(key)["state"] for key, on in rollout.items() if on}
     assert current == {"churn-prod": "Progressing", "churn-dev": "Held"}
@@ -105,6 +106,7 @@ def test_readiness_and_rollout_states_follow_the_status_and_go_with_it() -> None
 
     observability.forget(NAMESPACE, "ready")
     assert ours("gitstage_registry_ready", "ready") == {}
+    assert ours("gitstage_policy_violations_total", "ready") == {}
     assert ours("gitstage_deployment_rollout", "ready") == {}
 
 

@@ -127,6 +127,8 @@ def record_status(namespace: str, registry: str, raw_status: dict[str, Any] | No
     except ValidationError:
         status = ObservedStatus()  # not written by this version: no claim on it
     SERIES.child(metrics.REGISTRY_READY, namespace, registry).set(1 if status.ready else 0)
+    # At 0 from the registry's first sight: increase() then sees its first violation too.
+    SERIES.child(metrics.POLICY_VIOLATIONS, namespace, registry)
     exported: set[LabelValues] = set()
     for deployment in status.deployments:
         states = ROLLOUT_STATES + (
