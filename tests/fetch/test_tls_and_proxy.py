@@ -83,6 +83,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield Served(ca, git_front, files_front, s3_front, weights, http_commit, s3_commit)
 
 
+def remote(served: Served, kind: str) -> tuple[str, TlsFront]:
+    """The commit whose DVC remote is of `kind` (http or s3), and that remote's HTTPS front."""
+    if kind == "http":
+        return served.http_commit, served.files
+    return served.s3_commit, served.s3
+
+
 def fetch(served: Served, rev: str, dest: Path, **env: str) -> Result:
     args = ["fetch", "--repo", served.url, "--rev", rev, "--artifact", "weights"]
     environment: dict[str, str | None] = {**NO_TRANSPORT_ENV, **env}
@@ -94,12 +101,11 @@ def fetch(served: Served, rev: str, dest: Path, **env: str) -> Result:
     )
 
 
-@pytest.mark.parametrize("remote", ["http", "s3"])
+@pytest.mark.parametrize("kind", ["http", "s3"])
 def test_git_and_the_dvc_store_trust_the_ca_bundle(
-    served: Served, tmp_path: Path, remote: str
+    served: Served, tmp_path: Path, kind: str
 ) -> None:
-    rev = served.http_commit if remote == "http" else served.s3_commit
-    store = served.files if remote == "http" else served.s3
+    rev, store = remote(served, kind)
     git_before, store_before = served.git.connections, store.connections
     result = fetch(served, rev, tmp_path / "d", GITSTAGE_CA_BUNDLE=str(served.ca.bundle))
     assert result.exit_code == 0, result.stderr
@@ -116,13 +122,13 @@ def test_without_the_bundle_git_refuses_the_certificate(served: Served, tmp_path
     assert not (tmp_path / "d").exists()
 
 
-@pytest.mark.parametrize("remote", ["http", "s3"])
+@pytest.mark.parametrize("kind", ["http", "s3"])
 def test_without_the_bundle_the_dvc_store_refuses_the_certificate(
-    served: Served, tmp_path: Path, remote: str
+    served: Served, tmp_path: Path, kind: str
 ) -> None:
     """git told to trust the CA its own way (GIT_SSL_CAINFO): the DVC transfer still needs
     GITSTAGE_CA_BUNDLE, and fails in one line without it."""
-    rev = served.http_commit if remote == "http" else served.s3_commit
+    rev, _store = remote(served, kind)
     result = fetch(served, rev, tmp_path / "d", GIT_SSL_CAINFO=str(served.ca.bundle))
     assert result.exit_code == 5, result.stderr
     (line,) = result.stderr.splitlines()
@@ -151,12 +157,11 @@ def test_an_unusable_bundle_is_a_one_line_usage_error(
     assert message in line
 
 
-@pytest.mark.parametrize("remote", ["http", "s3"])
+@pytest.mark.parametrize("kind", ["http", "s3"])
 def test_git_and_the_dvc_store_go_through_the_https_proxy(
-    served: Served, tmp_path: Path, remote: str
+    served: Served, tmp_path: Path, kind: str
 ) -> None:
-    rev = served.http_commit if remote == "http" else served.s3_commit
-    store = served.files if remote == "http" else served.s3
+    rev, store = remote(served, kind)
     bundle = str(served.ca.bundle)
     with ConnectProxy() as proxy:
         result = fetch(

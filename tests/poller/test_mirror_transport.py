@@ -30,19 +30,20 @@ def front(remote: Remote, ca: LoopbackCa, monkeypatch: pytest.MonkeyPatch) -> It
         yield tls
 
 
+@pytest.fixture
+def trusted(front: TlsFront, ca: LoopbackCa, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's environment names the CA bundle (after `front` cleared it)."""
+    monkeypatch.setenv("GITSTAGE_CA_BUNDLE", str(ca.bundle))
+
+
 def https_url(front: TlsFront, remote: Remote) -> str:
     return f"{front.url}/{remote.clone.bare.name}"
 
 
+@pytest.mark.usefixtures("trusted")
 def test_the_mirror_syncs_over_https_trusting_the_ca_bundle(
-    remote: Remote,
-    credentials: GitCredentials,
-    front: TlsFront,
-    ca: LoopbackCa,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    remote: Remote, credentials: GitCredentials, front: TlsFront, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("GITSTAGE_CA_BUNDLE", str(ca.bundle))
     mirror = RemoteMirror(https_url(front, remote), credentials, tmp_path / "cache")
     result = mirror.sync()
     assert result.head == remote.clone.commits["two"]
@@ -60,15 +61,14 @@ def test_without_the_bundle_the_certificate_is_refused(
     assert remote.server.stats.requests == 0  # nothing reached the server behind TLS
 
 
+@pytest.mark.usefixtures("trusted")
 def test_the_mirror_goes_through_the_https_proxy(
     remote: Remote,
     credentials: GitCredentials,
     front: TlsFront,
-    ca: LoopbackCa,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("GITSTAGE_CA_BUNDLE", str(ca.bundle))
     with ConnectProxy() as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         mirror = RemoteMirror(https_url(front, remote), credentials, tmp_path / "cache")

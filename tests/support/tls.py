@@ -1,6 +1,6 @@
 """HTTPS on loopback with a CA of the test's own, and an HTTP CONNECT proxy.
 
-    ca = LoopbackCa.create(tmp_path)                 # ca.bundle: the PEM a client must trust
+    ca = LoopbackCa.create(tmp_path)             # ca.bundle: the PEM a client must trust
     with TlsFront(backend_port, ca) as front:    # https://127.0.0.1:PORT in front of plain HTTP
         front.url, front.connections
     with ConnectProxy() as proxy:                # HTTPS_PROXY=proxy.url
@@ -15,21 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import ipaddress
+import socket
 import ssl
-import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from gitstage.dev.pki import write_ca, write_serving_cert
+from tests.support.background import BackgroundServer
 
 LOOPBACK = "127.0.0.1"
 CHUNK = 65536
@@ -37,7 +30,8 @@ CHUNK = 65536
 
 @dataclass(frozen=True)
 class LoopbackCa:
-    """A certificate authority and one server certificate it signed, as PEM files."""
+    """A certificate authority and one server certificate it signed (for 127.0.0.1 and
+    localhost), as PEM files: the local cluster's own PKI helpers make them."""
 
     bundle: Path  # the CA certificate: what GITSTAGE_CA_BUNDLE names
     server_certificate: Path
@@ -46,36 +40,9 @@ class LoopbackCa:
     @classmethod
     def create(cls, directory: Path) -> LoopbackCa:
         directory.mkdir(parents=True, exist_ok=True)
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gitstage test CA")])
-        ca_cert = (
-            _builder(ca_name, ca_name, ca_key.public_key())
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_ca_usage(), critical=True)
-            .sign(ca_key, hashes.SHA256())
-        )
-        server_key = ec.generate_private_key(ec.SECP256R1())
-        server_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, LOOPBACK)])
-        names = [x509.IPAddress(ipaddress.ip_address(LOOPBACK)), x509.DNSName("localhost")]
-        server_cert = (
-            _builder(server_name, ca_name, server_key.public_key())
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256())
-        )
-        bundle = directory / "ca.pem"
-        bundle.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-        certificate = directory / "server.pem"
-        certificate.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-        key = directory / "server.key"
-        key.write_bytes(
-            server_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        return cls(bundle, certificate, key)
+        ca = write_ca(directory, "gitstage-test-ca")
+        server = write_serving_cert(directory, "server", ca, [LOOPBACK], ["localhost"])
+        return cls(ca.cert, server.cert, server.key)
 
     def server_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -83,66 +50,51 @@ class LoopbackCa:
         return context
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePublicKey) -> Any:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-    )
-
-
-def _ca_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-class _Relay:
-    """An asyncio server on a loopback port, run by a loop in a daemon thread."""
+class _AsyncioServing:
+    """An asyncio server as BackgroundServer runs one: `serve_forever` in its thread. The socket
+    is bound at once, so the port is known before the thread starts."""
 
-    def __init__(self, handler: Handler, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, handler: Handler, tls: ssl.SSLContext | None) -> None:
+        self.socket = socket.create_server((LOOPBACK, 0))
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._handler = handler
         self._tls = tls
-        self._server: asyncio.Server | None = None
-        self.port = 0
 
-    def __enter__(self) -> _Relay:
-        self._thread.start()
-        started: Future[asyncio.Server] = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._handler, LOOPBACK, 0, ssl=self._tls), self._loop
-        )
-        self._server = started.result(timeout=10)
-        self.port = int(self._server.sockets[0].getsockname()[1])
-        return self
+    def serve_forever(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        started = asyncio.start_server(self._handler, sock=self.socket, ssl=self._tls)
+        server = self._loop.run_until_complete(started)
+        self._loop.run_forever()
+        server.close()
+        relays = asyncio.all_tasks(self._loop)  # connections still open: end them
+        for relay in relays:
+            relay.cancel()
+        self._loop.run_until_complete(asyncio.gather(*relays, return_exceptions=True))
+        self._loop.close()
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        if self._server is not None:
-            self._loop.call_soon_threadsafe(self._server.close)
+    def shutdown(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+
+    def server_close(self) -> None:
+        """The serving thread closes the socket with the server."""
+
+
+class _Relay(BackgroundServer):
+    """An asyncio server on a loopback port, in a daemon thread."""
+
+    scheme = "http"
+
+    def __init__(self, handler: Handler, tls: ssl.SSLContext | None = None) -> None:
+        serving = _AsyncioServing(handler, tls)
+        self.port = int(serving.socket.getsockname()[1])
+        super().__init__(serving)
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{LOOPBACK}:{self.port}"
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -170,18 +122,12 @@ async def _splice(client: tuple[asyncio.StreamReader, asyncio.StreamWriter], por
 class TlsFront(_Relay):
     """HTTPS in front of a plain HTTP server on loopback `backend_port`."""
 
+    scheme = "https"
+
     def __init__(self, backend_port: int, ca: LoopbackCa) -> None:
         super().__init__(self._serve, ca.server_context())
         self._backend_port = backend_port
         self.connections = 0  # TLS handshakes that succeeded
-
-    def __enter__(self) -> TlsFront:
-        super().__enter__()
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"https://{LOOPBACK}:{self.port}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -194,14 +140,6 @@ class ConnectProxy(_Relay):
     def __init__(self) -> None:
         super().__init__(self._serve)
         self.tunnels: list[str] = []
-
-    def __enter__(self) -> ConnectProxy:
-        super().__enter__()
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
