@@ -225,7 +225,9 @@ def dashboard_queries(dashboard: Manifest) -> list[str]:
 def test_the_dashboard_is_shipped_as_a_sidecar_config_map(home: Path) -> None:
     rendered = render(home, EVERYTHING)
     (config_map,) = [
-        c for c in rendered.of_kind("ConfigMap") if c["metadata"]["name"] == "gs-gitstage-dashboard"
+        c
+        for c in rendered.of_kind("ConfigMap")
+        if c["metadata"]["name"] == "gs-gitstage-grafana-dashboard"
     ]
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert config_map["metadata"]["annotations"] == {"grafana_folder": "gitstage"}
