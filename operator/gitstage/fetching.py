@@ -34,6 +34,7 @@ from gitstage.adapters.fetch.staging import (
 from gitstage.adapters.fetch.workdir import private_workdir
 from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.git.link_chain import Hop, follow
+from gitstage.adapters.transport import CaBundleError, tls_context
 from gitstage.domain.fetch.errors import BadInputError, NotFoundError
 from gitstage.domain.fetch.limits import NO_LIMITS, FetchLimits
 from gitstage.domain.fetch.links import is_valid_rev
@@ -118,6 +119,7 @@ def fetch(
     """`progress=None` shows progress when stderr is a terminal."""
     env = os.environ if environ is None else environ
     _validate(spec)
+    _check_ca_bundle(env)
     clean_url, user, password = split_userinfo(spec.repo)
     request = FetchRequest(
         repo=redact(clean_url), rev=spec.rev, artifact=spec.artifact, path=spec.path
@@ -172,6 +174,14 @@ def _fetch_into(
             )
             staging.install(manifest)
     return FetchResult(dest / target, dest, manifest, fetched=True)
+
+
+def _check_ca_bundle(env: Mapping[str, str]) -> None:
+    """A bad GITSTAGE_CA_BUNDLE is the caller's input error, said before any git or DVC call."""
+    try:
+        tls_context(env)
+    except CaBundleError as error:
+        raise BadInputError(str(error)) from None
 
 
 def _validate(spec: FetchSpec) -> None:

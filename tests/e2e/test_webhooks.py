@@ -260,3 +260,32 @@ def test_metrics_show_polls_rollouts_serving_versions_and_writes(env: Env, first
     accepted = (("forge", "github"), ("outcome", "accepted"))
     assert samples[("gitstage_webhook_requests_total", accepted)] >= 1
     assert PASSWORD not in str(samples)
+
+
+def test_metrics_show_readiness_rollout_states_and_reconciles(env: Env, first: str) -> None:
+    """The series of issue 18: from the status the API server holds and the worker's reconciles;
+    no `*_created` series in the exposition."""
+    registry = (("namespace", env.namespace), ("registry", NAME))
+
+    def complete() -> dict[str, float] | None:
+        samples = scrape(env)
+        states = {
+            dict(labels)["state"]: value
+            for (name, labels), value in samples.items()
+            if name == "gitstage_deployment_rollout" and dict(labels)["namespace"] == env.namespace
+        }
+        ready = samples.get(("gitstage_registry_ready", registry))
+        return states if ready == 1.0 and states.get("Complete") == 1.0 else None
+
+    states = eventually(complete, what="Ready and a Complete rollout in the gauges")
+    assert sum(states.values()) == 1.0  # one state at a time
+    samples = scrape(env)
+    assert samples[("gitstage_reconcile_duration_seconds_count", registry)] >= 1
+    assert samples[("gitstage_policy_violations_total", registry)] == 0
+    last_poll = samples[
+        ("gitstage_last_successful_poll_timestamp_seconds", (("repository", env.url),))
+    ]
+    assert time.time() - 3600 < last_poll <= time.time()
+    assert any(name == "gitstage_build_info" for name, _ in samples)
+    with urllib.request.urlopen(env.metrics, timeout=10) as response:  # noqa: S310 - loopback
+        assert "_created" not in response.read().decode()

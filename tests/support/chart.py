@@ -101,10 +101,13 @@ def render(
 
 @cache
 def schema_dir(directory: Path) -> Path:
-    """Strict schemas of every built-in kind and of the ModelRegistry CRD, made once."""
+    """Strict schemas of every built-in kind, the ModelRegistry CRD and the monitoring CRDs."""
     swagger = json.loads((kubeconform_dir() / "openapi" / "swagger.json").read_text())
     write_builtin_schemas(swagger, directory)
     write_crd_schemas(yaml.safe_load(CRD_FILE.read_text()), directory)
+    # ServiceMonitor, PodMonitor and PrometheusRule, from the pinned prometheus-operator module.
+    for crd in sorted((kubeconform_dir() / "crds").glob("*.yaml")):
+        write_crd_schemas(yaml.safe_load(crd.read_text()), directory)
     return directory
 
 

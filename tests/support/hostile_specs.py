@@ -63,6 +63,9 @@ HOSTILE: dict[str, dict[str, Any]] = {
     "a volume named like gitstage's": _with(
         "deployments.0.template.spec.volumes", [{"name": "gitstage-model", "emptyDir": {}}]
     ),
+    "a volume named like the fetcher's CA bundle": _with(
+        "deployments.0.template.spec.volumes", [{"name": "gitstage-ca", "emptyDir": {}}]
+    ),
     "two deployments with one name": _twice(),
     "both stage and version": _with("deployments.0.version", "v1.0.0"),
 }

@@ -16,6 +16,7 @@ import yaml
 
 from gitstage.resources.crd import custom_resource_definition, render_crd_yaml
 from gitstage.resources.v1alpha1 import ModelRegistrySpec
+from gitstage.workloads.fetcher_transport import FetcherTransport
 from gitstage.workloads.render import Owner, Serving, SourceAccess, render_deployment
 from tests.support.chart import (
     CHART,
@@ -31,6 +32,36 @@ from tests.support.chart import (
 )
 
 NAMESPACED = {"watchNamespaces": ["ml", "ml-staging"]}
+# Every optional object and setting on (podMonitor instead of serviceMonitor in PODMONITOR).
+EVERYTHING: dict[str, Any] = {
+    "commonLabels": {"team": "ml"},
+    "webhook": {"enabled": True, "secretName": "hooks", "secretKey": "secret"},
+    "caBundle": {"configMapName": "corporate-ca", "key": "bundle.pem", "fetchers": True},
+    "proxy": {"https": "http://proxy.corp:3128", "http": "", "noProxy": ".corp"},
+    "operator": {
+        "logFormat": "json",
+        "verbose": False,
+        "extraEnv": [{"name": "TZ", "value": "UTC"}],
+        "extraVolumes": [{"name": "scratch", "emptyDir": {}}],
+        "extraVolumeMounts": [{"name": "scratch", "mountPath": "/var/scratch"}],
+    },
+    "serviceMonitor": {"enabled": True, "interval": "30s", "scrapeTimeout": "10s"},
+    "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
+    "grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "gitstage"}},
+    "networkPolicy": {
+        "enabled": True,
+        "metricsFrom": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ],
+        "apiServer": {"cidrs": ["10.0.0.1/32"], "ports": [443, 6443]},
+        "extraEgress": [{"to": [{"ipBlock": {"cidr": "10.1.2.3/32"}}], "ports": [{"port": 3128}]}],
+    },
+}
+PODMONITOR = {
+    **EVERYTHING,
+    "serviceMonitor": {"enabled": False, "interval": "30s", "scrapeTimeout": "10s"},
+    "podMonitor": {"enabled": True, "interval": "1m", "scrapeTimeout": "20s"},
+}
 EXAMPLE = ROOT / "examples" / "modelregistry.yaml"
 
 
@@ -44,6 +75,12 @@ def schemas(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return schema_dir(tmp_path_factory.mktemp("schemas"))
 
 
+def operator_role(rendered: Rendered) -> Manifest:
+    """The operator's ClusterRole (the aggregated ones are for people)."""
+    (role,) = [r for r in rendered.of_kind("ClusterRole") if r["metadata"]["name"] == "gs-gitstage"]
+    return role
+
+
 def container(rendered: Rendered) -> Manifest:
     pod = rendered.one("Deployment")["spec"]["template"]["spec"]
     (only,) = pod["containers"]
@@ -51,7 +88,9 @@ def container(rendered: Rendered) -> Manifest:
     return result
 
 
-@pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster-wide", "namespaced"])
+@pytest.mark.parametrize(
+    "values", [{}, NAMESPACED, EVERYTHING], ids=["cluster-wide", "namespaced", "everything"]
+)
 def test_helm_lint_strict_is_clean(home: Path, values: dict[str, Any]) -> None:
     result = helm(
         home,
@@ -209,7 +248,7 @@ TENANT_RULES = [
 
 def test_cluster_wide_rbac_is_one_cluster_role(home: Path) -> None:
     rendered = render(home)
-    role = rendered.one("ClusterRole")
+    role = operator_role(rendered)
     crds = {
         "apiGroups": ["apiextensions.k8s.io"],
         "resources": ["customresourcedefinitions"],
@@ -229,7 +268,10 @@ def test_cluster_wide_rbac_is_one_cluster_role(home: Path) -> None:
 
 def test_namespaced_rbac_is_a_role_per_watched_namespace(home: Path) -> None:
     rendered = render(home, NAMESPACED)
-    assert rendered.of_kind("ClusterRole") == rendered.of_kind("ClusterRoleBinding") == []
+    assert rendered.of_kind("ClusterRoleBinding") == []
+    # Only the aggregated roles, for people: nothing binds them to the operator.
+    aggregated = [r["metadata"]["name"] for r in rendered.of_kind("ClusterRole")]
+    assert aggregated == ["gs-gitstage-view", "gs-gitstage-edit"]
     roles = {r["metadata"]["namespace"]: r for r in rendered.of_kind("Role")}
     assert set(roles) == {"ml", "ml-staging"}
     assert all(r["rules"] == NAMESPACED_RULES for r in roles.values())
@@ -262,7 +304,7 @@ def test_tenancy_shrinks_the_operators_rbac(home: Path, tenancy: dict[str, Any])
         "fetcher": {"image": "", "allowedImages": ["registry.example/ml/*"]},
     }
     rendered = render(home, values)
-    rules = rendered.one("ClusterRole")["rules"]
+    rules = operator_role(rendered)["rules"]
     assert rules[:-1] == TENANT_RULES
     writes = [r for r in rules if set(r["verbs"]) & {"create", "patch", "update", "delete"}]
     assert {res for r in writes for res in r["resources"]} == {
@@ -398,10 +440,17 @@ def operator_deployment() -> Manifest:
     serving = Serving("churn", "v1.0.0", "a" * 40, "prod", "churn#prod#1", "2026-01-01T00:00:00Z")
     source = SourceAccess(spec.source.url, "registry-auth")
     owner = Owner("churn", "ml", "5f0c6c4e-0000-4000-8000-000000000000")
-    return render_deployment(owner, spec.deployments[0], serving, source, "gitstage:0.1.0")
+    transport = FetcherTransport("corporate-ca", "bundle.pem", (("HTTPS_PROXY", "http://p:3128"),))
+    return render_deployment(
+        owner, spec.deployments[0], serving, source, "gitstage:0.1.0", transport=transport
+    )
 
 
-@pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster-wide", "namespaced"])
+@pytest.mark.parametrize(
+    "values",
+    [{}, NAMESPACED, EVERYTHING, PODMONITOR],
+    ids=["cluster-wide", "namespaced", "everything", "podmonitor"],
+)
 def test_kubeconform_strict_accepts_everything_rendered(
     home: Path, schemas: Path, values: dict[str, Any]
 ) -> None:

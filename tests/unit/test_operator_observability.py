@@ -6,27 +6,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from prometheus_client.parser import text_string_to_metric_families
 
-from gitstage.adapters import metrics
 from gitstage.adapters.mirror.poll_types import PollRecord
 from gitstage.cli.main import cli
 from gitstage.operator import observability
 from gitstage.operator.reconcile import Outcome, Transition
 from gitstage.operator.settings import Listener, OperatorSettings, SettingsError
 from gitstage.resources import v1alpha1 as v1
-
-Labels = tuple[tuple[str, str], ...]
-
-
-def samples(name: str) -> dict[Labels, float]:
-    text = metrics.exposition().decode()
-    return {
-        tuple(sorted(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == name
-    }
+from tests.support.exported_metrics import samples
 
 
 def test_listeners_and_secrets_from_the_environment(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from gitstage.resources import v1alpha1 as v1
-from gitstage.workloads import render
+from gitstage.workloads import fetcher_transport, render
 from tests.support.hostile_specs import HOSTILE, VALID
 
 
@@ -26,7 +26,8 @@ def test_a_hostile_spec_is_refused_by_the_model(spec: dict[str, Any]) -> None:
 
 def test_the_reserved_names_are_the_ones_the_rendered_pod_uses() -> None:
     assert v1.RESERVED_CONTAINER == render.FETCHER_NAME
-    assert set(v1.RESERVED_VOLUMES) == {render.MODEL_VOLUME, render.TMP_VOLUME}
+    rendered = {render.MODEL_VOLUME, render.TMP_VOLUME, fetcher_transport.CA_VOLUME}
+    assert set(v1.RESERVED_VOLUMES) == rendered
     assert render.SCRATCH_DIR == v1.FETCHER_SCRATCH
 
 

@@ -13,6 +13,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{ include "gitstage.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{/* Labels selecting the operator pod. */}}
@@ -100,4 +103,32 @@ What the operator does in a namespace, and nothing more:
 {{- /* Non-empty when replicas elect a leader on a Lease (asked for, or more than one replica). */}}
 {{- define "gitstage.leaderElection" -}}
 {{- if or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) -}}true{{- end -}}
+{{- end -}}
+
+{{- /* The proxy variables, both spellings (curl reads http_proxy in lower case only); the API
+server's address is always in NO_PROXY, expanded by the kubelet from the Service variable. */}}
+{{- define "gitstage.proxyEnv" -}}
+{{- if or .Values.proxy.https .Values.proxy.http }}
+{{- $noProxy := "$(KUBERNETES_SERVICE_HOST)" }}
+{{- with .Values.proxy.noProxy }}
+{{- $noProxy = printf "%s,%s" $noProxy . }}
+{{- end }}
+{{- $variables := dict "https_proxy" .Values.proxy.https "http_proxy" .Values.proxy.http "no_proxy" $noProxy }}
+{{- range $name := list "https_proxy" "http_proxy" "no_proxy" }}
+{{- with get $variables $name }}
+- name: {{ upper $name }}
+  value: {{ . | quote }}
+- name: {{ $name }}
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- /* Labels of a monitoring object: the release's, plus the ones its Prometheus selects. */}}
+{{- define "gitstage.monitorLabels" -}}
+{{ include "gitstage.labels" .root }}
+{{- with .extra }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}

@@ -1,10 +1,13 @@
 """Prometheus metrics of the operator, in one registry of our own (served by `gitstage operator`).
 
 Labels stay bounded: repositories by their URL without userinfo, ModelRegistries by namespace and
-name, deployments by the names in their specs.
+name, deployments by the names in their specs. No `*_created` series: they double the series count
+for counters and histograms and no query of ours (dashboard, alerts) reads them.
 """
 
 from __future__ import annotations
+
+import platform
 
 from prometheus_client import (
     CollectorRegistry,
@@ -14,12 +17,23 @@ from prometheus_client import (
     Info,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 
+from gitstage import __version__
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # process-wide, at import
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)  # process_resident_memory_bytes and friends
 PlatformCollector(registry=REGISTRY)
+
+BUILD = Info(
+    "gitstage_build",
+    "The running gitstage: its version and Python's (always 1).",
+    registry=REGISTRY,
+)
+BUILD.info({"version": __version__, "python_version": platform.python_version()})
 
 POLL_SECONDS = Histogram(
     "gitstage_poll_duration_seconds",
@@ -79,6 +93,46 @@ WEBHOOK_CONNECTIONS_CLOSED = Counter(
     "Webhook connections closed before an answer: header_timeout, request_timeout, "
     "idle_timeout, header_too_large, evicted (to make room), refused (too many).",
     ["reason"],
+    registry=REGISTRY,
+)
+LAST_SUCCESSFUL_POLL = Gauge(
+    "gitstage_last_successful_poll_timestamp_seconds",
+    "Unix time of a repository's last poll that did not fail (since the operator started).",
+    ["repository"],
+    registry=REGISTRY,
+)
+RECONCILE_SECONDS = Histogram(
+    "gitstage_reconcile_duration_seconds",
+    "Duration of one reconcile of a ModelRegistry (read, decide, apply, status).",
+    ["namespace", "registry"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=REGISTRY,
+)
+RECONCILE_ERRORS = Counter(
+    "gitstage_reconcile_errors_total",
+    "Reconciles that failed, by reason: the Kubernetes API's (Conflict, Forbidden, ...) or the"
+    " error's type.",
+    ["namespace", "registry", "reason"],
+    registry=REGISTRY,
+)
+REGISTRY_READY = Gauge(
+    "gitstage_registry_ready",
+    "1 when the ModelRegistry's Ready condition is True, else 0 (False, Unknown or none yet).",
+    ["namespace", "registry"],
+    registry=REGISTRY,
+)
+DEPLOYMENT_ROLLOUT = Gauge(
+    "gitstage_deployment_rollout",
+    "1 for the rollout state a Deployment is in (Pending, Progressing, Complete, Failed, Held),"
+    " 0 for the others.",
+    ["namespace", "registry", "deployment", "state"],
+    registry=REGISTRY,
+)
+POLICY_VIOLATIONS = Counter(
+    "gitstage_policy_violations_total",
+    "Promotion-policy violations found: a stage holder that breaks .gitstage/policy.yaml (one"
+    " per new violation, as its PolicyViolation event).",
+    ["namespace", "registry"],
     registry=REGISTRY,
 )
 WEBHOOK_POLLS = Counter(

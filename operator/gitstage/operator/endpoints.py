@@ -54,6 +54,11 @@ def metrics_app(before_scrape: Callable[[], None] | None = None) -> web.Applicat
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
+    async def ready(_: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
     app = web.Application()
     app.router.add_get("/metrics", scrape)
+    # The readiness probe: the operator's listeners are up (webhooks start before metrics).
+    app.router.add_get("/readyz", ready)
     return app

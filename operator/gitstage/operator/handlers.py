@@ -150,12 +150,22 @@ async def spec_changed(name: str, namespace: str | None, **_: Any) -> None:
 
 @kopf.on.event(v1.GROUP, v1.VERSION, v1.PLURAL)
 async def registry_event(
-    name: str, namespace: str | None, annotations: kopf.Annotations, **_: Any
+    name: str,
+    namespace: str | None,
+    annotations: kopf.Annotations,
+    event: kopf.RawEvent,
+    status: kopf.Status,
+    **_: Any,
 ) -> None:
-    """`gitstage.dev/requestedAt` (or Flux's) changed: poll the repository now.
+    """`gitstage.dev/requestedAt` (or Flux's) changed: poll the repository now. Every event
+    also updates the registry's gauges from its status as the API server holds it.
 
     A raw watch handler, because kopf's diff base does not track annotations.
     """
+    if event.get("type") == "DELETED":
+        observability.forget(str(namespace), name)
+    else:
+        observability.record_status(str(namespace), name, dict(status))
     worker = WORKERS.get(f"{namespace}/{name}")
     value = annotations.get(REQUESTED_AT) or annotations.get(FLUX_REQUESTED_AT)
     if worker is not None and value is not None and value != worker.handled_request:

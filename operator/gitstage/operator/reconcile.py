@@ -19,6 +19,7 @@ from gitstage.adapters.kube.registries import patch_status
 from gitstage.domain.policy.rules import PolicyEvaluator
 from gitstage.operator.feed import SourceView
 from gitstage.resources import v1alpha1 as v1
+from gitstage.workloads.fetcher_transport import FetcherTransport
 from gitstage.workloads.plan import Hold, Refused, decide
 from gitstage.workloads.pod_policy import PodPolicy, violations
 from gitstage.workloads.render import (
@@ -79,6 +80,7 @@ class Context:
     requested_at: str | None = None
     as_user: str | None = None  # the impersonated ServiceAccount; None: the operator itself
     pod_policy: PodPolicy = field(default_factory=PodPolicy)
+    transport: FetcherTransport | None = None  # the fetchers' CA bundle and proxy
 
     @property
     def name(self) -> str:
@@ -198,7 +200,14 @@ def _sync_service(run: BindingRun) -> str | None:
 
 def _serve(run: BindingRun, target: Serving, running: Serving | None) -> v1.DeploymentState:
     observed = run.observed
-    manifest = render_deployment(run.owner, run.binding, target, run.access, run.ctx.fetcher_image)
+    manifest = render_deployment(
+        run.owner,
+        run.binding,
+        target,
+        run.access,
+        run.ctx.fetcher_image,
+        transport=run.ctx.transport,
+    )
     if observed is None or observed.annotations.get(ANNOTATION_DIGEST) != _digest(manifest):
         if not _apply(run, lambda: deployments.apply(manifest, run.ctx.as_user)):
             return _deployment_state(run.binding, running, observed, None).model_copy(
@@ -242,7 +251,13 @@ def _hold(run: BindingRun, hold: Hold, running: Serving | None) -> v1.Deployment
     scale_down = binding.on_empty_stage is v1.EmptyStagePolicy.SCALE_TO_ZERO
     if running is not None and observed is not None and scale_down and observed.replicas != 0:
         manifest = render_deployment(
-            run.owner, binding, running, run.access, run.ctx.fetcher_image, scale_to_zero=True
+            run.owner,
+            binding,
+            running,
+            run.access,
+            run.ctx.fetcher_image,
+            scale_to_zero=True,
+            transport=run.ctx.transport,
         )
         if _apply(run, lambda: deployments.apply(manifest, run.ctx.as_user)):
             run.outcome.applied.append(binding.name)

@@ -26,6 +26,12 @@ gitstage.operator.handlers` and in-process test runners configure the operator t
   GITSTAGE_LEADER_ELECTION_ID        the Lease's name (default gitstage-operator)
   GITSTAGE_ALLOWED_FETCHER_IMAGES    fetcher images a ModelRegistry may choose (fnmatch patterns,
                                      comma or newline separated; the operator's own always)
+  GITSTAGE_CA_BUNDLE                 PEM file of the CAs the operator's git trusts for HTTPS
+                                     (instead of the system's; adapters/transport.py)
+  GITSTAGE_FETCHER_CA_CONFIGMAP      a ConfigMap, in each served namespace, whose bundle the
+                                     fetcher init containers trust (unset: the image's CAs)
+  GITSTAGE_FETCHER_CA_KEY            its key (default ca.crt)
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY  used by the operator's git, and handed on to the fetchers
 """
 
 from __future__ import annotations
@@ -40,8 +46,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitstage import __version__
+from gitstage.adapters.transport import CaBundleError, proxy_environment, tls_context
 from gitstage.operator.leader import ElectionSettings
 from gitstage.resources.v1alpha1 import DNS_SUBDOMAIN_PATTERN
+from gitstage.workloads.fetcher_transport import CA_FILE, FetcherTransport
 from gitstage.workloads.pod_policy import PodPolicy
 
 DEFAULT_IMAGE = f"ghcr.io/gitstage/gitstage:{__version__}"
@@ -120,6 +128,7 @@ class OperatorSettings:
     tenancy: Tenancy = field(default_factory=Tenancy)
     pod_policy: PodPolicy = field(default_factory=PodPolicy)
     election: ElectionSettings | None = None
+    fetcher_transport: FetcherTransport = field(default_factory=FetcherTransport)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -145,6 +154,7 @@ class OperatorSettings:
             tenancy=Tenancy.from_env(env),
             pod_policy=pod_policy(env),
             election=election(env),
+            fetcher_transport=fetcher_transport(env),
         )
 
 
@@ -171,6 +181,25 @@ def pod_policy(env: Mapping[str, str]) -> PodPolicy:
         allow_host_path=_flag(env, "GITSTAGE_ALLOW_HOST_PATH"),
         fetcher_images=tuple(p.strip() for p in patterns if p.strip()),
     )
+
+
+def fetcher_transport(env: Mapping[str, str]) -> FetcherTransport:
+    """The operator's proxy variables and CA ConfigMap for its fetchers; the operator's own CA
+    bundle is checked here, so a bad one stops the start with one line."""
+    try:
+        tls_context(env)
+    except CaBundleError as error:
+        raise SettingsError(str(error)) from None
+    config_map = env.get("GITSTAGE_FETCHER_CA_CONFIGMAP", "").strip() or None
+    if config_map is not None and not re.match(DNS_SUBDOMAIN_PATTERN, config_map):
+        raise SettingsError(
+            f"GITSTAGE_FETCHER_CA_CONFIGMAP {config_map[:63]!r} is not a ConfigMap name"
+        )
+    key = env.get("GITSTAGE_FETCHER_CA_KEY", "").strip() or CA_FILE
+    if not re.fullmatch(r"[-._a-zA-Z0-9]{1,253}", key) or key in (".", ".."):
+        raise SettingsError(f"GITSTAGE_FETCHER_CA_KEY {key[:63]!r} is not a ConfigMap key")
+    proxies = tuple(proxy_environment(env).items())
+    return FetcherTransport(config_map, key, proxies)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

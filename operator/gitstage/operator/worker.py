@@ -126,7 +126,8 @@ class RegistryWorker:
 
     async def _reconcile_safely(self) -> float | None:
         try:
-            retry_after = await self._reconcile()
+            with observability.reconciling(self.namespace, self.name):
+                retry_after = await self._reconcile()
         except ApiException as error:
             delay = RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS) - 1)]
             self._failures += 1
@@ -169,6 +170,7 @@ class RegistryWorker:
             requested_at=requested_at(body),
             as_user=as_user,
             pod_policy=self._settings.pod_policy,
+            transport=self._settings.fetcher_transport,
         )
         outcome = await asyncio.to_thread(reconcile, ctx, spec, self._source)
         self.reconciles += 1

@@ -20,7 +20,7 @@ DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # Names the rendered pod uses for its own (workloads/render.py; a test checks they agree).
 RESERVED_CONTAINER = "gitstage-fetch"
-RESERVED_VOLUMES = ("gitstage-model", "gitstage-tmp")
+RESERVED_VOLUMES = ("gitstage-model", "gitstage-tmp", "gitstage-ca")
 FETCHER_SCRATCH = "/tmp"  # noqa: S108 - the fetcher's own mount, never the model's
 INTERVAL_FLOOR, INTERVAL_CEILING = "1s", "24h"
 # An absolute path of plain segments: no `.`/`..` (a dot inside a name is fine), no trailing /.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitstage.resources import v1alpha1 as v1
+from gitstage.workloads.fetcher_transport import FetcherTransport, add_transport
 from gitstage.workloads.labels import label_value
 
 Manifest = dict[str, Any]
@@ -88,6 +89,7 @@ def render_deployment(
     default_fetcher_image: str,
     *,
     scale_to_zero: bool = False,
+    transport: FetcherTransport | None = None,
 ) -> Manifest:
     selector = {LABEL_REGISTRY: label_value(owner.name), LABEL_BINDING: binding.name}
     identity = {**selector, **_serving_labels(serving)}
@@ -105,6 +107,8 @@ def render_deployment(
         spec["replicas"] = binding.replicas
     spec.update(_deployment_settings(binding))
     spec["template"] = _pod_template(binding, serving, source, identity, default_fetcher_image)
+    if transport is not None:
+        add_transport(spec["template"]["spec"], FETCHER_NAME, transport)
     manifest = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
     metadata["annotations"][ANNOTATION_DIGEST] = manifest_digest(manifest)
     return manifest

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -18,6 +19,7 @@ from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
 from gitstage.adapters.fetch.watchdog import WatchedHTTPHandler, WatchedHTTPSHandler, watching
+from gitstage.adapters.transport import ca_bundle, tls_context
 from gitstage.domain.fetch.dvc_files import DVC_DIR, DvcRemote
 from gitstage.domain.fetch.errors import (
     BadInputError,
@@ -128,13 +130,15 @@ class HttpStore:
         *,
         follow_redirects_elsewhere: bool = False,
         deadline: Deadline | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.base = url.rstrip("/")
         self.label = redact(url)
         self.deadline = deadline or Deadline()
+        # GITSTAGE_CA_BUNDLE's context when given; proxies stay urllib's (HTTPS_PROXY, NO_PROXY)
         self._opener = urllib.request.build_opener(
             WatchedHTTPHandler(),
-            WatchedHTTPSHandler(),
+            WatchedHTTPSHandler(tls),
             _SameOriginRedirects(follow_redirects_elsewhere),
         )
         self._auth = None
@@ -235,6 +239,7 @@ class S3Store:
             aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
             aws_session_token=environ.get("AWS_SESSION_TOKEN"),
             region_name=environ.get("AWS_DEFAULT_REGION") or environ.get("AWS_REGION"),
+            verify=_verify(environ),
         )
 
     @contextmanager
@@ -264,6 +269,12 @@ class S3Store:
             yield Download(body, length, self.deadline, what)
         finally:
             body.close()
+
+
+def _verify(environ: Mapping[str, str]) -> str | None:
+    """GITSTAGE_CA_BUNDLE for boto3; None leaves boto3's default (and AWS_CA_BUNDLE)."""
+    bundle = ca_bundle(environ)
+    return str(bundle) if bundle is not None else None
 
 
 def _check_endpoint_binding(
@@ -317,8 +328,9 @@ def open_store(
         follow = environ.get(ENV_DVC_FOLLOW_REDIRECTS, "").lower() in ("1", "true", "yes")
         if password is None:
             user, password = _environment_credentials(clean, environ)
+        tls = tls_context(environ)
         return HttpStore(
-            clean, user, password, follow_redirects_elsewhere=follow, deadline=deadline
+            clean, user, password, follow_redirects_elsewhere=follow, deadline=deadline, tls=tls
         )
     if scheme == "s3":
         return S3Store(url, remote.endpoint_url, environ, deadline)

@@ -107,8 +107,8 @@ class WatchedHTTPHandler(urllib.request.HTTPHandler):
 
 
 class WatchedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self) -> None:
-        self._tls = ssl.create_default_context()
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self._tls = tls or ssl.create_default_context()  # GITSTAGE_CA_BUNDLE's, when given
         super().__init__(context=self._tls)
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gitstage.adapters.transport import ENV_CA_BUNDLE
+
 ENV_USERNAME = "GITSTAGE_GIT_USERNAME"
 ENV_PASSWORD = "GITSTAGE_GIT_PASSWORD"  # noqa: S105 - a variable name, not a secret
 ENV_TOKEN = "GITSTAGE_GIT_TOKEN"  # noqa: S105 - variable names, not secrets
@@ -134,6 +136,9 @@ def git_environment(
     )
     follow = base.get(ENV_FOLLOW_REDIRECTS, "").lower() in ("1", "true", "yes", "initial")
     config: list[tuple[str, str]] = [("http.followRedirects", "initial" if follow else "false")]
+    bundle = base.get(ENV_CA_BUNDLE, "").strip()
+    if bundle:  # instead of the system's CAs; the variable wins over any http.sslCAInfo
+        env["GIT_SSL_CAINFO"] = bundle
     origin = http_origin(url)
     if credentials is not None and not credentials.empty:
         config.append(("credential.helper", ""))  # our credentials, not a stored helper's

@@ -99,6 +99,7 @@ _UNREACHABLE = (
     "network is unreachable",
     "no route to host",
     "ssl",
+    "certificate",  # a server certificate no trusted CA signed (GnuTLS says no "ssl")
     "empty reply from server",
     "the remote end hung up unexpectedly",
 )

@@ -1,0 +1,73 @@
+"""What the operator's /metrics holds: samples by name, and the catalog of every series it can
+export (what dashboards and alert rules may query)."""
+
+from __future__ import annotations
+
+from prometheus_client.metrics import Info, MetricWrapperBase
+from prometheus_client.parser import text_string_to_metric_families
+
+from gitstage.adapters import metrics
+from gitstage.operator import observability
+from gitstage.operator.reconcile import Outcome
+from gitstage.resources import v1alpha1 as v1
+
+Labels = tuple[tuple[str, str], ...]
+PLACEHOLDER = "catalog-placeholder"
+
+
+def samples(name: str) -> dict[Labels, float]:
+    """The current samples of `name` in the exposition, by their sorted labels."""
+    text = metrics.exposition().decode()
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    }
+
+
+def catalog() -> dict[str, frozenset[str]]:
+    """Every sample name the exposition can hold, with its label names.
+
+    A labelled metric shows no sample until it has a child: each gets one for the scrape, with
+    placeholder values, and loses it after. The names and labels are then prometheus_client's
+    own exposition, not a re-implementation of its suffix rules. An info metric's labels are
+    the keys the operator gives it: the serving info is published by the operator's own code.
+    """
+    added = [_placeholder_child(m) for m in _metrics() if not isinstance(m, Info)]
+    observability.record_reconcile(PLACEHOLDER, PLACEHOLDER, Outcome(states=[_served()]))
+    try:
+        text = metrics.exposition().decode()
+    finally:
+        for metric, values in added:
+            if values:
+                metric.remove(*values)
+        observability.forget(PLACEHOLDER, PLACEHOLDER)
+    found: dict[str, frozenset[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[sample.name] = found.get(sample.name, frozenset()) | frozenset(sample.labels)
+    return found
+
+
+def _served() -> v1.DeploymentState:
+    return v1.DeploymentState(
+        name=PLACEHOLDER,
+        artifact=PLACEHOLDER,
+        stage=PLACEHOLDER,
+        observed_version=PLACEHOLDER,
+        observed_commit=PLACEHOLDER,
+    )
+
+
+def _metrics() -> list[MetricWrapperBase]:
+    return [value for value in vars(metrics).values() if isinstance(value, MetricWrapperBase)]
+
+
+def _placeholder_child(metric: MetricWrapperBase) -> tuple[MetricWrapperBase, tuple[str, ...]]:
+    names: tuple[str, ...] = tuple(metric._labelnames)  # no public accessor
+    if not names:
+        return metric, ()
+    values = (PLACEHOLDER,) * len(names)
+    metric.labels(*values)
+    return metric, values

@@ -1,0 +1,187 @@
+"""The operator's metrics as Prometheus scrapes them: build info, reconciles, readiness, rollout
+states, polls and policy violations, with their labels, no `*_created` series, and series that go
+away with their registry or Deployment."""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
+
+from gitstage import __version__
+from gitstage.adapters import metrics
+from gitstage.adapters.mirror.poll_types import PollRecord
+from gitstage.operator import endpoints, handlers, observability
+from gitstage.operator.reconcile import Notice, Outcome, Transition
+from gitstage.resources import v1alpha1 as v1
+from tests.support.exported_metrics import Labels, samples
+
+NAMESPACE = "ns-metrics"
+TRANSITION_TIME = "2026-01-01T00:00:00Z"
+
+
+def ours(name: str, registry: str) -> dict[Labels, float]:
+    """The samples of `name` for one registry of the test namespace."""
+    return {
+        labels: value
+        for labels, value in samples(name).items()
+        if ("namespace", NAMESPACE) in labels and ("registry", registry) in labels
+    }
+
+
+def status(ready: str, rollouts: dict[str, str]) -> dict[str, Any]:
+    """A status as the operator writes it (the model, dumped by alias)."""
+    written = v1.ModelRegistryStatus(
+        conditions=[
+            v1.Condition(
+                type="Ready", status=ready, reason="Test", last_transition_time=TRANSITION_TIME
+            )
+        ],
+        deployments=[
+            v1.DeploymentState(name=name, artifact="churn", rollout=rollout)
+            for name, rollout in rollouts.items()
+        ],
+    )
+    return written.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def test_the_build_is_described_and_no_created_series_is_exposed() -> None:
+    with observability.reconciling(NAMESPACE, "build"):
+        pass
+    observability.record_poll(PollRecord("https://git.example/build.git", 0.1, "changed", None))
+    text = metrics.exposition().decode()
+    assert samples("gitstage_build_info") == {
+        (("python_version", platform.python_version()), ("version", __version__)): 1.0
+    }
+    assert ours("gitstage_reconcile_duration_seconds_count", "build")
+    assert "_created" not in text
+    observability.forget(NAMESPACE, "build")
+
+
+def test_reconciles_are_timed_and_failures_counted_by_reason() -> None:
+    with observability.reconciling(NAMESPACE, "timed"):
+        time.sleep(0.02)  # the work being timed, not a wait for a condition
+    with pytest.raises(ApiException), observability.reconciling(NAMESPACE, "timed"):
+        raise ApiException(status=409, reason="Conflict")
+    with pytest.raises(ApiException), observability.reconciling(NAMESPACE, "timed"):
+        raise ApiException(status=500, reason="Internal Server Error")
+    with pytest.raises(ValueError, match="boom"), observability.reconciling(NAMESPACE, "timed"):
+        raise ValueError("boom")
+    registry = (("namespace", NAMESPACE), ("registry", "timed"))
+    assert ours("gitstage_reconcile_duration_seconds_count", "timed") == {registry: 4.0}
+    assert ours("gitstage_reconcile_duration_seconds_sum", "timed")[registry] >= 0.02
+    errors = {
+        dict(labels)["reason"]: value
+        for labels, value in ours("gitstage_reconcile_errors_total", "timed").items()
+    }
+    assert errors == {"Conflict": 1.0, "InternalServerError": 1.0, "ValueError": 1.0}
+    observability.forget(NAMESPACE, "timed")
+    assert ours("gitstage_reconcile_duration_seconds_count", "timed") == {}
+    assert ours("gitstage_reconcile_errors_total", "timed") == {}
+
+
+def test_readiness_and_rollout_states_follow_the_status_and_go_with_it() -> None:
+    observability.record_status(
+        NAMESPACE, "ready", status("Unknown", {"churn-prod": "Progressing", "churn-dev": "Held"})
+    )
+    registry = (("namespace", NAMESPACE), ("registry", "ready"))
+    assert ours("gitstage_registry_ready", "ready") == {registry: 0.0}
+    assert ours("gitstage_policy_violations_total", "ready") == {registry: 0.0}
+    rollout = ours("gitstage_deployment_rollout", "ready")
+    current = {dict(key)["deployment"]: dict(key)["state"] for key, on in rollout.items() if on}
+    assert current == {"churn-prod": "Progressing", "churn-dev": "Held"}
+    assert len(rollout) == 2 * len(observability.ROLLOUT_STATES)  # one-hot, every state
+
+    observability.record_status(NAMESPACE, "ready", status("True", {"churn-prod": "Complete"}))
+    assert ours("gitstage_registry_ready", "ready") == {registry: 1.0}
+    rollout = ours("gitstage_deployment_rollout", "ready")
+    assert {dict(labels)["deployment"] for labels in rollout} == {"churn-prod"}
+    assert [dict(labels)["state"] for labels, v in rollout.items() if v] == ["Complete"]
+
+    observability.forget(NAMESPACE, "ready")
+    assert ours("gitstage_registry_ready", "ready") == {}
+    assert ours("gitstage_policy_violations_total", "ready") == {}
+    assert ours("gitstage_deployment_rollout", "ready") == {}
+
+
+def test_a_registry_without_status_or_with_an_unreadable_one_is_not_ready() -> None:
+    observability.record_status(NAMESPACE, "new", None)
+    observability.record_status(NAMESPACE, "odd", {"conditions": [{"type": "Ready"}]})
+    for registry in ("new", "odd"):
+        labels = (("namespace", NAMESPACE), ("registry", registry))
+        assert ours("gitstage_registry_ready", registry) == {labels: 0.0}
+        observability.forget(NAMESPACE, registry)
+
+
+def test_the_watch_handler_exports_the_status_and_a_deletion_drops_it() -> None:
+    async def event(kind: str, raw_status: dict[str, Any]) -> None:
+        body = {"type": kind, "object": {"status": raw_status}}
+        await handlers.registry_event(
+            name="watched",
+            namespace=NAMESPACE,
+            annotations={},
+            event=body,
+            status=raw_status,
+        )
+
+    asyncio.run(event("MODIFIED", status("True", {"churn-prod": "Complete"})))
+    assert ours("gitstage_registry_ready", "watched") == {
+        (("namespace", NAMESPACE), ("registry", "watched")): 1.0
+    }
+    asyncio.run(event("DELETED", status("True", {"churn-prod": "Complete"})))
+    assert ours("gitstage_registry_ready", "watched") == {}
+    assert ours("gitstage_deployment_rollout", "watched") == {}
+
+
+def test_each_new_policy_violation_is_counted_once() -> None:
+    violation = Notice("Warning", "PolicyViolation", "churn-prod: churn#prod#3 breaks rule x")
+    rollout = Notice("Normal", "RollingOut", "churn-prod: rolling out")
+    observability.record_reconcile(NAMESPACE, "policy", Outcome(notices=[violation, rollout]))
+    observability.record_reconcile(NAMESPACE, "policy", Outcome())  # said already: no notice
+    observability.record_reconcile(
+        NAMESPACE, "policy", Outcome(transitions=[Transition("churn-prod", "RollingOut")])
+    )
+    registry = (("namespace", NAMESPACE), ("registry", "policy"))
+    assert ours("gitstage_policy_violations_total", "policy") == {registry: 1.0}
+    observability.forget(NAMESPACE, "policy")
+    assert ours("gitstage_policy_violations_total", "policy") == {}
+    assert ours("gitstage_rollout_transitions_total", "policy") == {}
+
+
+def test_the_last_successful_poll_time_ignores_failed_polls() -> None:
+    url = "https://git.example.com/metrics/last-poll.git"
+    repository = (("repository", url),)
+    before = time.time()
+    observability.record_poll(PollRecord(url, 0.1, "unchanged", None))
+    succeeded = samples("gitstage_last_successful_poll_timestamp_seconds")[repository]
+    assert before <= succeeded <= time.time()
+    observability.record_poll(PollRecord(url, 0.1, "error", "SourceUnavailable"))
+    assert samples("gitstage_last_successful_poll_timestamp_seconds")[repository] == succeeded
+
+
+def test_the_metrics_listener_serves_the_exposition_and_readiness() -> None:
+    async def scrape() -> tuple[int, str, str, int]:
+        endpoint = await endpoints.serve("metrics", endpoints.metrics_app(), "127.0.0.1", 0)
+        try:
+            base = f"http://127.0.0.1:{endpoint.port}"
+            async with aiohttp.ClientSession() as session:
+                async with session.get(base + "/metrics") as response:
+                    body, kind = await response.text(), response.headers["Content-Type"]
+                    code = response.status
+                async with session.get(base + "/readyz") as ready:
+                    return code, kind, body, ready.status
+        finally:
+            await endpoint.close()
+
+    code, kind, body, ready = asyncio.run(scrape())
+    assert (code, ready) == (200, 200)
+    assert kind.startswith("text/plain; version=")
+    names = {family.name for family in text_string_to_metric_families(body)}
+    assert {"gitstage_build_info", "process_resident_memory_bytes"} <= names
+    assert "_created" not in body
