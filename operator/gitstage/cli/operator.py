@@ -11,6 +11,7 @@ from gitstage.cli.flags import examples
 from gitstage.cli.oneline import OneLineCommand, fail
 from gitstage.operator.settings import (
     ANY_ADDRESS,
+    LOCALHOST,
     SCANNING_ENV,
     OperatorSettings,
     SettingsError,
@@ -24,6 +25,7 @@ from gitstage.operator.settings import (
         "gitstage operator                       # all namespaces, the current kubeconfig",
         "gitstage operator -n ml -n ml-staging --no-scan",
         "gitstage operator --webhook-port 9443 --webhook-secret-file /etc/gitstage/hook",
+        "gitstage operator --dashboard-port 8090   # the dashboard on 127.0.0.1:8090",
     ),
 )
 @click.option(
@@ -80,6 +82,39 @@ from gitstage.operator.settings import (
 @click.option(
     "--metrics-address", default=ANY_ADDRESS, show_default=True, help="Metrics bind address."
 )
+@click.option(
+    "--dashboard-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    envvar="GITSTAGE_DASHBOARD_PORT",
+    help="Serve the read-only registry dashboard at this port; 0 disables.",
+)
+@click.option(
+    "--dashboard-address",
+    default=LOCALHOST,
+    show_default=True,
+    help="Dashboard bind address (0.0.0.0 in a pod, behind its Service).",
+)
+@click.option(
+    "--dashboard-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="GITSTAGE_DASHBOARD_TOKEN_FILE",
+    help="Require this bearer token (the file's first line); browsers sign in at /login.",
+)
+@click.option(
+    "--dashboard-user-header",
+    default=None,
+    envvar="GITSTAGE_DASHBOARD_USER_HEADER",
+    help="Require a trusted proxy's header naming the user (e.g. X-Forwarded-User).",
+)
+@click.option(
+    "--dashboard-namespace",
+    "dashboard_namespaces",
+    multiple=True,
+    help="Show only this namespace's ModelRegistries on the dashboard (repeatable).",
+)
 @click.option("--verbose", is_flag=True, help="Debug logging.")
 @click.option(
     "--log-format",
@@ -98,6 +133,11 @@ def operator_command(
     webhook_secret_file: Path | None,
     metrics_port: int,
     metrics_address: str,
+    dashboard_port: int,
+    dashboard_address: str,
+    dashboard_token_file: Path | None,
+    dashboard_user_header: str | None,
+    dashboard_namespaces: tuple[str, ...],
     verbose: bool,
     log_format: str,
 ) -> None:
@@ -114,6 +154,11 @@ def operator_command(
         "GITSTAGE_METRICS_PORT": str(metrics_port or ""),
         "GITSTAGE_METRICS_ADDRESS": metrics_address,
         SCANNING_ENV: "1" if scan else "0",
+        "GITSTAGE_DASHBOARD_PORT": str(dashboard_port or ""),
+        "GITSTAGE_DASHBOARD_ADDRESS": dashboard_address,
+        "GITSTAGE_DASHBOARD_TOKEN_FILE": str(dashboard_token_file or ""),
+        "GITSTAGE_DASHBOARD_USER_HEADER": dashboard_user_header or "",
+        "GITSTAGE_DASHBOARD_NAMESPACES": ",".join(dashboard_namespaces),
     }
     try:  # fail here, in one line, rather than in kopf's startup with a traceback
         OperatorSettings.from_env({**os.environ, **listeners})
