@@ -165,7 +165,7 @@ class Dashboard:
         render: Callable[[Snapshot, pages.Chrome, bool], Rendered],
     ) -> web.StreamResponse:
         fragment = request.headers.get("X-Dashboard-Fragment") == "live"
-        user = request.get("user")
+        user = self._user(request)
         generation = self.live.current()
         key = (request.path, request.query_string, fragment, user, generation)
         cached = self.cache.get(key)
@@ -230,8 +230,8 @@ class Dashboard:
         if not isinstance(offered, str) or not token_matches(self.access, offered):
             return _html(401, _login_page(failed=True))
         assert self.access.token is not None  # the route exists only with a token
-        response = web.HTTPSeeOther("./")
-        response.set_cookie(
+        redirect = web.HTTPSeeOther("./")
+        redirect.set_cookie(
             COOKIE,
             session_value(self.access.token),
             httponly=True,
@@ -239,7 +239,7 @@ class Dashboard:
             secure=request.secure,
             path="/",
         )
-        return response
+        raise redirect
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -247,10 +247,9 @@ class Dashboard:
         try:
             response = await self._checked(request, handler)
         except web.HTTPException as error:
-            response = error
-        response.headers.update(SECURITY_HEADERS)
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+            _secure(error)
+            raise
+        return _secure(response)
 
     async def _checked(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD") and request.path != "/login":
@@ -260,8 +259,17 @@ class Dashboard:
         verdict = judge(self.access, request.headers, request.cookies)
         if not verdict.allowed:
             return _refused(verdict.reason)
-        request["user"] = verdict.user
         return await handler(request)
+
+    def _user(self, request: web.Request) -> str | None:
+        """The signed-in user a trusted proxy names (the guard let the request through)."""
+        return judge(self.access, request.headers, request.cookies).user
+
+
+def _secure(response: web.StreamResponse) -> web.StreamResponse:
+    response.headers.update(SECURITY_HEADERS)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def _event(generation: int) -> bytes:

@@ -185,7 +185,9 @@ def models_page(snapshot: Snapshot, query: str = "") -> ModelsPage:
     if needle:
         rows = [row for row in rows if needle in _haystack(row)]
     rows.sort(key=lambda row: (row.artifact, row.repository.key))
-    problems = tuple(Problem(r.key, r.source_error) for r in snapshot.registries if r.source_error)
+    problems = tuple(
+        Problem(r.key, clean_text(r.source_error)) for r in snapshot.registries if r.source_error
+    )
     return ModelsPage(
         tuple(rows), snapshot.cluster, len(groups), len(snapshot.registries), problems, query
     )
