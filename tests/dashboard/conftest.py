@@ -3,17 +3,6 @@ marked `browser` and skipped, with the reason, where Chromium or Selenium is mis
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from tests.support.browser import chromium_fixture
 
-import pytest
-
-from tests.support import browser
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[object]:
-    reason = browser.unusable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with browser.chromium() as driver:
-        yield driver
+__all__ = ["chromium_fixture"]

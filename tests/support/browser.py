@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import pytest
+
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -88,3 +90,13 @@ def until(driver: WebDriver, probe: Callable[[WebDriver], T], what: str, timeout
         return wait.until(probe)
     except TimeoutException:
         raise AssertionError(f"{what} not seen within {timeout}s") from None
+
+
+@pytest.fixture(scope="session", name="chromium")
+def chromium_fixture() -> Iterator[WebDriver]:
+    """One headless Chromium for the session; skipped, with the reason, where it is missing."""
+    reason = unusable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with chromium() as driver:
+        yield driver

@@ -360,7 +360,7 @@ def _registry_section(registry: RegistryRollouts) -> Markup:
     source = [
         ("Repository", registry.repository.label),
         ("HEAD", commit(registry.head) if registry.head else "—"),
-        ("Last change", registry.changed_at or "—"),
+        ("Last change", when(registry.changed_at) if registry.changed_at else "—"),
     ]
     if registry.source_error:
         source.append(("Source error", tag("span", {"class": "error"}, registry.source_error)))

@@ -433,7 +433,7 @@ class RegistryRollouts:
     namespace: str | None
     repository: Repository
     head: Commit | None
-    changed_at: str | None
+    changed_at: datetime | None
     source_error: str
     deployments: tuple[DeploymentRow, ...]
     events: tuple[PostedEvent, ...]  # newest first
@@ -458,11 +458,19 @@ def _rollouts(registry: RegistrySnapshot) -> RegistryRollouts:
         namespace=registry.namespace,
         repository=Repository(repository_key(url), url, registry.branch),
         head=commit_of(url, registry.head) if registry.head else None,
-        changed_at=registry.changed_at,
+        changed_at=_instant(registry.changed_at),
         source_error=clean_text(registry.source_error),
         deployments=tuple(_deployment_row(registry, d, events) for d in registry.deployments),
         events=tuple(_clean_event(e) for e in events[:RECENT_EVENTS]),
     )
+
+
+def _instant(text: str | None) -> datetime | None:
+    """An ISO time from the operator's source view, in UTC (None when absent or unreadable)."""
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC) if text else None
+    except ValueError:
+        return None
 
 
 def _clean_event(event: PostedEvent) -> PostedEvent:
