@@ -83,15 +83,22 @@ def env(crd: Kube, mirror_cache: Path, tmp_path_factory: pytest.TempPathFactory)
             registry.tag("fraud@v0.1.0", v1)
             with KopfRunner(KOPF_ARGS, timeout=60) as runner:
                 page = eventually(dashboard_url, what="the dashboard listener")
-                body = model_registry(Env(registry, namespace, page), NAME, url=url)
-                body["spec"]["deployments"][0]["replicas"] = 1
-                client.CustomObjectsApi(api()).create_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, body
-                )
+                create(Env(registry, namespace, page), NAME, url, "churn", "prod")
+                # Nobody holds fraud#staging: its Deployment is held, with the reason.
+                create(Env(registry, namespace, page), "fraud", url, "fraud", "staging")
                 yield Env(registry, namespace, page)
             assert PASSWORD not in runner.output
     finally:
         client.CoreV1Api(api()).delete_namespace(namespace)
+
+
+def create(env: Env, name: str, url: str, artifact: str, stage: str) -> None:
+    body = model_registry(env, name, url=url)
+    binding = body["spec"]["deployments"][0]
+    binding.update(replicas=1, artifact=artifact, stage=stage, name=f"{artifact}-{stage}")
+    client.CustomObjectsApi(api()).create_namespaced_custom_object(
+        GROUP, VERSION, env.namespace, PLURAL, body
+    )
 
 
 def clone(url: str, path: Path) -> Registry:
@@ -132,8 +139,11 @@ def test_the_models_table_shows_what_serves_where(env: Env, chromium: Any) -> No
     assert text.startswith("SERVING v1.0.0")  # the kind is set in capitals by the stylesheet
     assert f"{env.namespace}/{NAME}/churn-prod" in text
     assert stage_version(chromium, "churn", "prod") == "v1.0.0"
-    row = chromium.find_element("css selector", '#models tr[data-artifact="fraud"]')
-    assert "none" in row.find_element("css selector", 'td[data-label="Deployments"]').text
+    browser.until(chromium, lambda d: badge(d, "fraud")[0] == "held", "fraud's Deployment held")
+    assert "no version of 'fraud' is in stage 'staging'" in badge(chromium, "fraud")[1]
+    assert chromium.find_element("css selector", "#live .summary").text == (
+        "2 artifacts in 1 repository, 2 ModelRegistries."
+    )
     headings = [th.text for th in chromium.find_elements("css selector", "#models th")]
     assert headings == ["Artifact", "Repository", "Latest", "Stages", "Deployments"]
     source = chromium.page_source
