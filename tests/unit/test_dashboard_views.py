@@ -11,6 +11,7 @@ from gitstage.adapters.git.reader import Registry, read_registry
 from gitstage.dashboard import pages, views
 from gitstage.dashboard.forges import commit_url
 from gitstage.dashboard.inputs import PostedEvent, RegistrySnapshot, Snapshot, shown_url
+from gitstage.dev.demo import badge_text
 from gitstage.domain.policy.rules import SignatureKind, SignatureStatus
 from gitstage.domain.registry.gto_json import history_document, registry_document
 from gitstage.domain.registry.views import ViewOptions
@@ -305,3 +306,11 @@ def test_a_fragment_is_the_live_part_alone(registry: Registry) -> None:
     assert "<html" not in fragment
     assert "Deployments" not in whole  # no cluster, no cluster column
     assert 'href="rollouts"' not in whole
+
+
+def test_the_demo_reads_the_badge_off_the_models_page(registry: Registry) -> None:
+    serving = state("churn-prod", "Complete", observed_version="v2.0.0")
+    snapshot = Snapshot((snapshot_of(registry, deployments=(serving,)),), cluster=True)
+    html = pages.models_html(views.models_page(snapshot), CHROME)
+    assert badge_text(html) == "serving v2.0.0"
+    assert badge_text("<html></html>") == ""
