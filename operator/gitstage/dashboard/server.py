@@ -277,7 +277,9 @@ def _event(generation: int) -> bytes:
 
 
 def _html(status: int, html: str) -> web.Response:
-    return web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
+    response = web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
+    response.enable_compression()  # gzip or deflate when the browser accepts it: tables shrink
+    return response
 
 
 def _refused(reason: str) -> web.Response:
