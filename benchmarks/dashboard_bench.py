@@ -7,8 +7,8 @@ subprocess: without the dashboard, then with it; both wait for every ModelRegist
 --settle seconds more before their RSS is read.
 
 Figures:
-  page load, HTTP        time to the whole body over loopback (first: a new generation is
-                         rendered; then: served from the page cache), bytes on the wire
+  page load, HTTP        time to the whole body over loopback (built: the page built anew
+                         from the snapshot; cached: served from the page cache), bytes on the wire
                          (gzip) and HTML bytes, for the models page, a model's page and the
                          rollouts page
   page load, browser     headless Chromium's navigation timing of the models page
@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,15 +44,21 @@ from benchmarks.operator_harness import (
     operator_process,
     wait_for,
 )
-from benchmarks.scale import NAMESPACE, PODS_PER_NODE, create_and_wait, write_repositories
+from benchmarks.scale import (
+    NAMESPACE,
+    PASSWORD,
+    PODS_PER_NODE,
+    SECRET,
+    USER,
+    create_and_wait,
+    write_repositories,
+)
 from tests.support import browser
 from tests.support.git_server import CountingGitServer
 from tests.support.ports import reserve_port
 
 from gitstage.dev.git_server import BasicAuth
 
-USER, PASSWORD = "bench", "bench-pw-" + uuid.uuid4().hex[:6]
-SECRET = "bench-hook-" + uuid.uuid4().hex[:8]
 LOADS = 5
 # Targets: a page a person keeps open on a laptop over an ordinary link.
 TARGET_LOAD_SECONDS = 1.0
@@ -180,16 +185,17 @@ def report(args: argparse.Namespace, run: Run) -> None:
         f"\ndashboard: {args.registries} ModelRegistries x {args.artifacts} artifacts "
         f"({args.registries * args.artifacts} rows on the models page), KWOK nodes"
     )
-    print(f"{'page':<10} {'first load':>11} {'cached':>9} {'on the wire':>13} {'HTML':>12}")
+    print(f"{'page':<10} {'built':>9} {'cached':>9} {'on the wire':>13} {'HTML':>12}")
     for page in run.pages:
         print(
-            f"{page.name:<10} {page.first * 1000:>9.0f}ms {page.cached * 1000:>7.0f}ms "
+            f"{page.name:<10} {page.rendered * 1000:>7.0f}ms {page.cached * 1000:>7.0f}ms "
             f"{page.wire:>11,} B {page.html:>10,} B"
         )
     models = run.pages[0]
-    met = "met" if models.first < TARGET_LOAD_SECONDS else "NOT met"
+    met = "met" if models.rendered < TARGET_LOAD_SECONDS else "NOT met"
     print(
-        f"models page first load {models.first:.3f}s (target < {TARGET_LOAD_SECONDS:.0f}s: {met})"
+        f"models page built anew in {models.rendered:.3f}s "
+        f"(target < {TARGET_LOAD_SECONDS:.0f}s: {met})"
     )
     met = "met" if models.wire < TARGET_WIRE_BYTES else "NOT met"
     print(f"models page on the wire {models.wire:,} B (target < {TARGET_WIRE_BYTES:,} B: {met})")

@@ -100,17 +100,9 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
 
 def cells(driver: Any, artifact: str) -> dict[str, str]:
     """The models table's row of `artifact`: column label -> text."""
-    row = driver.find_element("css selector", f'#models tr[data-artifact="{artifact}"]')
-    return {
-        td.get_attribute("data-label"): td.text for td in row.find_elements("css selector", "td")
-    }
-
-
-def stage_version(driver: Any, artifact: str, stage: str) -> str:
-    chips = driver.find_elements(
-        "css selector", f'#models tr[data-artifact="{artifact}"] li[data-stage="{stage}"] .version'
+    return browser.row_cells(
+        driver.find_element("css selector", f'#models tr[data-artifact="{artifact}"]')
     )
-    return str(chips[0].text) if chips else ""
 
 
 def test_the_models_table(ui: Ui, chromium: Any) -> None:
@@ -118,8 +110,8 @@ def test_the_models_table(ui: Ui, chromium: Any) -> None:
     assert chromium.title == "Models · gitstage"
     churn, fraud = cells(chromium, "churn"), cells(chromium, "fraud")
     assert churn["Latest"] == "v2.0.0"
-    assert stage_version(chromium, "churn", "prod") == "v1.0.0"
-    assert stage_version(chromium, "churn", "staging") == "v2.0.0"
+    assert browser.stage_version(chromium, "churn", "prod") == "v1.0.0"
+    assert browser.stage_version(chromium, "churn", "staging") == "v2.0.0"
     assert fraud["Latest"] == "v0.1.0"
     assert fraud["Stages"] == "—"
     assert "Deployments" not in churn  # no cluster, no cluster column
@@ -131,12 +123,12 @@ def test_the_models_table(ui: Ui, chromium: Any) -> None:
 
 def test_a_pushed_stage_tag_appears_without_a_reload(ui: Ui, chromium: Any) -> None:
     chromium.get(ui.url)
-    assert stage_version(chromium, "churn", "prod") == "v1.0.0"
+    assert browser.stage_version(chromium, "churn", "prod") == "v1.0.0"
     chromium.execute_script("window.__notReloaded = true;")
     ui.repo.tag("churn#prod#2", ui.v2, "promote November")
     browser.until(
         chromium,
-        lambda d: stage_version(d, "churn", "prod") == "v2.0.0",
+        lambda d: browser.stage_version(d, "churn", "prod") == "v2.0.0",
         "churn#prod at v2.0.0",
     )
     assert chromium.execute_script("return window.__notReloaded === true;")
@@ -157,10 +149,7 @@ def test_the_audit_trail_is_in_gitstage_history_order(ui: Ui, chromium: Any) -> 
         text=True,
     )
     assert shown == [event["ref"] for event in json.loads(history.stdout)]
-    first = {
-        td.get_attribute("data-label"): td.text
-        for td in rows[-1].find_elements("css selector", "td")
-    }
+    first = browser.row_cells(rows[-1])
     assert (first["Event"], first["Version"], first["By"]) == ("registration", "v1.0.0", "ds")
     assert first["Message"] == "October data"
     assert first["Signature"] == "unsigned"

@@ -120,13 +120,6 @@ def badge(driver: Any, artifact: str) -> tuple[str, str]:
     return str(found[0].get_attribute("data-badge")), str(found[0].text)
 
 
-def stage_version(driver: Any, artifact: str, stage: str) -> str:
-    chips = driver.find_elements(
-        "css selector", f'#models tr[data-artifact="{artifact}"] li[data-stage="{stage}"] .version'
-    )
-    return str(chips[0].text) if chips else ""
-
-
 def test_the_models_table_shows_what_serves_where(env: Env, chromium: Any) -> None:
     chromium.get(env.url)
     browser.until(
@@ -138,7 +131,7 @@ def test_the_models_table_shows_what_serves_where(env: Env, chromium: Any) -> No
     _kind, text = badge(chromium, "churn")
     assert text.startswith("SERVING v1.0.0")  # the kind is set in capitals by the stylesheet
     assert f"{env.namespace}/{NAME}/churn-prod" in text
-    assert stage_version(chromium, "churn", "prod") == "v1.0.0"
+    assert browser.stage_version(chromium, "churn", "prod") == "v1.0.0"
     browser.until(chromium, lambda d: badge(d, "fraud")[0] == "held", "fraud's Deployment held")
     assert "no version of 'fraud' is in stage 'staging'" in badge(chromium, "fraud")[1]
     assert chromium.find_element("css selector", "#live .summary").text == (
@@ -154,13 +147,15 @@ def test_the_models_table_shows_what_serves_where(env: Env, chromium: Any) -> No
 
 def test_a_pushed_stage_tag_rolls_out_on_the_page_without_a_reload(env: Env, chromium: Any) -> None:
     chromium.get(env.url)
-    assert stage_version(chromium, "churn", "prod") == "v1.0.0"
+    assert browser.stage_version(chromium, "churn", "prod") == "v1.0.0"
     chromium.execute_script("window.__notReloaded = true;")
     v2 = env.registry.commit("weights of November")
     env.registry.tag("churn@v2.0.0", v2)
     env.registry.tag("churn#prod#2", v2)
     browser.until(
-        chromium, lambda d: stage_version(d, "churn", "prod") == "v2.0.0", "churn#prod at v2.0.0"
+        chromium,
+        lambda d: browser.stage_version(d, "churn", "prod") == "v2.0.0",
+        "churn#prod at v2.0.0",
     )
     browser.until(
         chromium,
@@ -175,9 +170,7 @@ def test_the_rollouts_page_shows_desired_observed_and_events(env: Env, chromium:
     chromium.get(env.url + "rollouts")
     section = f'section[data-registry="{env.namespace}/{NAME}"]'
     row = chromium.find_element("css selector", f'{section} tr[data-deployment="churn-prod"]')
-    cells = {
-        td.get_attribute("data-label"): td.text for td in row.find_elements("css selector", "td")
-    }
+    cells = browser.row_cells(row)
     assert cells["Serves"] == "churn#prod"
     assert cells["Desired"].startswith("v2.0.0")
     assert cells["Observed"].startswith("v2.0.0")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 import pytest
 
 if TYPE_CHECKING:
-    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.remote.webdriver import WebDriver, WebElement
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -100,3 +100,19 @@ def chromium_fixture() -> Iterator[WebDriver]:
         pytest.skip(reason)
     with chromium() as driver:
         yield driver
+
+
+def stage_version(driver: WebDriver, artifact: str, stage: str) -> str:
+    """The version the models table shows in `artifact`'s row for `stage` ("" when none)."""
+    chips = driver.find_elements(
+        "css selector", f'#models tr[data-artifact="{artifact}"] li[data-stage="{stage}"] .version'
+    )
+    return str(chips[0].text) if chips else ""
+
+
+def row_cells(row: WebElement) -> dict[str, str]:
+    """A table row's cells: column label (`data-label`) -> text."""
+    return {
+        str(td.get_attribute("data-label")): str(td.text)
+        for td in row.find_elements("css selector", "td")
+    }
