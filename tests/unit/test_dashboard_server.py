@@ -16,7 +16,7 @@ from gitstage.adapters.git.reader import read_registry
 from gitstage.cli.main import cli
 from gitstage.dashboard.access import Access
 from gitstage.dashboard.inputs import RegistrySnapshot, Snapshot
-from gitstage.dashboard.server import Dashboard
+from gitstage.dashboard.server import CACHED_CHARACTERS, CACHED_PAGES, Dashboard, PageCache
 from gitstage.operator.settings import OperatorSettings, SettingsError
 from tests.support.scratch import ScratchRepo, When
 
@@ -200,3 +200,18 @@ def test_gitstage_ui_errors_are_one_line(tmp_path: Path) -> None:
     token = CliRunner().invoke(cli, ["ui", "--token-file", str(tmp_path / "absent")])
     assert token.exit_code == 2
     assert "cannot read the dashboard token file" in token.output
+
+
+def test_the_page_cache_is_bounded_in_pages_and_characters() -> None:
+    cache = PageCache()
+    big = "x" * (CACHED_CHARACTERS // 3)
+    for number in range(4):
+        cache.put(("/", number), big)
+    assert cache.get(("/", 0)) is None  # the oldest went: three fit
+    assert [cache.get(("/", n)) is not None for n in (1, 2, 3)] == [True, True, True]
+    cache.put(("/", "huge"), "x" * (CACHED_CHARACTERS + 1))
+    assert cache.get(("/", "huge")) is None  # larger than the whole budget: never kept
+    for number in range(CACHED_PAGES + 1):
+        cache.put(("/small", number), "page")
+    assert cache.get(("/small", 0)) is None
+    assert cache.get(("/small", CACHED_PAGES)) == "page"

@@ -135,12 +135,44 @@ def test_badges_say_what_the_ready_condition_says(
 
 def test_the_filter_matches_artifact_repository_and_namespace(registry: Registry) -> None:
     snapshot = Snapshot(
-        (snapshot_of(registry, deployments=(state("churn-prod", "Complete"),)),), cluster=True
+        (
+            snapshot_of(registry),
+            snapshot_of(registry, key="team-b/x", namespace="team-b", url="https://other/r"),
+        ),
+        cluster=True,
     )
-    assert [r.artifact for r in views.models_page(snapshot, "FRAUD").rows] == ["fraud"]
-    assert [r.artifact for r in views.models_page(snapshot, "ml/churn").rows] == ["churn"]
-    assert len(views.models_page(snapshot, "acme/registry").rows) == 2
-    assert views.models_page(snapshot, "nothing-like-it").rows == ()
+
+    def rows(query: str) -> list[tuple[str, str]]:
+        page = views.models_page(snapshot, query)
+        assert page.total == len(page.rows)
+        return [(r.artifact, r.repository.url) for r in page.rows]
+
+    assert rows("FRAUD") == [("fraud", shown_url(URL)), ("fraud", "https://other/r")]
+    assert rows("team-b/") == [("churn", "https://other/r"), ("fraud", "https://other/r")]
+    assert len(rows("acme/registry")) == 2
+    assert rows("nothing-like-it") == []
+
+
+def test_the_models_page_resolves_one_page_of_rows(registry: Registry) -> None:
+    many = tuple(
+        snapshot_of(registry, key=f"ns/r{n}", url=f"https://git.example/r{n}.git") for n in range(5)
+    )
+    snapshot = Snapshot(many, cluster=True)
+    pages_seen = [views.models_page(snapshot, page=n, page_rows=4) for n in (1, 2, 3, 99)]
+    assert [(p.page, p.pages, p.first, len(p.rows), p.total) for p in pages_seen] == [
+        (1, 3, 0, 4, 10),
+        (2, 3, 4, 4, 10),
+        (3, 3, 8, 2, 10),
+        (3, 3, 8, 2, 10),  # past the end: the last page
+    ]
+    every = [r.artifact for p in pages_seen[:3] for r in p.rows]
+    assert every == ["churn"] * 5 + ["fraud"] * 5
+    html = pages.models_html(pages_seen[1], CHROME)
+    assert "10 artifacts in 5 repositories, 5 ModelRegistries. Rows 5–8." in html
+    assert 'href="?page=1" rel="prev"' in html
+    assert 'href="?page=3" rel="next"' in html
+    filtered = views.models_page(snapshot, "fraud", page_rows=4)
+    assert 'href="?q=fraud&amp;page=2"' in pages.models_html(filtered, CHROME)
 
 
 def test_the_namespace_filter_drops_other_namespaces(registry: Registry) -> None:

@@ -187,20 +187,38 @@ def _models_live(page: ModelsPage) -> Markup:
     where = plural(page.repositories, "repository", "repositories")
     if page.cluster:
         where += ", " + plural(page.registries, "ModelRegistry", "ModelRegistries")
+    summary = f"{plural(page.total, 'artifact')} in {where}."
+    if page.pages > 1:
+        summary += f" Rows {page.first + 1}–{page.first + len(page.rows)}."
     headings = ["Artifact", "Repository", "Latest", "Stages"]
     if page.cluster:
         headings.append("Deployments")
+    rows = (_model_row(row, page.cluster) for row in page.rows)
+    caption = "Every artifact, its latest version and each stage's version"
     return join(
         [
-            tag("p", {"class": "summary"}, f"{plural(len(page.rows), 'artifact')} in {where}."),
+            tag("p", {"class": "summary"}, summary),
             _problems(page),
-            table(
-                "Every artifact, its latest version and each stage's version",
-                headings,
-                (_model_row(row, page.cluster) for row in page.rows),
-                id="models",
-            ),
+            table(caption, headings, rows, id="models"),
+            _pager(page),
         ]
+    )
+
+
+def _pager(page: ModelsPage) -> Markup | None:
+    if page.pages == 1:
+        return None
+
+    def link(number: int, text: str, rel: str) -> Markup:
+        query = {"q": page.query, "page": number} if page.query else {"page": number}
+        return tag("a", {"href": "?" + urlencode(query), "rel": rel}, text)
+
+    return tag(
+        "nav",
+        {"class": "pager", "aria-label": "Pages of models"},
+        link(page.page - 1, "← Previous", "prev") if page.page > 1 else None,
+        tag("span", None, f" Page {page.page} of {page.pages} "),
+        link(page.page + 1, "Next →", "next") if page.page < page.pages else None,
     )
 
 

@@ -26,6 +26,7 @@ from gitstage.dashboard.markup import Markup, tag
 KEEPALIVE_SECONDS = 15.0
 WATCH_SECONDS = 1.0
 CACHED_PAGES = 32
+CACHED_CHARACTERS = 4_000_000  # a few large pages at most: memory stays bounded
 STATIC = {"dashboard.css": "text/css", "live.js": "text/javascript"}
 PUBLIC = ("/static/", "/healthz", "/login")
 SECURITY_HEADERS = {
@@ -76,10 +77,12 @@ class Live:
 
 
 class PageCache:
-    """Rendered pages by (path, query, fragment, user, generation), the newest few."""
+    """Rendered pages by (path, query, fragment, user, generation): the most recently used,
+    at most CACHED_PAGES of them and CACHED_CHARACTERS in all."""
 
     def __init__(self) -> None:
         self._pages: OrderedDict[tuple[object, ...], str] = OrderedDict()
+        self._size = 0
 
     def get(self, key: tuple[object, ...]) -> str | None:
         found = self._pages.get(key)
@@ -88,9 +91,13 @@ class PageCache:
         return found
 
     def put(self, key: tuple[object, ...], page: str) -> None:
+        if len(page) > CACHED_CHARACTERS or key in self._pages:
+            return
         self._pages[key] = page
-        while len(self._pages) > CACHED_PAGES:
-            self._pages.popitem(last=False)
+        self._size += len(page)
+        while len(self._pages) > CACHED_PAGES or self._size > CACHED_CHARACTERS:
+            _, dropped = self._pages.popitem(last=False)
+            self._size -= len(dropped)
 
 
 @dataclass(frozen=True)
@@ -129,9 +136,11 @@ class Dashboard:
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         query = request.query.get("q", "")
+        number = request.query.get("page", "1")
+        wanted = int(number) if number.isdigit() and len(number) < 7 else 1
 
         def render(snapshot: Snapshot, chrome: pages.Chrome, fragment: bool) -> Rendered:
-            page = views.models_page(snapshot, query)
+            page = views.models_page(snapshot, query, wanted)
             return Rendered(200, pages.models_html(page, chrome, fragment))
 
         return await self._page(request, render)
