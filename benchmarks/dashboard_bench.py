@@ -57,6 +57,7 @@ from tests.support import browser
 from tests.support.git_server import CountingGitServer
 from tests.support.ports import reserve_port
 
+from gitstage.dashboard.views import PAGE_ROWS
 from gitstage.dev.git_server import BasicAuth
 
 LOADS = 5
@@ -132,16 +133,13 @@ def settled_memory(operator: Any, seconds: float) -> Memory:
 
 
 def dashboard_ready(url: str, registries: int) -> bool:
-    """The models page lists every ModelRegistry, each Deployment serving."""
+    """The rollouts page lists every ModelRegistry, each Deployment serving."""
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url + "rollouts", timeout=30) as response:  # noqa: S310
             page = response.read().decode()
     except OSError:
         return False
-    return (
-        f"{registries} ModelRegistries" in page
-        and len(re.findall(r'data-badge="serving"', page)) == registries
-    )
+    return len(re.findall(r'data-badge="serving"', page)) == registries
 
 
 @dataclass
@@ -183,7 +181,7 @@ def measure(args: argparse.Namespace, kube: Kube, server: CountingGitServer, scr
 def report(args: argparse.Namespace, run: Run) -> None:
     print(
         f"\ndashboard: {args.registries} ModelRegistries x {args.artifacts} artifacts "
-        f"({args.registries * args.artifacts} rows on the models page), KWOK nodes"
+        f"({args.registries * args.artifacts} models-page rows, {PAGE_ROWS} a page), KWOK nodes"
     )
     print(f"{'page':<10} {'built':>9} {'cached':>9} {'on the wire':>13} {'HTML':>12}")
     for page in run.pages:
