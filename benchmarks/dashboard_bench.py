@@ -45,7 +45,6 @@ from benchmarks.operator_harness import (
     wait_for,
 )
 from benchmarks.scale import (
-    NAMESPACE,
     PASSWORD,
     PODS_PER_NODE,
     SECRET,
@@ -61,6 +60,7 @@ from gitstage.dashboard.views import PAGE_ROWS
 from gitstage.dev.git_server import BasicAuth
 
 LOADS = 5
+OFF, ON = "dashboard-off", "dashboard-on"  # one namespace per operator run
 # Targets: a page a person keeps open on a laptop over an ordinary link.
 TARGET_LOAD_SECONDS = 1.0
 TARGET_WIRE_BYTES = 1_000_000
@@ -152,17 +152,22 @@ class Run:
 
 
 def measure(args: argparse.Namespace, kube: Kube, server: CountingGitServer, scratch: Path) -> Run:
-    with operator_process(kube, scratch, SECRET) as operator:
-        create_and_wait(kube, bodies(args, server), args.ready_timeout)
+    """Two operators, each watching a namespace of its own and doing the same work there:
+    creating every Deployment and following them to Ready; the second has the dashboard."""
+    namespace_with_secret(kube, OFF, USER, PASSWORD)
+    with operator_process(kube, scratch, SECRET, (f"--namespace={OFF}",)) as operator:
+        create_and_wait(kube, bodies(args, server), args.ready_timeout, OFF)
         off = settled_memory(operator, args.settle)
     log(f"without the dashboard: RSS {off.rss:.0f} MiB")
+    namespace_with_secret(kube, ON, USER, PASSWORD)
     port = reserve_port()
-    extra = (f"--dashboard-port={port}", "--dashboard-address=127.0.0.1")
+    extra = (f"--namespace={ON}", f"--dashboard-port={port}", "--dashboard-address=127.0.0.1")
     base = f"http://127.0.0.1:{port}/"
     with operator_process(kube, scratch, SECRET, extra) as operator:
+        create_and_wait(kube, bodies(args, server), args.ready_timeout, ON)
         wait_for(
             lambda: dashboard_ready(base, args.registries),
-            "the dashboard showing every ModelRegistry serving",
+            "the dashboard showing every Deployment serving",
             args.ready_timeout,
             step=2.0,
         )
@@ -221,7 +226,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=30.0, help="seconds before RSS is read")
     parser.add_argument("--ready-timeout", type=float, default=900.0)
     args = parser.parse_args()
-    nodes = math.ceil(args.registries / PODS_PER_NODE)
+    nodes = math.ceil(2 * args.registries / PODS_PER_NODE)  # both runs' pods stay
     with tempfile.TemporaryDirectory(prefix="gitstage-dashboard-") as scratch_name:
         scratch = Path(scratch_name)
         srv = scratch / "srv"
@@ -233,7 +238,6 @@ def main() -> None:
         server.start()
         try:
             with control_plane(scratch / "cluster", extra_nodes=nodes - 1) as kube:
-                namespace_with_secret(kube, NAMESPACE, USER, PASSWORD)
                 run = measure(args, kube, server, scratch)
         finally:
             server.stop()

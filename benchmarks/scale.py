@@ -93,8 +93,8 @@ def registries(args: argparse.Namespace, server: CountingGitServer) -> list[dict
     return bodies
 
 
-def ready_count(kube: Kube) -> int:
-    found = kube.custom().list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
+def ready_count(kube: Kube, namespace: str = NAMESPACE) -> int:
+    found = kube.custom().list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
     ready = 0
     for item in found["items"]:
         conditions = (item.get("status") or {}).get("conditions") or []
@@ -266,20 +266,22 @@ class Ramp:
     ready: float  # every ModelRegistry Ready: adds the controllers' and KWOK's work
 
 
-def create_and_wait(kube: Kube, bodies: list[dict[str, Any]], timeout: float) -> Ramp:
+def create_and_wait(
+    kube: Kube, bodies: list[dict[str, Any]], timeout: float, namespace: str = NAMESPACE
+) -> Ramp:
     started = time.monotonic()
     custom = kube.custom()
     for body in bodies:
-        custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
     log(f"{len(bodies)} ModelRegistries created in {time.monotonic() - started:.1f}s")
     last = [(-1, -1)]
     created: list[float] = []
 
     def all_ready() -> bool:
-        deployments = len(kube.apps().list_namespaced_deployment(NAMESPACE).items)
+        deployments = len(kube.apps().list_namespaced_deployment(namespace).items)
         if deployments == len(bodies) and not created:
             created.append(time.monotonic() - started)
-        ready = ready_count(kube)
+        ready = ready_count(kube, namespace)
         if (ready, deployments) != last[0]:
             elapsed = time.monotonic() - started
             log(f"after {elapsed:.1f}s: {deployments} Deployments, {ready}/{len(bodies)} Ready")
