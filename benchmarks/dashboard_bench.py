@@ -50,14 +50,13 @@ from benchmarks.scale import (
     SECRET,
     USER,
     create_and_wait,
-    write_repositories,
+    served_repositories,
 )
 from tests.support import browser
 from tests.support.git_server import CountingGitServer
 from tests.support.ports import reserve_port
 
 from gitstage.dashboard.views import PAGE_ROWS
-from gitstage.dev.git_server import BasicAuth
 
 LOADS = 5
 OFF, ON = "dashboard-off", "dashboard-on"  # one namespace per operator run
@@ -227,20 +226,12 @@ def main() -> None:
     parser.add_argument("--ready-timeout", type=float, default=900.0)
     args = parser.parse_args()
     nodes = math.ceil(2 * args.registries / PODS_PER_NODE)  # both runs' pods stay
-    with tempfile.TemporaryDirectory(prefix="gitstage-dashboard-") as scratch_name:
-        scratch = Path(scratch_name)
-        srv = scratch / "srv"
-        srv.mkdir()
-        started = time.monotonic()
-        write_repositories(srv, scratch, args.registries, args.artifacts)
-        log(f"{args.registries} repositories written in {time.monotonic() - started:.1f}s")
-        server = CountingGitServer(srv, auth=BasicAuth(USER, PASSWORD))
-        server.start()
-        try:
-            with control_plane(scratch / "cluster", extra_nodes=nodes - 1) as kube:
-                run = measure(args, kube, server, scratch)
-        finally:
-            server.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="gitstage-dashboard-") as scratch_name,
+        served_repositories(Path(scratch_name), args.registries, args.artifacts) as server,
+        control_plane(Path(scratch_name) / "cluster", extra_nodes=nodes - 1) as kube,
+    ):
+        run = measure(args, kube, server, Path(scratch_name))
     report(args, run)
 
 

@@ -29,6 +29,8 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -239,25 +241,33 @@ def main() -> None:
     if args.registries < args.repos:
         parser.error("--registries must be at least --repos")
     nodes = math.ceil(args.registries / PODS_PER_NODE)
-    with tempfile.TemporaryDirectory(prefix="gitstage-scale-") as scratch_name:
-        scratch = Path(scratch_name)
-        srv = scratch / "srv"
-        srv.mkdir()
-        started = time.monotonic()
-        write_repositories(srv, scratch, args.repos, args.artifacts)
-        log(f"{args.repos} repositories written in {time.monotonic() - started:.1f}s")
-        server = CountingGitServer(srv, auth=BasicAuth(USER, PASSWORD))
-        server.start()
-        try:
-            with control_plane(scratch / "cluster", extra_nodes=nodes - 1) as kube:
-                namespace_with_secret(kube, NAMESPACE, USER, PASSWORD)
-                with operator_process(kube, scratch, SECRET) as operator:
-                    ramp = create_and_wait(kube, registries(args, server), args.ready_timeout)
-                    window = idle_window(kube, operator, server, args.idle_seconds)
-                    memory = operator.memory()
-        finally:
-            server.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="gitstage-scale-") as scratch_name,
+        served_repositories(Path(scratch_name), args.repos, args.artifacts) as server,
+        control_plane(Path(scratch_name) / "cluster", extra_nodes=nodes - 1) as kube,
+    ):
+        namespace_with_secret(kube, NAMESPACE, USER, PASSWORD)
+        with operator_process(kube, Path(scratch_name), SECRET) as operator:
+            ramp = create_and_wait(kube, registries(args, server), args.ready_timeout)
+            window = idle_window(kube, operator, server, args.idle_seconds)
+            memory = operator.memory()
     report(args, ramp, memory, window)
+
+
+@contextmanager
+def served_repositories(scratch: Path, repos: int, artifacts: int) -> Iterator[CountingGitServer]:
+    """`repos` repositories written under scratch/srv, served with Basic auth while in use."""
+    srv = scratch / "srv"
+    srv.mkdir()
+    started = time.monotonic()
+    write_repositories(srv, scratch, repos, artifacts)
+    log(f"{repos} repositories written in {time.monotonic() - started:.1f}s")
+    server = CountingGitServer(srv, auth=BasicAuth(USER, PASSWORD))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass
