@@ -163,10 +163,7 @@ def test_readable_at_a_phone_width(ui: Ui, chromium: Any) -> None:
     browser.resize(chromium, browser.PHONE)
     try:
         chromium.get(ui.url)
-        overflow = chromium.execute_script(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;"
-        )
-        assert overflow <= 0  # nothing to scroll sideways
+        assert browser.sideways_overflow(chromium) <= 0  # nothing to scroll sideways
         label = chromium.execute_script(
             "return getComputedStyle(document.querySelector('#models td'), '::before').content;"
         )

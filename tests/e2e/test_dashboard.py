@@ -212,9 +212,13 @@ def test_the_audit_trail_is_in_gitstage_history_order(env: Env, chromium: Any) -
     deployments = chromium.find_element("css selector", "section[aria-labelledby=deployments]")
     assert "v2.0.0" in deployments.text
     browser.screenshot(chromium, "model")
+
+
+def test_readable_at_a_phone_width(env: Env, chromium: Any) -> None:
     browser.resize(chromium, browser.PHONE)
     try:
         chromium.get(env.url)
+        assert browser.sideways_overflow(chromium) <= 0  # long URLs wrap on a phone
         browser.screenshot(chromium, "models-phone")
     finally:
         browser.resize(chromium, browser.LAPTOP)

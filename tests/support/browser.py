@@ -116,3 +116,12 @@ def row_cells(row: WebElement) -> dict[str, str]:
         str(td.get_attribute("data-label")): str(td.text)
         for td in row.find_elements("css selector", "td")
     }
+
+
+def sideways_overflow(driver: WebDriver) -> int:
+    """Pixels the page would scroll sideways (0 or less: it fits the window's width)."""
+    return int(
+        driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;"
+        )
+    )
