@@ -198,7 +198,9 @@ class Operator:
 
 
 @contextmanager
-def operator_process(kube: Kube, scratch: Path, secret: str) -> Iterator[Operator]:
+def operator_process(
+    kube: Kube, scratch: Path, secret: str, extra_args: tuple[str, ...] = ()
+) -> Iterator[Operator]:
     webhook_port, metrics_port = reserve_port(), reserve_port()
     env = {
         **os.environ,
@@ -219,6 +221,7 @@ def operator_process(kube: Kube, scratch: Path, secret: str) -> Iterator[Operato
         "--webhook-address=127.0.0.1",
         f"--metrics-port={metrics_port}",
         "--metrics-address=127.0.0.1",
+        *extra_args,
     ]
     with log_path.open("wb") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)

@@ -29,6 +29,8 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,8 +95,8 @@ def registries(args: argparse.Namespace, server: CountingGitServer) -> list[dict
     return bodies
 
 
-def ready_count(kube: Kube) -> int:
-    found = kube.custom().list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
+def ready_count(kube: Kube, namespace: str = NAMESPACE) -> int:
+    found = kube.custom().list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
     ready = 0
     for item in found["items"]:
         conditions = (item.get("status") or {}).get("conditions") or []
@@ -239,25 +241,33 @@ def main() -> None:
     if args.registries < args.repos:
         parser.error("--registries must be at least --repos")
     nodes = math.ceil(args.registries / PODS_PER_NODE)
-    with tempfile.TemporaryDirectory(prefix="gitstage-scale-") as scratch_name:
-        scratch = Path(scratch_name)
-        srv = scratch / "srv"
-        srv.mkdir()
-        started = time.monotonic()
-        write_repositories(srv, scratch, args.repos, args.artifacts)
-        log(f"{args.repos} repositories written in {time.monotonic() - started:.1f}s")
-        server = CountingGitServer(srv, auth=BasicAuth(USER, PASSWORD))
-        server.start()
-        try:
-            with control_plane(scratch / "cluster", extra_nodes=nodes - 1) as kube:
-                namespace_with_secret(kube, NAMESPACE, USER, PASSWORD)
-                with operator_process(kube, scratch, SECRET) as operator:
-                    ramp = create_and_wait(kube, registries(args, server), args.ready_timeout)
-                    window = idle_window(kube, operator, server, args.idle_seconds)
-                    memory = operator.memory()
-        finally:
-            server.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="gitstage-scale-") as scratch_name,
+        served_repositories(Path(scratch_name), args.repos, args.artifacts) as server,
+        control_plane(Path(scratch_name) / "cluster", extra_nodes=nodes - 1) as kube,
+    ):
+        namespace_with_secret(kube, NAMESPACE, USER, PASSWORD)
+        with operator_process(kube, Path(scratch_name), SECRET) as operator:
+            ramp = create_and_wait(kube, registries(args, server), args.ready_timeout)
+            window = idle_window(kube, operator, server, args.idle_seconds)
+            memory = operator.memory()
     report(args, ramp, memory, window)
+
+
+@contextmanager
+def served_repositories(scratch: Path, repos: int, artifacts: int) -> Iterator[CountingGitServer]:
+    """`repos` repositories written under scratch/srv, served with Basic auth while in use."""
+    srv = scratch / "srv"
+    srv.mkdir()
+    started = time.monotonic()
+    write_repositories(srv, scratch, repos, artifacts)
+    log(f"{repos} repositories written in {time.monotonic() - started:.1f}s")
+    server = CountingGitServer(srv, auth=BasicAuth(USER, PASSWORD))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass
@@ -266,20 +276,22 @@ class Ramp:
     ready: float  # every ModelRegistry Ready: adds the controllers' and KWOK's work
 
 
-def create_and_wait(kube: Kube, bodies: list[dict[str, Any]], timeout: float) -> Ramp:
+def create_and_wait(
+    kube: Kube, bodies: list[dict[str, Any]], timeout: float, namespace: str = NAMESPACE
+) -> Ramp:
     started = time.monotonic()
     custom = kube.custom()
     for body in bodies:
-        custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
     log(f"{len(bodies)} ModelRegistries created in {time.monotonic() - started:.1f}s")
     last = [(-1, -1)]
     created: list[float] = []
 
     def all_ready() -> bool:
-        deployments = len(kube.apps().list_namespaced_deployment(NAMESPACE).items)
+        deployments = len(kube.apps().list_namespaced_deployment(namespace).items)
         if deployments == len(bodies) and not created:
             created.append(time.monotonic() - started)
-        ready = ready_count(kube)
+        ready = ready_count(kube, namespace)
         if (ready, deployments) != last[0]:
             elapsed = time.monotonic() - started
             log(f"after {elapsed:.1f}s: {deployments} Deployments, {ready}/{len(bodies)} Ready")

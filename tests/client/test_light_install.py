@@ -133,3 +133,8 @@ def test_a_client_only_environment_reads_writes_fetches_and_loads(
         2,
         "gitstage: error: gitstage operator needs its extra: pip install 'gitstage[operator]'\n",
     )
+    ui = run("ui")
+    assert (ui.returncode, ui.stderr) == (
+        2,
+        "gitstage: error: gitstage ui needs its extra: pip install 'gitstage[ui]'\n",
+    )

@@ -419,6 +419,64 @@ LIMIT_FLAGS = {
 }
 
 
+DASHBOARD = {
+    "enabled": True,
+    "namespaces": ["ml"],
+    "auth": {"tokenSecretName": "dash", "tokenSecretKey": "t", "userHeader": "X-Auth-Request-User"},
+    "ingress": {
+        "enabled": True,
+        "className": "nginx",
+        "host": "models.example.com",
+        "annotations": {"nginx.ingress.kubernetes.io/auth-url": "https://auth.example.com/"},
+        "tlsSecretName": "models-tls",
+    },
+}
+
+
+def test_the_dashboard_is_off_by_default(home: Path) -> None:
+    plain = render(home)
+    assert not [a for a in container(plain)["args"] if a.startswith("--dashboard")]
+    assert plain.of_kind("Ingress") == []
+    assert [p["name"] for p in plain.one("Service")["spec"]["ports"]] == ["metrics"]
+
+
+def test_the_dashboard_its_auth_service_port_and_ingress(home: Path) -> None:
+    rendered = render(home, {"dashboard": DASHBOARD})
+    operator = container(rendered)
+    assert [a for a in operator["args"] if a.startswith("--dashboard")] == [
+        "--dashboard-port=8090",
+        "--dashboard-address=0.0.0.0",
+        "--dashboard-token-file=/etc/gitstage/dashboard/t",
+        "--dashboard-user-header=X-Auth-Request-User",
+        "--dashboard-namespace=ml",
+    ]
+    assert {"name": "dashboard", "containerPort": 8090, "protocol": "TCP"} in operator["ports"]
+    [mount] = [m for m in operator["volumeMounts"] if m["name"] == "dashboard-token"]
+    assert (mount["mountPath"], mount["readOnly"]) == ("/etc/gitstage/dashboard", True)
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == "dashboard-token"]
+    assert volume["secret"]["secretName"] == "dash"
+    ports = rendered.one("Service")["spec"]["ports"]
+    assert ("dashboard", 8090, "dashboard") in [
+        (p["name"], p["port"], p["targetPort"]) for p in ports
+    ]
+    ingress = rendered.one("Ingress")
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"hosts": ["models.example.com"], "secretName": "models-tls"}]
+    [rule] = ingress["spec"]["rules"]
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    assert (rule["host"], backend["port"]["name"]) == ("models.example.com", "dashboard")
+    assert backend["name"] == rendered.one("Service")["metadata"]["name"]
+
+
+def test_a_dashboard_ingress_needs_a_host(home: Path) -> None:
+    values = {"dashboard": {**DASHBOARD, "ingress": {**DASHBOARD["ingress"], "host": ""}}}
+    args = ["template", "gs", str(CHART), "--kube-version", kubernetes_version()]
+    result = helm(home, *args, "--values", str(values_file(home, values)), check=False)
+    assert result.returncode != 0
+    assert "dashboard.ingress.enabled needs dashboard.ingress.host" in result.stderr
+
+
 def test_a_webhook_without_its_secret_is_refused(home: Path) -> None:
     values = {"webhook": {"enabled": True, "secretName": "", "secretKey": "secret"}}
     args = ["template", "gs", str(CHART), "--kube-version", kubernetes_version()]
@@ -448,8 +506,8 @@ def operator_deployment() -> Manifest:
 
 @pytest.mark.parametrize(
     "values",
-    [{}, NAMESPACED, EVERYTHING, PODMONITOR],
-    ids=["cluster-wide", "namespaced", "everything", "podmonitor"],
+    [{}, NAMESPACED, EVERYTHING, PODMONITOR, {"dashboard": DASHBOARD}],
+    ids=["cluster-wide", "namespaced", "everything", "podmonitor", "dashboard"],
 )
 def test_kubeconform_strict_accepts_everything_rendered(
     home: Path, schemas: Path, values: dict[str, Any]

@@ -11,6 +11,8 @@ import click
 
 # Modules of the `operator` extra (pyproject): a light client install lacks them.
 OPERATOR_EXTRA = frozenset({"aiohttp", "cryptography", "kopf", "kubernetes", "prometheus_client"})
+# Commands whose extra is not `operator`.
+EXTRA_OF = {"ui": "ui"}
 
 
 class MissingExtra(click.ClickException):
@@ -40,8 +42,9 @@ class LazyGroup(click.Group):
             except ModuleNotFoundError as error:
                 if (error.name or "").split(".")[0] not in OPERATOR_EXTRA:
                     raise
+                extra = EXTRA_OF.get(cmd_name, "operator")
                 raise MissingExtra(
-                    f"gitstage {cmd_name} needs its extra: pip install 'gitstage[operator]'"
+                    f"gitstage {cmd_name} needs its extra: pip install 'gitstage[{extra}]'"
                 ) from None
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)

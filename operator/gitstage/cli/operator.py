@@ -13,6 +13,7 @@ from gitstage.cli.flags import examples
 from gitstage.cli.oneline import OneLineCommand, fail
 from gitstage.operator.settings import (
     ANY_ADDRESS,
+    LOCALHOST,
     SCANNING_ENV,
     OperatorSettings,
     SettingsError,
@@ -82,6 +83,7 @@ def limit_env(flag: str) -> str:
         "gitstage operator                       # all namespaces, the current kubeconfig",
         "gitstage operator -n ml -n ml-staging --no-scan",
         "gitstage operator --webhook-port 9443 --webhook-secret-file /etc/gitstage/hook",
+        "gitstage operator --dashboard-port 8090   # the dashboard on 127.0.0.1:8090",
     ),
 )
 @click.option(
@@ -185,6 +187,39 @@ def limit_env(flag: str) -> str:
     help="Elect a leader on a coordination.k8s.io Lease (POD_NAMESPACE/gitstage-operator): "
     "run several replicas, one reconciles, the others keep their mirrors warm.",
 )
+@click.option(
+    "--dashboard-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    envvar="GITSTAGE_DASHBOARD_PORT",
+    help="Serve the read-only registry dashboard at this port; 0 disables.",
+)
+@click.option(
+    "--dashboard-address",
+    default=LOCALHOST,
+    show_default=True,
+    help="Dashboard bind address (0.0.0.0 in a pod, behind its Service).",
+)
+@click.option(
+    "--dashboard-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="GITSTAGE_DASHBOARD_TOKEN_FILE",
+    help="Require this bearer token (the file's first line); browsers sign in at /login.",
+)
+@click.option(
+    "--dashboard-user-header",
+    default=None,
+    envvar="GITSTAGE_DASHBOARD_USER_HEADER",
+    help="Require a trusted proxy's header naming the user (e.g. X-Forwarded-User).",
+)
+@click.option(
+    "--dashboard-namespace",
+    "dashboard_namespaces",
+    multiple=True,
+    help="Show only this namespace's ModelRegistries on the dashboard (repeatable).",
+)
 @click.option("--verbose", is_flag=True, help="Debug logging.")
 @click.option(
     "--log-format",
@@ -235,6 +270,15 @@ def settings_env(params: Mapping[str, Any]) -> dict[str, str]:
     }
     if params["allowed_fetcher_images"]:
         env["GITSTAGE_ALLOWED_FETCHER_IMAGES"] = "\n".join(params["allowed_fetcher_images"])
+    env.update(
+        {
+            "GITSTAGE_DASHBOARD_PORT": str(params["dashboard_port"] or ""),
+            "GITSTAGE_DASHBOARD_ADDRESS": params["dashboard_address"],
+            "GITSTAGE_DASHBOARD_TOKEN_FILE": str(params["dashboard_token_file"] or ""),
+            "GITSTAGE_DASHBOARD_USER_HEADER": params["dashboard_user_header"] or "",
+            "GITSTAGE_DASHBOARD_NAMESPACES": ",".join(params["dashboard_namespaces"]),
+        }
+    )
     for flag, *_ in _WEBHOOK_LIMITS:
         env[limit_env(flag)] = str(params["webhook_" + flag.replace("-", "_")])
     return env

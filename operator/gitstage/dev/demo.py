@@ -6,6 +6,7 @@ whose server answers with it: the demo prints what the model server says after e
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import yaml
 
 from gitstage.dev.cluster import ImageArchive, LocalCluster
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
+from gitstage.dev.ports import reserve_port
 from gitstage.resources.crd import custom_resource_definition
 
 NAMESPACE = "gitstage-demo"
@@ -184,12 +186,14 @@ def wait_for_answer(kubectl: Kubectl, weights: str, started: float, timeout: flo
 
 @contextmanager
 def operator_process(
-    kubeconfig: str, log: Path, fetcher_image: str
+    kubeconfig: str, log: Path, fetcher_image: str, dashboard_port: int
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "KUBECONFIG": kubeconfig, "GITSTAGE_FETCHER_IMAGE": fetcher_image}
+    command = [sys.executable, "-m", "gitstage", "operator", "--liveness=", "--namespace"]
+    command += [NAMESPACE, f"--dashboard-port={dashboard_port}"]  # on 127.0.0.1 only
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gitstage", "operator", "--liveness=", "--namespace", NAMESPACE],
+            command,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -249,8 +253,11 @@ def run_demo(state_dir: Path, say: Say) -> None:
             manifest = model_registry(url, built.reference)
             kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
             log = state_dir / "logs" / "operator.log"
-            with operator_process(info.kubeconfig, log, built.reference):
+            port = reserve_port()
+            with operator_process(info.kubeconfig, log, built.reference, port):
+                say(f"the dashboard follows along at http://127.0.0.1:{port}/ (read-only)")
                 _rollouts(kubectl, repo, say, v1)
+                say(dashboard_line(f"http://127.0.0.1:{port}/"))
                 events = kubectl(
                     "get",
                     "events",
@@ -261,6 +268,31 @@ def run_demo(state_dir: Path, say: Say) -> None:
                 )
                 say("events of the ModelRegistry:\n" + events.rstrip())
     say("demo finished; everything stopped")
+
+
+def dashboard_line(url: str) -> str:
+    """What the dashboard's models page says of churn's Deployment, once it says `serving`."""
+    deadline = time.monotonic() + 30
+    badge = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+                page = response.read().decode()
+        except OSError:
+            page = ""
+        badge = badge_text(page)
+        if badge.startswith("serving"):
+            break
+        time.sleep(0.5)  # polling interval
+    return f"the dashboard's models page shows churn-prod: {badge or 'nothing yet'}"
+
+
+def badge_text(page: str) -> str:
+    """The first Deployment badge's kind and version, from the models page's markup."""
+    found = re.search(
+        r'data-badge="([^"]+)"[^>]*><span class="badge-kind">[^<]*</span> ([^<]*)<', page
+    )
+    return f"{found[1]} {found[2].strip()}" if found else ""
 
 
 def _rollouts(kubectl: Kubectl, repo: DemoRepo, say: Say, v1: str) -> None:

@@ -16,7 +16,9 @@ import kopf
 from gitstage.adapters import metrics
 from gitstage.adapters.kube import client as kube_client
 from gitstage.adapters.mirror.poller import PollerHub
+from gitstage.dashboard.server import Dashboard
 from gitstage.operator import endpoints, observability
+from gitstage.operator.dashboard_source import WorkersProvider
 from gitstage.operator.endpoints import Listening
 from gitstage.operator.feed import HubFeed
 from gitstage.operator.leader import Leadership, StandbyTargets, elect
@@ -92,6 +94,14 @@ async def _start_endpoints(
         app = endpoints.metrics_app(lambda: metrics.POLLERS.set(len(feed.hub.stats())))
         listener = settings.metrics
         ENDPOINTS["metrics"] = await endpoints.serve("metrics", app, listener.host, listener.port)
+    if settings.dashboard is not None:
+        dashboard = Dashboard(
+            WorkersProvider(WORKERS), settings.dashboard_access, settings.dashboard_namespaces
+        )
+        listener = settings.dashboard
+        ENDPOINTS["dashboard"] = await endpoints.serve(
+            "dashboard", dashboard.app(), listener.host, listener.port
+        )
     for endpoint in ENDPOINTS.values():
         logging.getLogger(__name__).info(
             "%s listening on %s:%d", endpoint.name, endpoint.host, endpoint.port

@@ -32,6 +32,11 @@ gitstage.operator.handlers` and in-process test runners configure the operator t
                                      fetcher init containers trust (unset: the image's CAs)
   GITSTAGE_FETCHER_CA_KEY            its key (default ca.crt)
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY  used by the operator's git, and handed on to the fetchers
+  GITSTAGE_DASHBOARD_PORT        the read-only dashboard's port (unset: no dashboard)
+  GITSTAGE_DASHBOARD_ADDRESS     its bind address (default 127.0.0.1: localhost only)
+  GITSTAGE_DASHBOARD_TOKEN       a bearer token the dashboard requires (or ..._TOKEN_FILE)
+  GITSTAGE_DASHBOARD_USER_HEADER a trusted proxy's header naming the signed-in user, required
+  GITSTAGE_DASHBOARD_NAMESPACES  comma-separated: show only these namespaces' ModelRegistries
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from pathlib import Path
 
 from gitstage import __version__
 from gitstage.adapters.transport import CaBundleError, proxy_environment, tls_context
+from gitstage.dashboard.access import Access, AccessError, token_from_file
 from gitstage.operator.leader import ElectionSettings
 from gitstage.resources.v1alpha1 import DNS_SUBDOMAIN_PATTERN
 from gitstage.workloads.fetcher_transport import CA_FILE, FetcherTransport
@@ -56,6 +62,7 @@ DEFAULT_IMAGE = f"ghcr.io/gitstage/gitstage:{__version__}"
 # "0": kopf does not watch CRDs or list namespaces (no cluster-scoped access needed).
 SCANNING_ENV = "GITSTAGE_SCANNING"
 ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - in a pod the listeners must be reachable by the Service
+LOCALHOST = "127.0.0.1"
 
 
 class SettingsError(ValueError):
@@ -129,6 +136,9 @@ class OperatorSettings:
     pod_policy: PodPolicy = field(default_factory=PodPolicy)
     election: ElectionSettings | None = None
     fetcher_transport: FetcherTransport = field(default_factory=FetcherTransport)
+    dashboard: Listener | None = None
+    dashboard_access: Access = field(default_factory=Access)
+    dashboard_namespaces: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -155,6 +165,13 @@ class OperatorSettings:
             pod_policy=pod_policy(env),
             election=election(env),
             fetcher_transport=fetcher_transport(env),
+            dashboard=_listener(env, "DASHBOARD", LOCALHOST),
+            dashboard_access=dashboard_access(env),
+            dashboard_namespaces=frozenset(
+                n.strip()
+                for n in env.get("GITSTAGE_DASHBOARD_NAMESPACES", "").split(",")
+                if n.strip()
+            ),
         )
 
 
@@ -224,13 +241,26 @@ def webhook_secrets(env: Mapping[str, str]) -> tuple[bytes, ...]:
     return tuple(dict.fromkeys(line.strip().encode() for line in lines if line.strip()))
 
 
-def _listener(env: Mapping[str, str], kind: str) -> Listener | None:
+def dashboard_access(env: Mapping[str, str]) -> Access:
+    """GITSTAGE_DASHBOARD_TOKEN (or the first line of ..._TOKEN_FILE) and ..._USER_HEADER."""
+    token = env.get("GITSTAGE_DASHBOARD_TOKEN", "").strip()
+    path = env.get("GITSTAGE_DASHBOARD_TOKEN_FILE")
+    if path and not token:
+        try:
+            token = token_from_file(path)
+        except AccessError as error:
+            raise SettingsError(str(error)) from None
+    header = env.get("GITSTAGE_DASHBOARD_USER_HEADER", "").strip()
+    return Access(token or None, header or None)
+
+
+def _listener(env: Mapping[str, str], kind: str, address: str = ANY_ADDRESS) -> Listener | None:
     text = env.get(f"GITSTAGE_{kind}_PORT", "").strip()
     if not text:
         return None
     if not text.isdigit() or int(text) > 65535:
         raise SettingsError(f"GITSTAGE_{kind}_PORT must be a port number, got {text[:20]!r}")
-    return Listener(env.get(f"GITSTAGE_{kind}_ADDRESS") or ANY_ADDRESS, int(text))
+    return Listener(env.get(f"GITSTAGE_{kind}_ADDRESS") or address, int(text))
 
 
 _MAX_TIMEOUT = 3600.0

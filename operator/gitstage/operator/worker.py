@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.kube import registries
 from gitstage.adapters.kube.client import service_account_user
+from gitstage.dashboard.inputs import PostedEvent
 from gitstage.operator import observability
 from gitstage.operator.feed import Follow, SourceView
 from gitstage.operator.leader import Leadership
@@ -36,6 +38,7 @@ ACCOUNT_REQUIRED = (
     "spec.serviceAccountName is required: the operator runs with --require-service-account"
     " and acts for a ModelRegistry only as a ServiceAccount of its namespace"
 )
+POSTED_KEPT = 20  # the newest Events posted per ModelRegistry, for the dashboard
 
 
 def credentials_from_secret(data: dict[str, str]) -> GitCredentials:
@@ -88,6 +91,16 @@ class RegistryWorker:
         self._failures = 0
         self.reconciles = 0
         self.handled_request: str | None = None
+        # What the dashboard reads (in memory only): the last valid spec, the Deployments'
+        # states, the Events posted; `revision` moves whenever one of them (or the source) does.
+        self.spec: v1.ModelRegistrySpec | None = None
+        self.states: tuple[v1.DeploymentState, ...] = ()
+        self.posted: deque[PostedEvent] = deque(maxlen=POSTED_KEPT)
+        self.revision = 0
+
+    @property
+    def source(self) -> SourceView | None:
+        return self._source
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -100,6 +113,7 @@ class RegistryWorker:
 
     async def on_update(self, view: SourceView) -> None:
         self._source = view
+        self.revision += 1
         self.wake()
 
     async def run(self, stopped: kopf.DaemonStopped) -> None:
@@ -174,6 +188,7 @@ class RegistryWorker:
         )
         outcome = await asyncio.to_thread(reconcile, ctx, spec, self._source)
         self.reconciles += 1
+        self._remember(spec, outcome)
         observability.record_reconcile(self.namespace, self.name, outcome)
         self._post(body, outcome)
         forbidden = self._source is not None and self._source.error_reason == "SecretForbidden"
@@ -182,6 +197,16 @@ class RegistryWorker:
     def _unfollow(self) -> None:
         self._feed.unfollow(self.key)
         self._follow = None
+
+    def _remember(self, spec: v1.ModelRegistrySpec, outcome: Outcome) -> None:
+        states = tuple(outcome.states)
+        if spec != self.spec or states != self.states:
+            self.spec, self.states = spec, states
+            self.revision += 1
+
+    def _record(self, type_: str, reason: str, message: str) -> None:
+        self.posted.append(PostedEvent(datetime.now(UTC), type_, reason, message))
+        self.revision += 1
 
     async def _follow_source(self, spec: v1.ModelRegistrySpec, as_user: str | None) -> None:
         if spec.suspend:
@@ -232,6 +257,7 @@ class RegistryWorker:
         if any(c.get("reason") == reason and c.get("message") == message for c in conditions):
             return  # said already: no event or status write per wake-up
         observability.record_event()
+        self._record("Warning", "InvalidSpec", message)
         kopf.event(
             kopf.Body(cast(kopf.RawBody, body)), type="Warning", reason=reason, message=message
         )
@@ -258,6 +284,7 @@ class RegistryWorker:
     def _post(self, body: dict[str, Any], outcome: Outcome) -> None:
         for notice in outcome.notices:
             observability.record_event()
+            self._record(notice.type, notice.reason, notice.message)
             kopf.event(
                 kopf.Body(cast(kopf.RawBody, body)),
                 type=notice.type,

@@ -146,6 +146,14 @@ class TagSignatures:
             self.signed += status.kind is not SignatureKind.UNSIGNED
         return status
 
+    def cached(self, tag: str) -> SignatureStatus | None:
+        """The tag's status if it was verified already; never verifies (the dashboard asks)."""
+        oid = self._tags.get(tag)
+        if oid is None:
+            return None
+        with _LOCK:
+            return _VERIFIED.get((oid, self._trust_key))
+
     def _verify(self, oid: str) -> SignatureStatus:
         kind, raw = pygit2.Repository(self._path).odb.read(oid)
         if kind != pygit2.enums.ObjectType.TAG:

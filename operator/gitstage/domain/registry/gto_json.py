@@ -14,6 +14,7 @@ from gitstage.domain.registry.state import RegistryState, Version, VStage
 from gitstage.domain.registry.views import (
     ListedVersion,
     ViewOptions,
+    history_events,
     latest_version,
     options_stage_view,
     registry_stages,
@@ -137,11 +138,7 @@ def plain(value: Json) -> Json:
 
 def history_document(state: RegistryState, artifact: str | None, ascending: bool) -> list[Json]:
     """`gto history --json`: every tag event, newest first unless `ascending`."""
-    events = [e for e in state.events() if e.kind is not EventKind.COMMIT]
-    events.sort(key=lambda e: (e.time.seconds, e.kind.priority))
-    if not ascending:
-        events.reverse()
-    return [_history_row(e) for e in events if artifact is None or e.artifact == artifact]
+    return [_history_row(e) for e in history_events(state, artifact, ascending)]
 
 
 def _history_row(event: Event) -> dict[str, Json]:

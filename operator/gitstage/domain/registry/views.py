@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from gitstage.domain.registry.events import Event, EventKind
 from gitstage.domain.registry.semver import is_valid_version, precedence_of
 from gitstage.domain.registry.state import Artifact, RegistryState, Version, VStage
 
@@ -213,3 +214,13 @@ def versions_in_stage(
         sort=Sort.SEMVER,
     )
     return view.get(stage)
+
+
+def history_events(state: RegistryState, artifact: str | None, ascending: bool) -> list[Event]:
+    """`gto history`'s rows: every tag event (of `artifact`, or all), by time then priority,
+    newest first unless `ascending`."""
+    events = [e for e in state.events() if e.kind is not EventKind.COMMIT]
+    events.sort(key=lambda e: (e.time.seconds, e.kind.priority))
+    if not ascending:
+        events.reverse()
+    return [e for e in events if artifact is None or e.artifact == artifact]

@@ -1,0 +1,217 @@
+"""The dashboard's HTTP side: read-only, access control (bearer token, login cookie, a proxy's
+user header), the namespace filter, the live part and the event stream, the shipped assets,
+and the operator's settings and flags for it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from click.testing import CliRunner
+
+from gitstage.adapters.git.reader import read_registry
+from gitstage.cli.main import cli
+from gitstage.dashboard.access import Access
+from gitstage.dashboard.inputs import RegistrySnapshot, Snapshot
+from gitstage.dashboard.server import CACHED_CHARACTERS, CACHED_PAGES, Dashboard, PageCache
+from gitstage.operator.settings import OperatorSettings, SettingsError
+from tests.support.scratch import ScratchRepo, When
+
+TOKEN = "dash-token-0123456789"
+
+
+class Swappable:
+    """A provider whose snapshot the test replaces (as a poll result replaces the operator's)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.current = snapshot
+
+    def snapshot(self) -> Snapshot:
+        return self.current
+
+    def fingerprint(self) -> Hashable:
+        return id(self.current)
+
+
+def registry_snapshot(scratch: ScratchRepo, key: str, namespace: str) -> RegistrySnapshot:
+    registry = read_registry(scratch.path)
+    return RegistrySnapshot(
+        key=key, url=f"https://git.example/{key}.git", namespace=namespace, state=registry.state
+    )
+
+
+@pytest.fixture
+def provider(scratch: ScratchRepo) -> Swappable:
+    commit = scratch.commit({"artifacts.yaml": "churn: {type: model, path: m.pkl}\n"}, When(0))
+    scratch.tag("churn@v1.0.0", commit, When(1))
+    return Swappable(
+        Snapshot(
+            (
+                registry_snapshot(scratch, "ml/churn", "ml"),
+                registry_snapshot(scratch, "other/fraud", "other"),
+            ),
+            cluster=True,
+        )
+    )
+
+
+Scenario = Callable[[TestClient], Awaitable[None]]
+
+
+def run(dashboard: Dashboard, scenario: Scenario) -> None:
+    async def main() -> None:
+        async with TestClient(TestServer(dashboard.app())) as client:
+            await scenario(client)
+
+    asyncio.run(main())
+
+
+def test_pages_are_read_only_and_carry_security_headers(provider: Swappable) -> None:
+    async def scenario(client: TestClient) -> None:
+        page = await client.get("/")
+        assert page.status == 200
+        assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert page.headers["Cache-Control"] == "no-store"
+        for method in ("POST", "PUT", "DELETE", "PATCH"):
+            refused = await client.request(method, "/")
+            assert refused.status == 405, method
+        assert (await client.get("/rollouts")).status == 200
+        missing = await client.get("/model", params={"repo": "git.example/x", "artifact": "y"})
+        assert missing.status == 404
+
+    run(Dashboard(provider, Access()), scenario)
+
+
+def test_a_bearer_token_or_its_login_cookie_is_required(provider: Swappable) -> None:
+    async def scenario(client: TestClient) -> None:
+        refused = await client.get("/")
+        assert refused.status == 401
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+        assert 'action="login"' in await refused.text()
+        wrong = await client.get("/", headers={"Authorization": "Bearer nope"})
+        assert wrong.status == 401
+        right = await client.get("/", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert right.status == 200
+        failed = await client.post("/login", data={"token": "nope"}, allow_redirects=False)
+        assert failed.status == 401
+        assert "Wrong token." in await failed.text()
+        login = await client.post("/login", data={"token": TOKEN}, allow_redirects=False)
+        assert login.status == 303
+        cookie = login.cookies["gitstage_dashboard"]
+        assert TOKEN not in cookie.value
+        assert cookie["httponly"]
+        assert (await client.get("/")).status == 200  # the client keeps the cookie
+        assert (await client.get("/static/live.js")).status == 200
+
+    run(Dashboard(provider, Access(token=TOKEN)), scenario)
+
+
+def test_a_proxy_header_names_the_user_and_is_required(provider: Swappable) -> None:
+    async def scenario(client: TestClient) -> None:
+        assert (await client.get("/")).status == 401
+        page = await client.get("/", headers={"X-Forwarded-User": "<b>ann</b>@example.com"})
+        assert page.status == 200
+        assert "signed in as &lt;b&gt;ann&lt;/b&gt;@example.com" in await page.text()
+
+    run(Dashboard(provider, Access(user_header="X-Forwarded-User")), scenario)
+
+
+def test_the_namespace_filter_hides_other_namespaces(provider: Swappable) -> None:
+    async def scenario(client: TestClient) -> None:
+        models = await (await client.get("/")).text()
+        assert "git.example/ml/churn" in models
+        assert "other/fraud" not in models
+        rollouts = await (await client.get("/rollouts")).text()
+        assert 'data-registry="ml/churn"' in rollouts
+        assert "other/fraud" not in rollouts
+
+    run(Dashboard(provider, Access(), frozenset({"ml"})), scenario)
+
+
+def test_the_stream_announces_a_new_generation_and_the_fragment_follows(
+    provider: Swappable, scratch: ScratchRepo
+) -> None:
+    async def scenario(client: TestClient) -> None:
+        stream = await client.get("/live")
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        first = await stream.content.readuntil(b"\n\n")
+        assert first.startswith(b"event: change\ndata: ")
+        before = int(first.split(b"data: ")[1])
+        commit = scratch.commit({"x.txt": "x"}, When(5))
+        scratch.tag("churn#prod#1", commit, When(6))
+        provider.current = Snapshot((registry_snapshot(scratch, "ml/churn", "ml"),), True)
+        announced = await asyncio.wait_for(stream.content.readuntil(b"\n\n"), timeout=10)
+        assert announced == f"event: change\ndata: {before + 1}\n\n".encode()
+        stream.close()
+        fragment = await client.get("/", headers={"X-Dashboard-Fragment": "live"})
+        text = await fragment.text()
+        assert not text.startswith("<!doctype")
+        assert 'data-stage="prod"' in text
+
+    run(Dashboard(provider, Access()), scenario)
+
+
+def test_the_assets_ship_in_the_package(provider: Swappable) -> None:
+    async def scenario(client: TestClient) -> None:
+        css = await client.get("/static/dashboard.css")
+        assert css.status == 200
+        assert css.content_type == "text/css"
+        script = await client.get("/static/live.js")
+        assert "EventSource" in await script.text()
+        assert (await client.get("/static/../server.py")).status == 404
+        assert (await client.get("/static/server.py")).status == 404
+
+    run(Dashboard(provider, Access()), scenario)
+
+
+def test_operator_settings_of_the_dashboard(tmp_path: Path) -> None:
+    base = {"GITSTAGE_CACHE_DIR": str(tmp_path)}
+    assert OperatorSettings.from_env(base).dashboard is None
+    token = tmp_path / "token"
+    token.write_text(f"\n{TOKEN}\n")
+    settings = OperatorSettings.from_env(
+        base
+        | {
+            "GITSTAGE_DASHBOARD_PORT": "8090",
+            "GITSTAGE_DASHBOARD_TOKEN_FILE": str(token),
+            "GITSTAGE_DASHBOARD_USER_HEADER": "X-Auth-Request-User",
+            "GITSTAGE_DASHBOARD_NAMESPACES": "ml, ml-staging,",
+        }
+    )
+    assert settings.dashboard is not None
+    assert (settings.dashboard.host, settings.dashboard.port) == ("127.0.0.1", 8090)
+    assert settings.dashboard_access == Access(TOKEN, "X-Auth-Request-User")
+    assert TOKEN not in repr(settings)
+    assert settings.dashboard_namespaces == frozenset({"ml", "ml-staging"})
+    token.write_text("\n")
+    with pytest.raises(SettingsError, match=r"^the dashboard token file .* is empty$"):
+        OperatorSettings.from_env(base | {"GITSTAGE_DASHBOARD_TOKEN_FILE": str(token)})
+
+
+def test_gitstage_ui_errors_are_one_line(tmp_path: Path) -> None:
+    missing = CliRunner().invoke(cli, ["ui", "-r", str(tmp_path / "nothing-here")])
+    assert missing.exit_code == 1
+    assert missing.output.startswith("gitstage: error: ")
+    assert len(missing.output.strip().splitlines()) == 1
+    token = CliRunner().invoke(cli, ["ui", "--token-file", str(tmp_path / "absent")])
+    assert token.exit_code == 2
+    assert "cannot read the dashboard token file" in token.output
+
+
+def test_the_page_cache_is_bounded_in_pages_and_characters() -> None:
+    cache = PageCache()
+    big = "x" * (CACHED_CHARACTERS // 3)
+    for number in range(4):
+        cache.put(("/", number), big)
+    assert cache.get(("/", 0)) is None  # the oldest went: three fit
+    assert [cache.get(("/", n)) is not None for n in (1, 2, 3)] == [True, True, True]
+    cache.put(("/", "huge"), "x" * (CACHED_CHARACTERS + 1))
+    assert cache.get(("/", "huge")) is None  # larger than the whole budget: never kept
+    for number in range(CACHED_PAGES + 1):
+        cache.put(("/small", number), "page")
+    assert cache.get(("/small", 0)) is None
+    assert cache.get(("/small", CACHED_PAGES)) == "page"
