@@ -584,6 +584,10 @@ def test_two_replicas_elect_a_leader_on_a_lease(home: Path) -> None:
             "verbs": ["get", "update"],
         },
     ]
+    (spread,) = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert "topologySpreadConstraints" not in single.one("Deployment")["spec"]["template"]["spec"]
     budget = rendered.one("PodDisruptionBudget")
     assert budget["spec"]["minAvailable"] == 1
     assert (

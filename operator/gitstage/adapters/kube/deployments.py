@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +43,18 @@ def apply(manifest: dict[str, Any], as_user: str | None = None) -> None:
     """Server-side apply: fields owned by others (an HPA's replicas, kubectl annotations) stay.
 
     With `as_user`, applied as that user: a tenant's Deployment gets only the tenant's rights."""
+    server_side_apply(apps(as_user).patch_namespaced_deployment, manifest, as_user)
+
+
+def server_side_apply(
+    patch: Callable[..., object], manifest: dict[str, Any], as_user: str | None
+) -> None:
+    """`patch` (a client's patch_namespaced_<kind>) as a forced apply under gitstage's field
+    manager; a refusal of the impersonated user is a ForbiddenError."""
     metadata = manifest["metadata"]
-    api_write("apply", "deployments")
+    api_write("apply", f"{manifest['kind'].lower()}s")
     try:
-        apps(as_user).patch_namespaced_deployment(
+        patch(
             name=metadata["name"],
             namespace=metadata["namespace"],
             body=manifest,

@@ -8,12 +8,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from gitstage.adapters.kube.client import core
-from gitstage.adapters.kube.deployments import (
-    APPLY_PATCH,
-    FIELD_MANAGER,
-    ForbiddenError,
-    api_message,
-)
+from gitstage.adapters.kube.deployments import ForbiddenError, api_message, server_side_apply
 from gitstage.adapters.metrics import api_write
 from gitstage.workloads.render import ANNOTATION_DIGEST
 
@@ -38,21 +33,7 @@ def observe(namespace: str, name: str) -> ObservedService | None:
 
 
 def apply(manifest: dict[str, Any], as_user: str | None = None) -> None:
-    metadata = manifest["metadata"]
-    api_write("apply", "services")
-    try:
-        core(as_user).patch_namespaced_service(
-            name=metadata["name"],
-            namespace=metadata["namespace"],
-            body=manifest,
-            field_manager=FIELD_MANAGER,
-            force=True,
-            _content_type=APPLY_PATCH,
-        )
-    except ApiException as error:
-        if error.status == 403 and as_user is not None:
-            raise ForbiddenError(api_message(error)) from None
-        raise
+    server_side_apply(core(as_user).patch_namespaced_service, manifest, as_user)
 
 
 def delete(namespace: str, name: str, as_user: str | None = None) -> None:
