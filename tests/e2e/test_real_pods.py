@@ -109,6 +109,7 @@ def scene(real: RealCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         (clone / "artifacts.yaml").write_text(
             "churn:\n  type: model\n  path: models/churn.bin\n"
             "fraud:\n  type: model\n  path: models/fraud.bin\n"
+            "scoring:\n  type: model\n  path: models/scoring.bin\n"
         )
         with chart_operator(real):
             yield scene
@@ -683,10 +684,10 @@ def test_a_service_fronts_the_pods_and_a_model_cache_fetches_once_per_commit(
     model through kube-proxy; with `modelCache:` the first pod fetches the commit onto the shared
     volume and the others, and a scale-out, find it there."""
     directory = shared_volume(scene, "models")
-    commit = scene.commit("model bytes for the front door", artifact="fraud")
-    scene.tag("fraud@v1.0.0", commit)
-    scene.tag("fraud#prod#1", commit)
-    body = model_registry(scene, "frontdoor", "fraud")
+    commit = scene.commit("model bytes for the front door", artifact="scoring")
+    scene.tag("scoring@v1.0.0", commit)
+    scene.tag("scoring#prod#1", commit)
+    body = model_registry(scene, "frontdoor", "scoring")
     binding = body["spec"]["deployments"][0]
     binding.update(
         replicas=2,
@@ -697,7 +698,7 @@ def test_a_service_fronts_the_pods_and_a_model_cache_fetches_once_per_commit(
     )
     custom = client.CustomObjectsApi(api())
     custom.create_namespaced_custom_object(GROUP, VERSION, scene.namespace, PLURAL, body)
-    serves(scene, "frontdoor", "model bytes for the front door", artifact="fraud", timeout=300)
+    serves(scene, "frontdoor", "model bytes for the front door", artifact="scoring", timeout=300)
     state = eventually(
         lambda: next(iter(registry_status(scene, "frontdoor").get("deployments") or []), None),
         what="the Deployment's state",
@@ -707,7 +708,7 @@ def test_a_service_fronts_the_pods_and_a_model_cache_fetches_once_per_commit(
     service = client.CoreV1Api(api()).read_namespaced_service("frontdoor", scene.namespace)
     cluster_ip = service.spec.cluster_ip
     with urllib.request.urlopen(
-        f"http://{cluster_ip}:{MODEL_PORT}/fraud.bin", timeout=10
+        f"http://{cluster_ip}:{MODEL_PORT}/scoring.bin", timeout=10
     ) as answer:
         assert answer.read() == b"model bytes for the front door"
     deployment = client.AppsV1Api(api()).read_namespaced_deployment("frontdoor", scene.namespace)
@@ -715,7 +716,7 @@ def test_a_service_fronts_the_pods_and_a_model_cache_fetches_once_per_commit(
         900,
         3,
     )
-    cached = directory / "gitstage" / commit / "fraud" / "fraud.bin"
+    cached = directory / "gitstage" / commit / "scoring" / "scoring.bin"
     assert cached.read_bytes() == b"model bytes for the front door"
     logs = eventually(
         lambda: (found := fetcher_logs(scene, "frontdoor")) and len(found) == 2 and found
