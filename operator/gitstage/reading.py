@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from gitstage.adapters.git.reader import Registry
+    from gitstage.adapters.git.row_cache import RowCache
     from gitstage.domain.registry.views import ViewOptions
 
 
@@ -87,30 +88,98 @@ def show_json_text(request: ShowRequest) -> str:
     from gitstage.adapters.git.gc_pause import gc_paused
 
     with gc_paused():
-        text, complete = compute_json_text(source, request)
+        text, complete = compute_json_text(source, request, request_digest)
     if complete:
         cache.put(key, text, request_digest, source.stamps)
     return text
 
 
-def compute_json_text(source: RegistrySource, request: ShowRequest) -> tuple[str, bool]:
-    """The document and whether every object it needed was present."""
+def compute_json_text(
+    source: RegistrySource, request: ShowRequest, request_digest: bytes = b""
+) -> tuple[str, bool]:
+    """The document and whether every object it needed was present. The whole registry's
+    document refolds only the artifacts whose tags changed since the last run (row_cache.py)."""
     import json
 
+    if request.name is None and request_digest:
+        from gitstage.adapters.git.row_cache import RowCache
+
+        rows = RowCache.open(source.dirs.common_dir)
+        if rows.path is not None:
+            whole, complete = incremental_document(source, request, rows, request_digest)
+            return json.dumps(whole, indent=4) + "\n", complete
     from gitstage.adapters.git.reader import read_source
     from gitstage.domain.registry.gto_json import registry_document, versions_document
-    from gitstage.domain.registry.views import ViewOptions
 
-    r = request
-    options = ViewOptions.from_flags(r.registered_only, r.deprecated, r.av, r.vs, r.sort)
+    options = view_options(request)
     registry = read_source(source)
     document: object = (
         registry_document(registry.state, options, registry.config.stages)
-        if r.name is None
-        else versions_document(show_versions(registry, r.name, options))
+        if request.name is None
+        else versions_document(show_versions(registry, request.name, options))
     )
     # Byte-compatible with gto: `json.dumps(..., indent=4)` and a newline.
     return json.dumps(document, indent=4) + "\n", registry.complete
+
+
+def view_options(request: ShowRequest) -> ViewOptions:
+    from gitstage.domain.registry.views import ViewOptions
+
+    r = request
+    return ViewOptions.from_flags(r.registered_only, r.deprecated, r.av, r.vs, r.sort)
+
+
+def incremental_document(
+    source: RegistrySource, request: ShowRequest, rows: RowCache, request_digest: bytes
+) -> tuple[dict[str, Any], bool]:
+    """`show --json`'s document from the stored lines, refolding the changed artifacts only.
+
+    A read that fails is repeated in full, which names the problem as GTO would."""
+    from hashlib import blake2b
+
+    from gitstage.adapters.git.incremental import fold_groups, open_context
+    from gitstage.adapters.git.object_cache import ObjectCache
+    from gitstage.adapters.git.reader import READ_ERRORS, read_source
+    from gitstage.adapters.git.row_cache import HeldRow
+    from gitstage.domain.registry.gto_json import artifact_row, document_from_rows
+    from gitstage.domain.registry.names import tag_to_name
+    from gitstage.domain.registry.partition import group_digest, group_tags, with_head_artifacts
+    from gitstage.domain.registry.views import artifact_stages
+
+    basis = blake2b(request_digest, digest_size=32)
+    basis.update(repr((source.head_oid, source.config_text)).encode())
+    held, known_head = rows.held_for(basis.digest())
+    cache = ObjectCache.open_lazily(source.dirs.common_dir)
+    try:
+        context = open_context(source, cache, known_head)
+        groups = with_head_artifacts(group_tags(source.tags), context.head_artifacts)
+        digests = {group: group_digest(members) for group, members in groups.items()}
+        stale = [g for g, d in digests.items() if g not in held or held[g].digest != d]
+        folded = fold_groups(groups, stale, context) if stale else {}
+    except READ_ERRORS:
+        read_source(source)  # raises the first problem as a full read names it
+        raise  # not reached unless the two reads disagree
+    finally:
+        cache.save()
+    options = view_options(request)
+    current = {g: held[g] for g in digests if g not in folded}
+    for group, fold in folded.items():
+        artifact = fold.artifact
+        row = None if artifact is None else artifact_row(artifact, options)
+        used = () if artifact is None else tuple(sorted(artifact_stages(artifact)))
+        current[group] = HeldRow(digests[group], fold.order, row, used)
+    present = sorted((r.order, g) for g, r in current.items() if r.order is not None)
+    configured = context.config.stages
+    stages = (
+        list(configured)
+        if configured is not None
+        else sorted({s for _, g in present for s in current[g].stages})
+    )
+    document = document_from_rows(((tag_to_name(g), current[g].row) for _, g in present), stages)
+    complete = context.objects.complete
+    if complete and stale:
+        rows.save(basis.digest(), (context.head, context.head_artifacts), current)
+    return document, complete
 
 
 def show_versions(registry: Registry, name: str, options: ViewOptions) -> list[Any]:

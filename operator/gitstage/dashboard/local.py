@@ -14,8 +14,9 @@ import hashlib
 import os
 import threading
 from collections.abc import Hashable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
+from gitstage.adapters.git.incremental import IncrementalReader
 from gitstage.adapters.git.policy_reader import (
     TagSignatures,
     gto_stages_at_head,
@@ -23,7 +24,7 @@ from gitstage.adapters.git.policy_reader import (
     read_trust,
     trust_files,
 )
-from gitstage.adapters.git.reader import Registry, read_source
+from gitstage.adapters.git.reader import Registry
 from gitstage.adapters.git.repository import RepositoryError, open_repository
 from gitstage.adapters.git.signatures import SigningError
 from gitstage.adapters.git.source import RegistrySource, open_source
@@ -52,6 +53,7 @@ class _Followed:
     target: ReadTarget | None = None
     digest: str | None = None
     snapshot: RegistrySnapshot | None = None
+    reader: IncrementalReader = field(default_factory=IncrementalReader)
 
 
 class LocalProvider:
@@ -103,7 +105,7 @@ class LocalProvider:
         digest = _digest(source)
         if digest == followed.digest and followed.snapshot and not followed.snapshot.source_error:
             return
-        registry = read_source(source)
+        registry = followed.reader.read(source)
         signatures = verified_signatures(followed.target, registry, source.tags)
         snapshot = RegistrySnapshot(
             key=repository_key(followed.given),

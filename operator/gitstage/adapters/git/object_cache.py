@@ -52,11 +52,19 @@ def cache_enabled(environ: Mapping[str, str] | None = None) -> bool:
 class ObjectCache:
     """Loaded rows (read-only) plus the rows this read used or added (written back)."""
 
-    def __init__(self, path: str | None, loaded: dict[str, dict[str, Row]] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | None,
+        loaded: dict[str, dict[str, Row]] | None = None,
+        *,
+        keep_unused: bool = False,
+    ) -> None:
         self.path = path
-        self._loaded = loaded or {table: {} for table in _TABLES}
+        self._loaded_tables = loaded
         self._used: dict[str, dict[str, Row]] = {table: {} for table in _TABLES}
         self._added = 0
+        # An incremental read uses the rows of the artifacts it refolds only: it keeps the rest.
+        self.keep_unused = keep_unused
 
     @classmethod
     def open(cls, common_dir: str | None) -> ObjectCache:
@@ -65,6 +73,22 @@ class ObjectCache:
             return cls(None)
         path = cache_path(common_dir)
         return cls(path, _load(path))
+
+    @classmethod
+    def open_lazily(cls, common_dir: str | None) -> ObjectCache:
+        """As `open`, for an incremental read: the file is loaded on the first lookup (a read
+        with nothing to refold never pays for it), and saving keeps the rows it did not use."""
+        if common_dir is None or not cache_enabled():
+            return cls(None, keep_unused=True)
+        return cls(cache_path(common_dir), keep_unused=True)
+
+    @property
+    def _loaded(self) -> dict[str, dict[str, Row]]:
+        if self._loaded_tables is None:
+            self._loaded_tables = (_load(self.path) if self.path else None) or {
+                table: {} for table in _TABLES
+            }
+        return self._loaded_tables
 
     def get(self, table: str, key: str) -> tuple[bool, Row]:
         """(found, row); a found row may be None (a negative entry)."""
@@ -98,14 +122,20 @@ class ObjectCache:
 
     @property
     def changed(self) -> bool:
+        if self.keep_unused:
+            return self._added > 0
         return self._added > 0 or any(len(self._used[t]) != len(self._loaded[t]) for t in _TABLES)
 
     def save(self) -> bool:
-        """Write the used rows if anything changed; False when not written (never raises)."""
+        """Write the used rows (with the loaded ones, when keeping unused rows) if anything
+        changed; False when not written (never raises)."""
         if self.path is None or not self.changed:
             return False
+        tables = self._used
+        if self.keep_unused:
+            tables = {t: {**self._loaded[t], **self._used[t]} for t in _TABLES}
         try:
-            write_atomically(self.path, encode(self._used))
+            write_atomically(self.path, encode(tables))
         except OSError:
             return False
         return True

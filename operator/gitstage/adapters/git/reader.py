@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from gitstage.adapters.git.blobs import blob_size, read_blob
 from gitstage.adapters.git.gc_pause import gc_paused
+from gitstage.adapters.git.loose_objects import loose_tag_row
 from gitstage.adapters.git.object_cache import ObjectCache, Row
 from gitstage.adapters.git.repository import RepositoryError, open_repository
 from gitstage.adapters.git.source import RegistrySource, config_text_in, open_source
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     import pygit2
 
 TAGS_PREFIX = "refs/tags/"
+LOOSE_FIRST_MAX = 64  # more new tags than this came in a pack: libgit2 reads them faster
 # What `read_registry` raises for a registry it cannot read completely (each message one line).
 READ_ERRORS: tuple[type[Exception], ...] = (
     RepositoryError,
@@ -55,9 +57,14 @@ class ObjectReader:
     """
 
     def __init__(
-        self, git_dir: str, cache: ObjectCache, repo: pygit2.Repository | None = None
+        self,
+        git_dir: str,
+        cache: ObjectCache,
+        repo: pygit2.Repository | None = None,
+        common_dir: str | None = None,
     ) -> None:
         self._git_dir = git_dir
+        self._common_dir = common_dir or git_dir
         self.cache = cache
         self._repo = repo
         # False once an object was not found (a partial clone): answers may change without refs.
@@ -81,10 +88,19 @@ class ObjectReader:
 
     def _read_tags(self, oids: list[str]) -> dict[str, Row]:
         """Rows of the objects present; an absent one has none (its tag cannot be read)."""
+        rows: dict[str, Row] = {}
+        if len(oids) <= LOOSE_FIRST_MAX:  # a few new tags: likely loose, read without libgit2
+            for oid in oids:
+                known, row = loose_tag_row(self._common_dir, oid)
+                if known:
+                    rows[oid] = row
+                    self.cache.put("tags", oid, row)
+            oids = [oid for oid in oids if oid not in rows]
+            if not oids:
+                return rows
         import pygit2
 
         repo = self.repo
-        rows: dict[str, Row] = {}
         for oid in oids:
             obj = repo.get(oid)
             if obj is None:  # never remembered: a repair or a fetch may bring it
@@ -338,7 +354,8 @@ def read_source(source: RegistrySource) -> Registry:
 
 def _read_source(source: RegistrySource) -> Registry:
     config = parse_config_text(source.config_text, source.dirs.workdir)
-    objects = ObjectReader(source.dirs.git_dir, ObjectCache.open(source.dirs.common_dir))
+    dirs = source.dirs
+    objects = ObjectReader(dirs.git_dir, ObjectCache.open(dirs.common_dir), None, dirs.common_dir)
     try:
         scan = scan_refs(source.tags, objects)
         commits = CachedCommitSource(objects, config.index, source.head_oid)

@@ -23,14 +23,16 @@ import pygit2
 
 from gitstage.adapters.git.blobs import BlobTooLargeError
 from gitstage.adapters.git.credentials import GitCredentials
+from gitstage.adapters.git.gc_pause import gc_paused
+from gitstage.adapters.git.incremental import IncrementalReader
 from gitstage.adapters.git.policy_reader import (
     blob_at_head,
     gto_stages_at_head,
     policy_evaluator,
 )
-from gitstage.adapters.git.reader import Registry, read_registry
+from gitstage.adapters.git.reader import Registry
 from gitstage.adapters.git.repository import RepositoryError, open_repository
-from gitstage.adapters.git.source import MIRROR_CONFIG_FILE
+from gitstage.adapters.git.source import MIRROR_CONFIG_FILE, open_source
 from gitstage.adapters.mirror.errors import (
     BranchNotFound,
     GitOperationFailed,
@@ -151,6 +153,7 @@ class RemoteMirror:
         self.id = fingerprint(clean, credentials, branch or "")
         self.path = cache_root / self.id
         self.counters = MirrorCounters()
+        self._reader = IncrementalReader()  # a push refolds only the artifacts it tags
         self._lock_path = cache_root / f"{self.id}.lock"
         self._runner = GitRunner(self.path, credentials, self.shown_url, cache_root, url=clean)
 
@@ -193,9 +196,9 @@ class RemoteMirror:
 
     def registry(self) -> Registry:
         """The registry as of the last sync (HEAD is the branch tip)."""
-        with self._locked():
+        with self._locked(), gc_paused():
             try:
-                return read_registry(self.path)
+                return self._reader.read(open_source(self.path))
             except RepositoryError as error:
                 raise GitOperationFailed(f"cache of {self.shown_url}: {error}") from None
 

@@ -6,11 +6,12 @@ Field names and order follow GTO's pydantic models (model_dump order, then the c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
 from gitstage.domain.registry.events import Event, EventKind
-from gitstage.domain.registry.state import RegistryState, Version, VStage
+from gitstage.domain.registry.state import Artifact, RegistryState, Version, VStage
 from gitstage.domain.registry.views import (
     ListedVersion,
     ViewOptions,
@@ -23,22 +24,43 @@ from gitstage.domain.registry.views import (
 Json = Any
 
 
+# One artifact's line of `gto show --json`: latest registered version, the stage view's holders
+# (stage -> "v1, v2", stages without one left out), registered, active.
+ArtifactRow = tuple[str | None, dict[str, str], bool, bool]
+
+
 def registry_document(
     state: RegistryState, options: ViewOptions, configured_stages: list[str] | None
 ) -> dict[str, Json]:
     """`gto show --json`: per artifact, latest registered version and the stage holders."""
-    stages = registry_stages(state, configured_stages)
+    rows = ((name, artifact_row(a, options)) for name, a in state.artifacts.items())
+    return document_from_rows(rows, registry_stages(state, configured_stages))
+
+
+def artifact_row(artifact: Artifact, options: ViewOptions) -> ArtifactRow | None:
+    """The artifact's line; None when the view leaves a deprecated artifact out."""
+    if not (artifact.is_active or options.deprecated):
+        return None
+    latest = latest_version(artifact)
+    view = options_stage_view(artifact, options)
+    holders = {s: ", ".join(h.version for h in found) for s, found in view.items() if found}
+    return (latest.name if latest else None, holders, artifact.is_registered, artifact.is_active)
+
+
+def document_from_rows(
+    rows: Iterable[tuple[str, ArtifactRow | None]], stages: list[str]
+) -> dict[str, Json]:
+    """The document from each artifact's line, in the state's order, with these stage columns."""
     document: dict[str, Json] = {}
-    for name, artifact in state.artifacts.items():
-        if not (artifact.is_active or options.deprecated):
+    for name, row in rows:
+        if row is None:
             continue
-        latest = latest_version(artifact)
-        view = options_stage_view(artifact, options)
+        version, holders, registered, active = row
         document[name] = {
-            "version": latest.name if latest else None,
-            "stage": {s: ", ".join(h.version for h in view.get(s, [])) or None for s in stages},
-            "registered": artifact.is_registered,
-            "active": artifact.is_active,
+            "version": version,
+            "stage": {s: holders.get(s) for s in stages},
+            "registered": registered,
+            "active": active,
         }
     return document
 

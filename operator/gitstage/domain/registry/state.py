@@ -417,10 +417,13 @@ def build_state(
     tags: Iterable[tuple[ParsedTag, TagRecord]],
     source: CommitSource,
     reserved: Iterable[str] = (),
+    head_artifacts: AbstractSet[str] | None = None,
 ) -> RegistryState:
     """Fold annotated GTO tags into state, then enrich with commits and artifacts.yaml.
 
     `reserved` names lightweight `@created` tags: GTO fails on those too, annotated or not.
+    `head_artifacts` limits which of HEAD's artifacts.yaml entries are added (None: all), so a
+    subset of the artifacts can be folded alone (partition.py).
     GTO folds deprecations, then versions, then stages, each in (tagger second, name) order.
     """
     ordered = sorted(tags, key=_fold_order)
@@ -446,7 +449,7 @@ def build_state(
     _fold_versions(state, versions)
     _fold_stages(state, stages)
     _enrich_versions(state, source)
-    _discover_at_head(state, source)
+    _discover_at_head(state, source, head_artifacts)
     return state
 
 
@@ -507,7 +510,9 @@ def _enrich_versions(state: RegistryState, source: CommitSource) -> None:
             version.add(commit_event(artifact.name, version.name, commit, annotation))
 
 
-def _discover_at_head(state: RegistryState, source: CommitSource) -> None:
+def _discover_at_head(
+    state: RegistryState, source: CommitSource, only: AbstractSet[str] | None
+) -> None:
     head = source.head
     if head is None:
         return
@@ -517,6 +522,8 @@ def _discover_at_head(state: RegistryState, source: CommitSource) -> None:
     commit = source.commit(head)
     _check_date(commit.time, f"commit {commit.sha[:7]}")
     for name, annotation in index.items():
+        if only is not None and name not in only:
+            continue
         artifact = state.artifact(name)
         version = artifact.find_or_create(head)
         version.add(commit_event(name, version.name, commit, annotation))

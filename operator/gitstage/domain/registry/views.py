@@ -131,16 +131,18 @@ def options_stage_view(artifact: Artifact, options: ViewOptions) -> dict[str, li
 
 def used_stages(state: RegistryState) -> list[str]:
     """Stages with an active assignment on an active version, deprecated artifacts included."""
+    return sorted({s for artifact in state.artifacts.values() for s in artifact_stages(artifact)})
+
+
+def artifact_stages(artifact: Artifact) -> set[str]:
+    """The stages one artifact adds to `used_stages`."""
     # Every active stage of a candidate version gets a key in `stage_view`: no need to rank.
-    return sorted(
-        {
-            s.stage
-            for artifact in state.artifacts.values()
-            for version in get_versions(artifact, include_non_explicit=True, sort=None)
-            for s in version.stages.values()
-            if s.is_active
-        }
-    )
+    return {
+        s.stage
+        for version in get_versions(artifact, include_non_explicit=True, sort=None)
+        for s in version.stages.values()
+        if s.is_active
+    }
 
 
 def registry_stages(state: RegistryState, configured: list[str] | None) -> list[str]:
