@@ -13,7 +13,7 @@ import pygit2
 import pytest
 
 from gitstage import api
-from gitstage.adapters.git import object_cache
+from gitstage.adapters.git import object_cache, refdb
 from gitstage.adapters.git.object_cache import ObjectCache, cache_path
 from gitstage.adapters.git.reader import read_registry
 from gitstage.adapters.git.refdb import RefDb, locate
@@ -74,6 +74,20 @@ def test_refs_match_libgit2_with_packed_loose_nested_and_odd_refs(repo: ScratchR
     assert "symbolic" not in tags
     assert "team/n@v0.1.0" not in tags
     assert tags["m#prod#2"] == git(repo.path, "rev-parse", "refs/tags/m#prod#2")
+
+
+@pytest.mark.parametrize("slice_chars", [1, 60, 97, 1 << 20])
+def test_packed_refs_read_in_slices_lose_and_repeat_no_ref(
+    repo: ScratchRepo, slice_chars: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head = str(repo.repo.head.target)
+    for number in range(40):
+        repo.tag(f"m{number}#dev#{number}", head, When(10 + number))
+    git(repo.path, "pack-refs", "--all")
+    monkeypatch.setattr(refdb, "_SLICE_CHARS", slice_chars)
+    dirs = locate(repo.path)
+    assert dirs is not None
+    assert RefDb(dirs).tags() == libgit2_tags(repo.path)
 
 
 @pytest.mark.parametrize("packed", [False, True])

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gitstage.adapters.git.gc_pause import gc_paused
-from gitstage.adapters.git.object_cache import ObjectCache
+from gitstage.adapters.git.gc_pause import gc_paused, keep_out_of_collections
+from gitstage.adapters.git.object_cache import ObjectCache, release
 from gitstage.adapters.git.reader import (
     READ_ERRORS,
     CachedCommitSource,
@@ -39,6 +39,8 @@ from gitstage.domain.registry.partition import (
 )
 from gitstage.domain.registry.state import Artifact, RegistryState, build_state
 from gitstage.domain.registry.tags import ParsedTag
+
+BATCH_TAGS = 20_000
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,24 @@ def open_context(
 def fold_groups(
     groups: Groups, names: Iterable[str], context: ReadContext
 ) -> dict[str, FoldedGroup]:
-    """Fold the named groups together (one scan, one fold): group -> its FoldedGroup."""
-    names = list(names)
+    """Fold the named groups: group -> its FoldedGroup. Groups are folded in batches of about
+    BATCH_TAGS tags (each a scan and a fold): a fold sorts its tags in one C call that holds
+    the GIL, 90 ms for 120,000 tags, and the operator's event loop waits for the GIL."""
+    folded: dict[str, FoldedGroup] = {}
+    batch: list[str] = []
+    size = 0
+    for name in names:
+        batch.append(name)
+        size += len(groups[name])
+        if size >= BATCH_TAGS:
+            folded.update(_fold_batch(groups, batch, context))
+            batch, size = [], 0
+    if batch:
+        folded.update(_fold_batch(groups, batch, context))
+    return folded
+
+
+def _fold_batch(groups: Groups, names: list[str], context: ReadContext) -> dict[str, FoldedGroup]:
     tags = {tag: oid for group in names for tag, oid in groups[group].items()}
     scan = scan_refs(tags, context.objects)
     artifacts = {tag_to_name(group) for group in names}
@@ -127,12 +145,16 @@ class IncrementalReader:
         self.refolded = 0  # groups folded by the last read (for tests and benchmarks)
 
     def read(self, source: RegistrySource) -> Registry:
+        """The registry; the state is kept for the next read and out of the collector's way."""
         try:
             with gc_paused():
-                return self._read(source)
+                registry = self._read(source)
+                # Before the collector is back: its first run would walk the whole new state.
+                keep_out_of_collections()
         except READ_ERRORS:
             self._forget()
             return read_source(source)  # raises the first problem as a full read names it
+        return registry
 
     def _forget(self) -> None:
         self._basis, self._head, self._held = None, None, {}
@@ -150,6 +172,7 @@ class IncrementalReader:
             folded = fold_groups(groups, stale, context) if stale else {}
         finally:
             cache.save()
+            release(cache)
         held = {g: self._held[g] for g in digests if g not in folded}
         held.update((g, _Held(digests[g], f)) for g, f in folded.items())
         state = assemble(h.folded for h in held.values())

@@ -25,6 +25,7 @@ _OID_PATTERN = rb"[0-9a-f]{40}(?:[0-9a-f]{24})?"
 _PACKED_TAG_TEXT = "\n([0-9a-f]{40,64}) refs/tags/([^\n]+)"
 _HEX = b"0123456789abcdef"
 _MAX_SYMREF_DEPTH = 5
+_SLICE_CHARS = 1 << 20  # packed-refs is scanned in slices of about this many characters
 _REF_SEPARATOR = b" refs/"  # between the object id and the name; names hold no space
 _TAG_SEPARATOR = b" refs/tags/"
 
@@ -172,7 +173,10 @@ class RefDb:
             # One decode of the whole file, not two per ref (an invalid byte sequence cannot
             # span the ASCII space or newline around a name, so names decode the same).
             text = "\n" + packed.decode("utf-8", "replace")
-            pairs = re.findall(_PACKED_TAG_TEXT, text)
+            pattern = re.compile(_PACKED_TAG_TEXT)
+            pairs = []
+            for start, end in _slices(text):  # one long findall would hold the GIL for 80 ms
+                pairs += pattern.findall(text, start, end)
             check_packed(packed, len(pairs), os.path.join(self.dirs.common_dir, "packed-refs"))
             found = {name: oid for oid, name in pairs}
         _walk_loose(os.path.join(self.dirs.common_dir, "refs", "tags"), found, self.stamps)
@@ -287,3 +291,15 @@ def _oid_of(content: bytes) -> str | None:
     if len(text) not in (40, 64) or text.translate(None, _HEX):
         return None
     return text.decode("ascii")
+
+
+def _slices(text: str) -> list[tuple[int, int]]:
+    """(start, end) bounds covering `text`, each ending just before a newline (or at the end),
+    so that a match, which starts at a newline and never spans one, falls in exactly one."""
+    bounds, start = [], 0
+    while start < len(text):
+        end = text.find("\n", start + _SLICE_CHARS)
+        end = len(text) if end < 0 else end
+        bounds.append((start, end))
+        start = end
+    return bounds
