@@ -199,8 +199,15 @@ class Operator:
 
 @contextmanager
 def operator_process(
-    kube: Kube, scratch: Path, secret: str, extra_args: tuple[str, ...] = ()
+    kube: Kube,
+    scratch: Path,
+    secret: str,
+    extra_args: tuple[str, ...] = (),
+    *,
+    launcher: tuple[str, ...] = ("-m", "gitstage"),
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Operator]:
+    """`launcher`: what python runs instead of `-m gitstage` (a wrapper taking its arguments)."""
     webhook_port, metrics_port = reserve_port(), reserve_port()
     env = {
         **os.environ,
@@ -208,12 +215,12 @@ def operator_process(
         "PYTHONPATH": f"{ROOT / 'operator'}:{os.environ.get('PYTHONPATH', '')}",
         "GITSTAGE_CACHE_DIR": str(scratch / "mirrors"),
         "GITSTAGE_WEBHOOK_SECRET": secret,
+        **(extra_env or {}),
     }
     log_path = scratch / "operator.log"
     command = [
         sys.executable,
-        "-m",
-        "gitstage",
+        *launcher,
         "operator",
         "--standalone",
         "--liveness=",

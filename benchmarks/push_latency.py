@@ -44,6 +44,7 @@ from benchmarks.operator_harness import (
     percentile,
     post,
 )
+from benchmarks.scale import create_and_wait, write_repositories
 from kubernetes import watch
 from tests.support import forge_payloads as fp
 from tests.support.fast_import import CommitSpec, FastImport, Stamp, TagSpec, init_repo
@@ -56,6 +57,7 @@ SECRET = "bench-hook-" + uuid.uuid4().hex[:8]
 NAMESPACE = "latency"
 BASE_EPOCH = 1_700_000_000
 COMMIT_ANNOTATION = "gitstage.dev/commit"
+FILLER_ARTIFACTS = 500
 
 
 @dataclass
@@ -120,21 +122,35 @@ class Repo:
     commits: list[str]  # commit k carries churn@v0.0.k
 
 
-def write_repo(root: Path, name: str, versions: int) -> Repo:
-    """`versions` commits, each registered as a churn version; v0.0.0 in prod."""
+def write_repo(root: Path, name: str, versions: int, filler_tags: int = 0) -> Repo:
+    """`versions` commits, each registered as a churn version; v0.0.0 in prod. `filler_tags`
+    more tags over FILLER_ARTIFACTS other artifacts (each version registered on a commit of its
+    own and assigned to dev there), so that the registry is large while churn stays small."""
     work = root / f"{name}-work"
     init_repo(work)
     index = "churn:\n  type: model\n  path: models/churn.bin\n"
+    per_artifact = filler_tags // FILLER_ARTIFACTS // 2  # versions per filler artifact
     with FastImport(work) as stream:
         for number in range(versions):
             files = {"artifacts.yaml": index, "models/churn.bin": f"weights {number}\n"}
             stream.commit(CommitSpec(number + 1, Stamp(BASE_EPOCH + number * 10), "train", files))
             stream.tag(TagSpec(f"churn@v0.0.{number}", number + 1, Stamp(BASE_EPOCH + number)))
         stream.tag(TagSpec("churn#prod#0", 1, Stamp(BASE_EPOCH + versions * 10)))
+        for number in range(per_artifact):
+            mark = versions + 1 + number
+            when = Stamp(BASE_EPOCH + versions * 10 + number)
+            stream.commit(CommitSpec(mark, when, "filler", {"filler.txt": f"{number}\n"}))
+            for artifact in range(FILLER_ARTIFACTS):
+                stream.tag(TagSpec(f"filler-{artifact}@v0.0.{number}", mark, when))
+                stream.tag(TagSpec(f"filler-{artifact}#dev#{number}", mark, when))
+            if number and number % 20 == 0:
+                log(f"{name}: {number * FILLER_ARTIFACTS * 2:,} filler tags streamed")
         marks = stream.close()
     bare = root / "srv" / f"{name}.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
     subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowFilter", "true"], check=True)
+    if filler_tags:
+        subprocess.run(["git", "-C", str(bare), "pack-refs", "--all"], check=True)
     return Repo(work, bare, [marks[n + 1] for n in range(versions)])
 
 
@@ -205,6 +221,24 @@ def run_mode(
     return samples
 
 
+def start_background(kube: Kube, server: GitHttpServer, args: argparse.Namespace) -> None:
+    """`args.background` ModelRegistries over the background repositories, all Ready first."""
+    if not args.background:
+        return
+    bodies = []
+    for number in range(args.background):
+        repo = number % args.background_repos
+        artifact = f"model-{(number // args.background_repos) % 20}"
+        url = server.url(f"repo-{repo}.git")
+        bindings = [(artifact, "prod")]
+        bodies.append(model_registry(f"bg{number}", url, args.background_interval, bindings))
+    create_and_wait(kube, bodies, 600, namespace=NAMESPACE)
+    log(
+        f"{args.background} background ModelRegistries Ready, polling every "
+        f"{args.background_interval}"
+    )
+
+
 def summary(mode: str, label: str, values: list[float]) -> str:
     ms = [v * 1000 for v in values]
     return (
@@ -218,12 +252,30 @@ def main() -> None:
     parser.add_argument("--pushes", type=int, default=20, help="pushes per mode (default 20)")
     parser.add_argument("--poll-interval", type=float, default=10.0, help="seconds (default 10)")
     parser.add_argument("--modes", default="webhook,polling")
+    parser.add_argument(
+        "--registry-tags",
+        type=int,
+        default=0,
+        help="filler tags in each pushed-to registry (issue 20: 120000)",
+    )
+    parser.add_argument(
+        "--background",
+        type=int,
+        default=0,
+        help="other ModelRegistries polling meanwhile (issue 20: 200)",
+    )
+    parser.add_argument("--background-repos", type=int, default=50)
+    parser.add_argument("--background-interval", default="10s")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     results: dict[str, list[Sample]] = {}
     with tempfile.TemporaryDirectory(prefix="gitstage-latency-") as scratch_name:
         scratch = Path(scratch_name)
-        repos = {mode: write_repo(scratch, mode, args.pushes + 1) for mode in modes}
+        repos = {
+            mode: write_repo(scratch, mode, args.pushes + 1, args.registry_tags) for mode in modes
+        }
+        if args.background:
+            write_repositories(scratch / "srv", scratch, args.background_repos, 20)
         with (
             GitHttpServer(scratch / "srv", auth=BasicAuth(USER, PASSWORD)) as server,
             control_plane(scratch / "cluster") as kube,
@@ -236,6 +288,7 @@ def main() -> None:
             )
             watcher.start()
             with operator_process(kube, scratch, SECRET) as operator:
+                start_background(kube, server, args)
                 for mode in modes:
                     url = server.url(f"{mode}.git")
                     interval = "1h" if mode == "webhook" else f"{args.poll_interval:g}s"
@@ -256,11 +309,29 @@ def main() -> None:
                     )
                 current, peak = operator.rss_mib()
             stop.set()
+    if args.registry_tags:
+        print(
+            f"each pushed-to registry holds {args.registry_tags:,} more tags over "
+            f"{FILLER_ARTIFACTS} other artifacts"
+        )
+    if args.background:
+        print(
+            f"{args.background} other ModelRegistries over {args.background_repos} repositories "
+            f"polled every {args.background_interval} meanwhile"
+        )
     print(f"push-to-Deployment latency over {args.pushes} pushes per mode", end="")
     print(f" (polling interval {args.poll_interval:g} s, ±10% jitter; webhook: interval 1h)")
     for mode, samples in results.items():
         print(summary(mode, "updated", [s.updated for s in samples]))
         print(summary(mode, "rolled out", [s.rolled_out for s in samples]))
+        if mode == "webhook":
+            updated = [s.updated for s in samples]
+            p50, p95 = percentile(updated, 0.5), percentile(updated, 0.95)
+            met = p50 < 1.0 and p95 < 2.0
+            print(
+                f"target: webhook push to Deployment updated p50 {p50:.2f} s, p95 {p95:.2f} s "
+                f"(p50 < 1 s and p95 < 2 s: {'met' if met else 'not met'})"
+            )
     print(f"operator RSS at the end: {current:.0f} MiB (peak {peak:.0f} MiB)")
 
 

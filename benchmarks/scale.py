@@ -15,13 +15,18 @@ Figures:
   git requests per poll   git commands and HTTP requests the server saw in that window, per poll
                           the operator counted (gitstage_polls_total)
 
-    PYTHONPATH=operator:. python benchmarks/scale.py [--registries 200 --repos 50 --artifacts 20]
+  restart                 a new operator process over the same mirrors: seconds until it reports
+                          every registry Ready, and Deployment watch events meanwhile (want 0)
+  memory profile          a second restart under tracemalloc: live memory by allocating package
+
+    PYTHONPATH=operator:. python benchmarks/scale.py [--registries 1000 --repos 200 --artifacts 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,6 +65,7 @@ SECRET = "bench-hook-" + uuid.uuid4().hex[:8]
 NAMESPACE = "scale"
 BASE_EPOCH = 1_700_000_000
 PODS_PER_NODE = 100  # KWOK nodes allow 110
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_repositories(srv: Path, scratch: Path, repos: int, artifacts: int) -> None:
@@ -231,12 +237,15 @@ def report(args: argparse.Namespace, ramp: Ramp, memory: Memory, window: Window)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--registries", type=int, default=200)
-    parser.add_argument("--repos", type=int, default=50)
+    parser.add_argument("--registries", type=int, default=1000)
+    parser.add_argument("--repos", type=int, default=200)
     parser.add_argument("--artifacts", type=int, default=20)
     parser.add_argument("--interval", default="30s", help="poll interval of every registry")
     parser.add_argument("--idle-seconds", type=float, default=120.0)
     parser.add_argument("--ready-timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--no-profile", action="store_true", help="skip the traced restart (memory profile)"
+    )
     args = parser.parse_args()
     if args.registries < args.repos:
         parser.error("--registries must be at least --repos")
@@ -246,12 +255,105 @@ def main() -> None:
         served_repositories(Path(scratch_name), args.repos, args.artifacts) as server,
         control_plane(Path(scratch_name) / "cluster", extra_nodes=nodes - 1) as kube,
     ):
+        scratch = Path(scratch_name)
         namespace_with_secret(kube, NAMESPACE, USER, PASSWORD)
-        with operator_process(kube, Path(scratch_name), SECRET) as operator:
+        with operator_process(kube, scratch, SECRET) as operator:
             ramp = create_and_wait(kube, registries(args, server), args.ready_timeout)
             window = idle_window(kube, operator, server, args.idle_seconds)
             memory = operator.memory()
+        restart = timed_restart(kube, scratch, args.registries, args.ready_timeout)
+        profile = None if args.no_profile else memory_profile(kube, scratch, args)
     report(args, ramp, memory, window)
+    print(
+        f"operator restart: every registry Ready again {restart.seconds:.1f} s after the new "
+        f"process started; Deployment watch events meanwhile: {restart.deployment_events}"
+    )
+    if profile is not None:
+        print(profile, end="")
+    targets(args, ramp, memory, window, restart)
+
+
+@dataclass
+class Restart:
+    seconds: float
+    deployment_events: int
+
+
+def ready_by_operator(operator: Operator) -> float:
+    return operator.total("gitstage_registry_ready")
+
+
+def timed_restart(kube: Kube, scratch: Path, registries: int, timeout: float) -> Restart:
+    """A new operator process over the same mirrors: until it reports every registry Ready."""
+    with Writes(kube) as writes, operator_process(kube, scratch, SECRET) as operator:
+        started = time.monotonic()
+        wait_for(
+            lambda: ready_by_operator(operator) >= registries,
+            "every registry Ready after the restart",
+            timeout,
+            step=0.5,
+        )
+        took = time.monotonic() - started
+        events = sum(n for kind, n in writes.counts.items() if kind.startswith("deployments"))
+    log(f"restart: all Ready after {took:.1f}s")
+    return Restart(took, events)
+
+
+def memory_profile(kube: Kube, scratch: Path, args: argparse.Namespace) -> str:
+    """Restart under tracemalloc, let it settle, and return where its live memory lies."""
+    out = scratch / "trace.txt"
+    launcher = (str(Path(__file__).with_name("traced_operator.py")),)
+    env = {"GITSTAGE_TRACE_OUT": str(out), "PYTHONPATH": f"{ROOT}:{ROOT / 'operator'}"}
+    with operator_process(kube, scratch, SECRET, launcher=launcher, extra_env=env) as operator:
+        wait_for(
+            lambda: ready_by_operator(operator) >= args.registries,
+            "every registry Ready under tracemalloc",
+            args.ready_timeout,
+            step=1.0,
+        )
+        rss = operator.memory().rss
+        operator.process.send_signal(signal.SIGUSR2)
+        wait_for(lambda: out.exists() or None, "the tracemalloc report", 120, step=0.5)
+        report = out.read_text()
+    return f"memory profile (tracemalloc, traced process RSS {rss:.0f} MiB):\n{report}"
+
+
+def targets(
+    args: argparse.Namespace, ramp: Ramp, memory: Memory, window: Window, restart: Restart
+) -> None:
+    """Each figure beside the target of issue #20 (1,000 registries over 200 repositories)."""
+    rounds = window.polls / max(args.repos, 1)
+    per_interval = seconds_of(args.interval)
+    expected_rounds = window.seconds / per_interval
+    checks = [
+        (
+            "every Deployment created and every registry Ready",
+            f"{ramp.ready:.1f} s",
+            "<= 180 s",
+            ramp.ready <= 180,
+        ),
+        ("operator RSS once idle", f"{memory.rss:.0f} MiB", "< 250 MiB", memory.rss < 250),
+        ("API writes while idle", f"{window.api_writes:.0f}", "0", window.api_writes == 0),
+        (
+            "ref listings per repository per interval",
+            f"{rounds / max(expected_rounds, 1e-9):.2f}",
+            "<= 1.1 (one, with ±10% jitter)",
+            rounds <= expected_rounds * 1.1 + 1,
+        ),
+        (
+            "Deployment changes across a restart",
+            f"{restart.deployment_events}",
+            "0",
+            restart.deployment_events == 0,
+        ),
+    ]
+    for what, figure, target, met in checks:
+        print(f"target: {what}: {figure} (target {target}: {'met' if met else 'not met'})")
+
+
+def seconds_of(duration: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(duration[:-1]) * units[duration[-1]]
 
 
 @contextmanager

@@ -393,15 +393,17 @@ def roll_out(git: GitSource, namespace: str, runner: KopfRunner, name: str) -> N
     eventually(lambda: served_commit(env, deployment_name) == second, timeout=60, what="forward")
     eventually(lambda: running_pods(env, second) == 2, timeout=90, what="new pods Running")
     eventually(lambda: events(env, "RollingOut"), what="a RollingOut event posted by the operator")
-    uid = get_registry(env, name)["metadata"]["uid"]
+    metadata = get_registry(env, name)["metadata"]
+    uid = metadata["uid"]
+    assert not metadata.get("finalizers"), metadata  # deletion never waits for the operator
     served = deployment(env, deployment_name)
     assert served is not None
     assert served.metadata is not None
     assert [o.uid for o in served.metadata.owner_references or []] == [uid]
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    # The operator lets go (kopf removes its finalizer, a patch); the garbage collector then
-    # deletes the owned Deployment (tests/e2e/test_operator.py waits for that: on a freshly
-    # installed CRD it takes up to the collector's 30 s discovery sync).
+    # The operator lets go (it sets no finalizer, and kopf removes one an older release set); the
+    # garbage collector then deletes the owned Deployment (tests/e2e/test_operator.py waits for
+    # that: on a freshly installed CRD it takes up to the collector's 30 s discovery sync).
     eventually(lambda: not registry_exists(namespace, name), timeout=60, what="finalizer removed")
 
 

@@ -38,6 +38,8 @@ from gitstage.dev.processes import raise_on_sigterm, spawn, stop_process
 
 __all__ = ["ClusterError", "ClusterInfo", "ImageArchive", "LocalCluster"]
 
+CONTROLLER_QPS = 200  # the controller-manager's client rate limit
+
 STATE_FILE = "cluster.json"
 KWOK_NODE_NAME = "kwok-node-0"
 NODES = ("real", "kwok")
@@ -344,6 +346,10 @@ class LocalCluster:
                 f"--root-ca-file={ca}",
                 "--use-service-account-credentials=false",
                 "--controllers=*,-nodeipam",
+                # Defaults (20 qps, burst 30) make the controllers, not the operator, the limit
+                # when a thousand Deployments arrive at once (benchmarks/scale.py).
+                f"--kube-api-qps={CONTROLLER_QPS}",
+                f"--kube-api-burst={CONTROLLER_QPS * 2}",
             ],
         )
         self._spawn("kube-scheduler", bins, common)

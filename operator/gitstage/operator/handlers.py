@@ -1,4 +1,8 @@
-"""kopf handlers: thin. Each ModelRegistry gets a daemon running its worker; other handlers wake it.
+"""kopf handlers: thin. Each ModelRegistry gets a worker task; other handlers wake it.
+
+Workers are started and stopped from the ModelRegistries' watch events, not as kopf daemons: a
+daemon makes kopf keep the object's whole body alive (65 MiB over 1,000 registries, measured
+with benchmarks/scale.py) and a finalizer on it; a worker reads its object when it reconciles.
 
 Run with `gitstage operator` (or `kopf run -m gitstage.operator.handlers`).
 """
@@ -128,6 +132,7 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    await stop_workers()
     election = memo.get("election")
     if election is not None:
         election.cancel()
@@ -138,19 +143,45 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     await feed.close()
 
 
-@kopf.daemon(v1.GROUP, v1.VERSION, v1.PLURAL, cancellation_timeout=10.0)
-async def serve(
-    name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
-) -> None:
+TASKS: dict[str, asyncio.Task[None]] = {}  # each worker's task, by the worker's key
+STOP_TIMEOUT = 10.0  # seconds a stopping operator waits for its workers' reconciles
+
+
+def ensure_worker(namespace: str, name: str, memo: kopf.Memo) -> None:
+    """Start the registry's worker unless one runs (a stopping one is replaced)."""
+    key = f"{namespace}/{name}"
+    running = WORKERS.get(key)
+    if running is not None and not running.stopping:
+        return
+    worker = RegistryWorker(namespace, name, memo["feed"], memo["settings"], memo.get("leadership"))
+    WORKERS[key] = worker
+    TASKS[key] = asyncio.create_task(_serve(worker), name=f"worker {key}")
+
+
+async def _serve(worker: RegistryWorker) -> None:
     """The registry's worker, for as long as the object exists."""
-    worker = RegistryWorker(
-        str(namespace), name, memo["feed"], memo["settings"], memo.get("leadership")
-    )
-    WORKERS[worker.key] = worker
     try:
-        await worker.run(stopped)
+        await worker.run()
     finally:
-        WORKERS.pop(worker.key, None)
+        if WORKERS.get(worker.key) is worker:
+            del WORKERS[worker.key]
+            TASKS.pop(worker.key, None)
+
+
+def stop_worker(key: str) -> None:
+    worker = WORKERS.get(key)
+    if worker is not None:
+        worker.stop()
+
+
+async def stop_workers() -> None:
+    for worker in list(WORKERS.values()):
+        worker.stop()
+    tasks = list(TASKS.values())
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+        for task in pending:
+            task.cancel()
 
 
 @kopf.on.update(v1.GROUP, v1.VERSION, v1.PLURAL, field="spec")
@@ -160,22 +191,27 @@ async def spec_changed(name: str, namespace: str | None, **_: Any) -> None:
 
 @kopf.on.event(v1.GROUP, v1.VERSION, v1.PLURAL)
 async def registry_event(
+    *,
     name: str,
     namespace: str | None,
     annotations: kopf.Annotations,
     event: kopf.RawEvent,
     status: kopf.Status,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    """`gitstage.dev/requestedAt` (or Flux's) changed: poll the repository now. Every event
-    also updates the registry's gauges from its status as the API server holds it.
+    """Starts the registry's worker on first sight (kopf lists every object when it starts)
+    and stops it on deletion. `gitstage.dev/requestedAt` (or Flux's) changed: poll the
+    repository now. Every event also updates the registry's gauges from its status.
 
     A raw watch handler, because kopf's diff base does not track annotations.
     """
     if event.get("type") == "DELETED":
         observability.forget(str(namespace), name)
-    else:
-        observability.record_status(str(namespace), name, dict(status))
+        stop_worker(f"{namespace}/{name}")
+        return
+    observability.record_status(str(namespace), name, dict(status))
+    ensure_worker(str(namespace), name, memo)
     worker = WORKERS.get(f"{namespace}/{name}")
     value = annotations.get(REQUESTED_AT) or annotations.get(FLUX_REQUESTED_AT)
     if worker is not None and value is not None and value != worker.handled_request:

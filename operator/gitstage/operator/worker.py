@@ -6,6 +6,7 @@ All wake-ups coalesce: a burst of Deployment events or pushes ends in one reconc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -86,6 +87,7 @@ class RegistryWorker:
         self._feed = feed
         self._settings = settings
         self._wakeup = asyncio.Event()
+        self.stopping = False
         self._source: SourceView | None = None
         self._follow: Follow | None = None
         self._failures = 0
@@ -116,27 +118,30 @@ class RegistryWorker:
         self.revision += 1
         self.wake()
 
-    async def run(self, stopped: kopf.DaemonStopped) -> None:
+    def stop(self) -> None:
+        """The ModelRegistry is gone (or the operator stops): end `run` after this reconcile."""
+        self.stopping = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
         try:
-            while not stopped:
+            while not self.stopping:
                 self._wakeup.clear()
                 delay = await self._reconcile_safely()
-                await self._sleep(stopped, delay)
+                if not self.stopping:
+                    await self._sleep(delay)
         finally:
             self._feed.unfollow(self.key)
             observability.forget(self.namespace, self.name)
 
-    async def _sleep(self, stopped: kopf.DaemonStopped, delay: float | None) -> None:
-        """Wait for a wake-up (or the retry delay); check `stopped` every few seconds."""
-        waited = 0.0
-        while not stopped and not self._wakeup.is_set():
-            step = 2.0 if delay is None else min(2.0, delay - waited)
-            if step <= 0:
-                return
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=step)
-            except TimeoutError:
-                waited += step
+    async def _sleep(self, delay: float | None) -> None:
+        """Until a wake-up (news, a request, `stop`), or the retry delay. No timer runs while a
+        worker waits for news: a thousand idle workers cost nothing."""
+        if delay is None:
+            await self._wakeup.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout=max(delay, 0.0))
 
     async def _reconcile_safely(self) -> float | None:
         try:
