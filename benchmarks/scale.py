@@ -262,15 +262,15 @@ def main() -> None:
             window = idle_window(kube, operator, server, args.idle_seconds)
             memory = operator.memory()
         restart = timed_restart(kube, scratch, args.registries, args.ready_timeout)
-        profile = None if args.no_profile else memory_profile(kube, scratch, args)
-    report(args, ramp, memory, window)
-    print(
-        f"operator restart: every registry Ready again {restart.seconds:.1f} s after the new "
-        f"process started; Deployment watch events meanwhile: {restart.deployment_events}"
-    )
-    if profile is not None:
-        print(profile, end="")
-    targets(args, ramp, memory, window, restart)
+        report(args, ramp, memory, window)
+        print(
+            f"operator restart: every registry Ready again {restart.seconds:.1f} s after the new "
+            f"process started; Deployment watch events meanwhile: {restart.deployment_events}"
+        )
+        targets(args, ramp, memory, window, restart)
+        sys.stdout.flush()
+        if not args.no_profile:
+            print(memory_profile(kube, scratch, args), end="")
 
 
 @dataclass
@@ -280,7 +280,11 @@ class Restart:
 
 
 def ready_by_operator(operator: Operator) -> float:
-    return operator.total("gitstage_registry_ready")
+    """Registries the operator reports Ready (0 while its metrics endpoint is too busy)."""
+    try:
+        return operator.total("gitstage_registry_ready")
+    except OSError:  # a timeout or a refused connection: ask again
+        return 0.0
 
 
 def timed_restart(kube: Kube, scratch: Path, registries: int, timeout: float) -> Restart:

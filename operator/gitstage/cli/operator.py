@@ -242,6 +242,7 @@ def operator_command(**params: Any) -> None:
         fail(str(error), 2)
     # The kopf handlers read their settings from the environment (see operator/settings.py).
     os.environ.update(env)
+    limit_malloc_arenas()
     args = kopf_arguments(
         params["namespaces"],
         params["liveness"],
@@ -250,6 +251,30 @@ def operator_command(**params: Any) -> None:
         params["log_format"],
     )
     kopf.cli.main(args=args, prog_name="gitstage operator")
+
+
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # glibc's mallopt parameter number
+
+
+def limit_malloc_arenas(environ: Mapping[str, str] | None = None) -> bool:
+    """At most MALLOC_ARENAS glibc malloc arenas, before any thread starts (True if set).
+
+    glibc gives each thread that allocates its own arena, up to eight per core, and memory freed
+    in one stays there: the operator's threads decode every API response, so resident memory
+    grew with the thread pool, not with the registries. `MALLOC_ARENA_MAX` in the environment
+    wins; on another C library this does nothing.
+    """
+    env = os.environ if environ is None else environ
+    if "MALLOC_ARENA_MAX" in env:
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
 
 
 def settings_env(params: Mapping[str, Any]) -> dict[str, str]:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -35,6 +36,7 @@ from gitstage.operator.worker import (
     RegistryWorker,
 )
 from gitstage.resources import v1alpha1 as v1
+from gitstage.workloads.labels import label_value
 from gitstage.workloads.render import LABEL_BINDING, LABEL_REGISTRY, MANAGED_BY
 
 WORKERS: dict[str, RegistryWorker] = {}
@@ -60,6 +62,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # Namespaced RBAC grants nothing cluster-scoped: serve the CRD found at start, list nothing.
     settings.scanning.disabled = not operator_settings.scanning
     memo["settings"] = operator_settings
+    # Reads, git syncs and API calls run in threads, mostly waiting on sockets and child
+    # processes: asyncio's default of cores + 4 threads queued a thousand registries' first
+    # syncs and applies behind each other (benchmarks/scale.py).
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="gitstage")
+    )
     feed = HubFeed(PollerHub(operator_settings.cache_dir, on_poll=observability.record_poll))
     memo["feed"] = feed
     FEEDS[:] = [feed]
@@ -144,7 +152,10 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
 
 
 TASKS: dict[str, asyncio.Task[None]] = {}  # each worker's task, by the worker's key
+# (namespace, the registry's label value) -> worker keys: who owns a labelled pod or Deployment
+OWNERS: dict[tuple[str, str], set[str]] = {}
 STOP_TIMEOUT = 10.0  # seconds a stopping operator waits for its workers' reconciles
+WORKER_THREADS = 32
 
 
 def ensure_worker(namespace: str, name: str, memo: kopf.Memo) -> None:
@@ -155,6 +166,7 @@ def ensure_worker(namespace: str, name: str, memo: kopf.Memo) -> None:
         return
     worker = RegistryWorker(namespace, name, memo["feed"], memo["settings"], memo.get("leadership"))
     WORKERS[key] = worker
+    OWNERS.setdefault((namespace, label_value(name)), set()).add(key)
     TASKS[key] = asyncio.create_task(_serve(worker), name=f"worker {key}")
 
 
@@ -166,6 +178,10 @@ async def _serve(worker: RegistryWorker) -> None:
         if WORKERS.get(worker.key) is worker:
             del WORKERS[worker.key]
             TASKS.pop(worker.key, None)
+            owner = (worker.namespace, label_value(worker.name))
+            OWNERS.get(owner, set()).discard(worker.key)
+            if not OWNERS.get(owner, True):
+                del OWNERS[owner]
 
 
 def stop_worker(key: str) -> None:
@@ -232,16 +248,11 @@ async def pod_changed(labels: kopf.Labels, namespace: str | None, **_: Any) -> N
 
 
 def _wake_owner(labels: kopf.Labels, namespace: str | None) -> None:
+    """Wake the worker whose registry labelled this object: one lookup, not a scan of every
+    worker (pods and Deployments change thousands of times while a thousand registries roll)."""
     if LABEL_BINDING in labels and LABEL_REGISTRY in labels:
-        for worker in WORKERS.values():
-            if worker.namespace == namespace and _label_matches(worker.name, labels):
-                worker.wake()
-
-
-def _label_matches(registry: str, labels: kopf.Labels) -> bool:
-    from gitstage.workloads.labels import label_value
-
-    return labels.get(LABEL_REGISTRY) == label_value(registry)
+        for key in OWNERS.get((str(namespace), str(labels.get(LABEL_REGISTRY))), ()):
+            _wake(key)
 
 
 def _wake_all() -> None:

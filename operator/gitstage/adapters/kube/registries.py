@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import threading
+import time
 from typing import Any, cast
 
 from kubernetes.client.exceptions import ApiException
@@ -72,9 +74,32 @@ def patch_registry(namespace: str, name: str, body: dict[str, Any]) -> dict[str,
     return cast(dict[str, Any], patched)
 
 
+SECRET_TTL = 10.0  # seconds a Secret read is reused (a rotation is seen within this)
+_secrets: dict[tuple[str, str, str | None], tuple[float, dict[str, str]]] = {}
+_secrets_lock = threading.Lock()
+
+
 def read_secret(namespace: str, name: str, as_user: str | None = None) -> dict[str, str]:
     """Decoded string values; the caller must never log them. With `as_user`, read as that
-    user: a ModelRegistry can only use the Secrets its ServiceAccount may read."""
+    user: a ModelRegistry can only use the Secrets its ServiceAccount may read.
+
+    A successful read is reused for SECRET_TTL seconds by the same reader (a thousand
+    registries sharing one Secret read it once, not once each, when they all reconcile)."""
+    key = (namespace, name, as_user)
+    now = time.monotonic()
+    with _secrets_lock:
+        held = _secrets.get(key)
+    if held is not None and now - held[0] < SECRET_TTL:
+        return dict(held[1])
+    data = _read_secret(namespace, name, as_user)
+    with _secrets_lock:
+        _secrets[key] = (now, data)
+        for stale in [k for k, (at, _) in _secrets.items() if now - at >= SECRET_TTL]:
+            del _secrets[stale]
+    return dict(data)
+
+
+def _read_secret(namespace: str, name: str, as_user: str | None) -> dict[str, str]:
     try:
         secret = core(as_user).read_namespaced_secret(name=name, namespace=namespace)
     except ApiException as error:
