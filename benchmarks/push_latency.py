@@ -18,6 +18,7 @@ where that ReplicaSet's replicas are all updated and ready ("rolled out").
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import statistics
@@ -44,7 +45,7 @@ from benchmarks.operator_harness import (
     percentile,
     post,
 )
-from benchmarks.scale import create_and_wait, write_repositories
+from benchmarks.scale import PODS_PER_NODE, create_and_wait, write_repositories
 from kubernetes import watch
 from tests.support import forge_payloads as fp
 from tests.support.fast_import import CommitSpec, FastImport, Stamp, TagSpec, init_repo
@@ -221,6 +222,11 @@ def run_mode(
     return samples
 
 
+def extra_nodes(args: argparse.Namespace) -> int:
+    """KWOK nodes beyond the first, for the background registries' pods (110 fit on one)."""
+    return math.ceil(args.background / PODS_PER_NODE) if args.background else 0
+
+
 def start_background(kube: Kube, server: GitHttpServer, args: argparse.Namespace) -> None:
     """`args.background` ModelRegistries over the background repositories, all Ready first."""
     if not args.background:
@@ -278,7 +284,7 @@ def main() -> None:
             write_repositories(scratch / "srv", scratch, args.background_repos, 20)
         with (
             GitHttpServer(scratch / "srv", auth=BasicAuth(USER, PASSWORD)) as server,
-            control_plane(scratch / "cluster") as kube,
+            control_plane(scratch / "cluster", extra_nodes=extra_nodes(args)) as kube,
         ):
             namespace_with_secret(kube, NAMESPACE, USER, PASSWORD)
             seen = {f"{mode}-0": Seen() for mode in modes}

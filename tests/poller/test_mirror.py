@@ -159,6 +159,27 @@ def test_a_tag_deleted_on_the_remote_disappears_from_the_cache(
     assert holders(mirror.registry(), "prod") == []
 
 
+def test_a_second_process_syncing_the_same_cache_does_not_mislead_the_first(
+    remote: Remote, credentials: GitCredentials, tmp_path: Path
+) -> None:
+    """A mirror looks only at the tags changed since its own last sync, while the cache is
+    still as it left it; after another process moved the cache's refs, it reads them again."""
+    first = RemoteMirror(remote.url, credentials, tmp_path / "cache")
+    first.sync()
+    remote.clone.tag("churn#prod#2", BASE + 50, target=remote.clone.commits["two"])
+    remote.clone.push("refs/tags/churn#prod#2")
+    second = RemoteMirror(remote.url, credentials, tmp_path / "cache")  # e.g. `gitstage show`
+    assert second.sync().changed
+    remote.clone.delete_remote_tag("churn#prod#2")
+    remote.clone.delete_remote_tag("churn#prod#1")
+    remote.clone.tag("churn#staging#1", BASE + 60, target=remote.clone.commits["two"])
+    remote.clone.push("refs/tags/churn#staging#1")
+    assert first.sync().changed
+    assert refs_of(first.path) == refs_of(remote.clone.bare)
+    assert holders(first.registry(), "prod") == []
+    assert holders(first.registry(), "staging") == ["v2.0.0"]
+
+
 def test_lightweight_and_non_gto_tags_do_not_break_the_sync(
     remote: Remote, credentials: GitCredentials, tmp_path: Path
 ) -> None:

@@ -12,11 +12,13 @@ checked, so a missing known_hosts fails the connection instead of trusting the f
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import re
 import shlex
 import stat
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,22 +203,31 @@ def ssh_command(credentials: GitCredentials, workdir: Path) -> str:
 
 def _private_file(path: Path, content: str) -> Path:
     if not path.exists() or path.read_text() != content:
-        temporary = path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(content)
-        temporary.replace(path)
+        _replace_privately(path, content, 0o600)
     return path
 
 
 def _askpass_script(workdir: Path) -> Path:
     script = workdir / "askpass.sh"
     if not script.exists() or script.read_text() != _ASKPASS_SCRIPT:  # an older version
-        temporary = workdir / "askpass.sh.tmp"
-        temporary.write_text(_ASKPASS_SCRIPT)
-        temporary.chmod(stat.S_IRWXU)
-        temporary.replace(script)
+        _replace_privately(script, _ASKPASS_SCRIPT, stat.S_IRWXU)
     return script
+
+
+def _replace_privately(path: Path, content: str, mode: int) -> None:
+    """Write `content` to a temporary file of its own beside `path` (mode 0600 from the start),
+    then rename it into place: concurrent writers (the operator syncs many mirrors at once)
+    never share, truncate or rename away each other's temporary file."""
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(content)
+        os.chmod(name, mode)
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
 
 
 # END

@@ -21,7 +21,13 @@ def api_client() -> client.ApiClient:
         config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
         )
+    # As many pooled connections as the operator has threads calling the API (handlers.py):
+    # urllib3's default of 10 dropped and reopened connections, warning each time.
+    configuration.connection_pool_maxsize = POOL_SIZE
     return client.ApiClient(configuration)
+
+
+POOL_SIZE = 32
 
 
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

@@ -154,6 +154,7 @@ class RemoteMirror:
         self.path = cache_root / self.id
         self.counters = MirrorCounters()
         self._reader = IncrementalReader()  # a push refolds only the artifacts it tags
+        self._synced: RefState | None = None  # the listing this process last synced
         self._lock_path = cache_root / f"{self.id}.lock"
         self._runner = GitRunner(self.path, credentials, self.shown_url, cache_root, url=clean)
 
@@ -184,13 +185,30 @@ class RemoteMirror:
             refs = self.list_refs()
             state = load_state(self.path)
             if state is not None and state.digest == refs.digest:
+                self._synced = refs
                 return SyncResult(False, refs, state.head, state.synced_at)
-            self._fetch_objects(refs)
-            self._fetch_index_blobs(refs)
-            self._move_refs(refs)
+            # The refs this process last synced are the cache's refs while the state on disk
+            # is still theirs (another process may share the cache): then only the tags that
+            # changed since are looked at, not every tag of a 100,000-tag registry.
+            known = self._synced
+            previous = (
+                known
+                if known is not None and state is not None and (state.digest == known.digest)
+                else None
+            )
+            changed = (
+                refs.tags
+                if previous is None
+                else {n: sha for n, sha in refs.tags.items() if previous.tags.get(n) != sha}
+            )
+            self._synced = None  # until this sync completes: a failure may leave refs half-moved
+            self._fetch_objects(refs, changed)
+            self._fetch_index_blobs(refs, changed)
+            self._move_refs(refs, previous)
             self._keep_head_config()
             state = SyncState(refs.digest, refs.head, datetime.now(UTC))
             save_state(self.path, state)
+            self._synced = refs
             log.debug("synced %s: %d tags, head %s", self.shown_url, len(refs.tags), refs.head)
             return SyncResult(True, refs, state.head, state.synced_at)
 
@@ -214,25 +232,26 @@ class RemoteMirror:
                 self._want("fetch blob from", [str(entry.id)], self.timeouts.blobs)
                 self.counters.blob_fetches += 1
 
-    def _fetch_objects(self, refs: RefState) -> None:
-        """Fetch the listed objects the cache lacks, by SHA: git then skips its own ref listing."""
+    def _fetch_objects(self, refs: RefState, changed: Mapping[str, str]) -> None:
+        """Fetch the listed objects the cache lacks, by SHA: git then skips its own ref listing.
+        `changed`: the tags to look at (the others point at objects the cache holds)."""
         repo = self._repo()
-        wanted = sorted({sha for sha in (*refs.tags.values(), refs.head) if sha not in repo})
+        wanted = sorted({sha for sha in (*changed.values(), refs.head) if sha not in repo})
         if not wanted:
             return  # only deletions, or refs moved to objects we hold
         self._want("fetch", wanted, self.timeouts.fetch, noop_negotiation=False)
         self.counters.fetches += 1
 
-    def _fetch_index_blobs(self, refs: RefState) -> None:
-        """Fetch the blobs the readers need; a second round brings the key files named by a
-        policy that the first round brought."""
-        missing = self._missing_blobs(refs)
+    def _fetch_index_blobs(self, refs: RefState, changed: Mapping[str, str]) -> None:
+        """Fetch the blobs the readers need (for HEAD and the `changed` tags); a second round
+        brings the key files named by a policy that the first round brought."""
+        missing = self._missing_blobs(refs.head, changed)
         for _ in range(BLOB_ROUNDS):
             if not missing:
                 return
             self._want("fetch index and policy blobs from", missing, self.timeouts.blobs)
             self.counters.blob_fetches += 1
-            asked, missing = missing, self._missing_blobs(refs)
+            asked, missing = missing, self._missing_blobs(refs.head, changed)
             if set(asked) & set(missing):
                 break  # asked for and not sent: another round would not help
         if missing:
@@ -265,14 +284,18 @@ class RemoteMirror:
             stdin="".join(f"{sha}\n" for sha in shas),
         )
 
-    def _move_refs(self, refs: RefState) -> None:
-        """Make the cache's tags and branch exactly the listed ones."""
-        repo = self._repo()
-        current = {
-            ref.name: str(ref.target)
-            for ref in repo.listall_reference_objects()
-            if isinstance(ref.target, pygit2.Oid)
-        }
+    def _move_refs(self, refs: RefState, previous: RefState | None) -> None:
+        """Make the cache's tags and branch exactly the listed ones. `previous`: the listing
+        the cache's refs are known to hold (None: read them from the cache)."""
+        if previous is None:
+            current = {
+                ref.name: str(ref.target)
+                for ref in self._repo().listall_reference_objects()
+                if isinstance(ref.target, pygit2.Oid)
+            }
+        else:
+            current = {f"{TAG_PREFIX}{name}": sha for name, sha in previous.tags.items()}
+            current[self._local_branch] = previous.head
         listed = {f"{TAG_PREFIX}{name}": sha for name, sha in refs.tags.items()}
         listed[self._local_branch] = refs.head
         commands = [
@@ -290,9 +313,9 @@ class RemoteMirror:
             script += ["start\n", *commands[start : start + REF_BATCH], "commit\n"]
         self._git("update-ref", ["update-ref", "--stdin"], 120.0, stdin="".join(script))
 
-    def _missing_blobs(self, refs: RefState) -> list[str]:
+    def _missing_blobs(self, head: str, tags: Mapping[str, str]) -> list[str]:
         try:
-            return missing_index_blobs(self.path, refs.tags, refs.head)
+            return missing_index_blobs(self.path, tags, head)
         except (pygit2.GitError, KeyError, ValueError) as error:
             raise GitOperationFailed(f"cache of {self.shown_url} unreadable: {error}") from None
 
