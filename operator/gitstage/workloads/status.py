@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
+from weakref import WeakKeyDictionary
 
-from gitstage.domain.registry.state import RegistryState
+from gitstage.domain.registry.state import Artifact, RegistryState
 from gitstage.domain.registry.views import Sort, latest_version, stage_view
 from gitstage.resources import v1alpha1 as v1
 from gitstage.workloads.plan import Hold
@@ -65,37 +66,49 @@ class ObservedRollout(Protocol):
 
 def registry_table(state: RegistryState, resolution: v1.Resolution) -> list[v1.ArtifactState]:
     """Per artifact: latest registered version and each stage's holder (as `gitstage show`)."""
+    key = (resolution.registered_only, resolution.sort.value)
     rows = []
     for name, artifact in sorted(state.artifacts.items())[:MAX_ARTIFACTS_IN_STATUS]:
-        latest = latest_version(artifact)
-        view = stage_view(
-            artifact, registered_only=resolution.registered_only, sort=Sort(resolution.sort.value)
-        )
-        stages = []
-        for stage, holders in sorted(view.items()):
-            if not holders:
-                continue
-            vstage = holders[0]
-            version = artifact.carrier_of(vstage)
-            assignment = vstage.authoring_event
-            stages.append(
-                v1.StageState(
-                    stage=stage,
-                    version=vstage.version,
-                    commit=version.peeled_commit,
-                    tag=str(assignment.tag),
-                    assigned_at=assignment.time.isoformat(),
-                )
-            )
-        rows.append(
-            v1.ArtifactState(
-                artifact=name,
-                latest=latest.name if latest else None,
-                deprecated=not artifact.is_active,
-                stages=stages,
-            )
-        )
+        # An artifact no tag changed is the same object from one read to the next
+        # (adapters/git/incremental.py): its row is computed once, not on every reconcile.
+        held = _ROWS.setdefault(artifact, {})
+        row = held.get(key)
+        if row is None:
+            row = held[key] = artifact_state(name, artifact, resolution)
+        rows.append(row)
     return rows
+
+
+_ROWS: WeakKeyDictionary[Artifact, dict[tuple[bool, str], v1.ArtifactState]] = WeakKeyDictionary()
+
+
+def artifact_state(name: str, artifact: Artifact, resolution: v1.Resolution) -> v1.ArtifactState:
+    latest = latest_version(artifact)
+    view = stage_view(
+        artifact, registered_only=resolution.registered_only, sort=Sort(resolution.sort.value)
+    )
+    stages = []
+    for stage, holders in sorted(view.items()):
+        if not holders:
+            continue
+        vstage = holders[0]
+        version = artifact.carrier_of(vstage)
+        assignment = vstage.authoring_event
+        stages.append(
+            v1.StageState(
+                stage=stage,
+                version=vstage.version,
+                commit=version.peeled_commit,
+                tag=str(assignment.tag),
+                assigned_at=assignment.time.isoformat(),
+            )
+        )
+    return v1.ArtifactState(
+        artifact=name,
+        latest=latest.name if latest else None,
+        deprecated=not artifact.is_active,
+        stages=stages,
+    )
 
 
 def rfc3339(moment: datetime) -> str:

@@ -97,6 +97,9 @@ class MirrorCounters:
     errors: int = 0
 
 
+PACK_AFTER = 1_000  # ref updates in one sync after which the cache's refs are packed
+
+
 @dataclass(frozen=True)
 class RefState:
     """One listing of the remote: tag name -> advertised object, the branch tip, their digest."""
@@ -312,6 +315,10 @@ class RemoteMirror:
         for start in range(0, len(commands), REF_BATCH):
             script += ["start\n", *commands[start : start + REF_BATCH], "commit\n"]
         self._git("update-ref", ["update-ref", "--stdin"], 120.0, stdin="".join(script))
+        if len(commands) >= PACK_AFTER:
+            # Thousands of loose ref files make every later read list thousands of files
+            # (1.5 s a read at 120,000 tags); packed, a read is one file.
+            self._git("pack-refs", ["pack-refs", "--all", "--prune"], 120.0)
 
     def _missing_blobs(self, head: str, tags: Mapping[str, str]) -> list[str]:
         try:
