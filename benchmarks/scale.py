@@ -341,7 +341,7 @@ def targets(
         (
             "ref listings per repository per interval",
             f"{rounds / max(expected_rounds, 1e-9):.2f}",
-            "<= 1.1 (one, with ±10% jitter)",
+            "one (±10% jitter, and a round at the window's edges)",
             rounds <= expected_rounds * 1.1 + 1,
         ),
         (
