@@ -152,13 +152,34 @@ class ResultCache:
             return False
         kept = [entry for entry in self.entries if entry[0] != key][: KEEP - 1]
         self.entries = [(key, text, request_digest, stamps), *kept]
-        payload = marshal.dumps(self.entries)
-        try:
-            write_atomically(self.path, MAGIC + _checksum(payload) + payload)
-        except OSError:
+        if not write_sealed(self.path, MAGIC, marshal.dumps(self.entries)):
             return False
         _remove_retired(os.path.dirname(self.path))
         return True
+
+
+def write_sealed(path: str, magic: bytes, payload: bytes) -> bool:
+    """Write `magic`, a BLAKE2b checksum of `payload`, then `payload`, atomically; False when
+    the directory refuses it (a cache is only ever an optimization)."""
+    try:
+        write_atomically(path, magic + _checksum(payload) + payload)
+    except OSError:
+        return False
+    return True
+
+
+def read_sealed(path: str, magic: bytes) -> bytes | None:
+    """The payload of a file `write_sealed` wrote with `magic`; None for anything else."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    header = len(magic) + CHECKSUM_SIZE
+    if len(data) < header or not data.startswith(magic):
+        return None
+    payload = data[header:]
+    return payload if _checksum(payload) == data[len(magic) : header] else None
 
 
 def _checksum(payload: bytes) -> bytes:
@@ -178,16 +199,8 @@ def _unchanged(stamps: tuple[Stamp, ...]) -> bool:
 
 
 def _load(path: str) -> list[Entry] | None:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    header = len(MAGIC) + CHECKSUM_SIZE
-    if len(data) < header or not data.startswith(MAGIC):
-        return None
-    payload = data[header:]
-    if _checksum(payload) != data[len(MAGIC) : header]:
+    payload = read_sealed(path, MAGIC)
+    if payload is None:
         return None
     try:
         # Written by this module into the repository's own git dir, checked by its checksum first.

@@ -13,18 +13,15 @@ from __future__ import annotations
 import marshal
 import os
 from dataclasses import dataclass, field
-from hashlib import blake2b
 
-from gitstage.adapters.git.atomic_file import write_atomically
 from gitstage.adapters.git.object_cache import CACHE_DIR
-from gitstage.adapters.git.result_cache import results_enabled
+from gitstage.adapters.git.result_cache import read_sealed, results_enabled, write_sealed
 from gitstage.domain.registry.gto_json import ArtifactRow
 from gitstage.domain.registry.partition import OrderKey
 
 ROWS_FILE = "rows-v1.cache"
 HeadFacts = tuple[str | None, list[str]]  # HEAD's commit, the artifacts in its artifacts.yaml
 MAGIC = b"gitstage-rows\x00v1\n"
-CHECKSUM_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -54,9 +51,7 @@ class RowCache:
         path = os.path.join(common_dir, CACHE_DIR, ROWS_FILE)
         return _load(path) or cls(path)
 
-    def held_for(
-        self, basis: bytes
-    ) -> tuple[dict[str, HeldRow], tuple[str | None, list[str]] | None]:
+    def held_for(self, basis: bytes) -> tuple[dict[str, HeldRow], HeadFacts | None]:
         """The lines and HEAD facts stored for this basis (nothing for another)."""
         return (self.rows, self.head) if basis == self.basis else ({}, None)
 
@@ -65,30 +60,13 @@ class RowCache:
         if self.path is None:
             return False
         flat = {g: (r.digest, r.order, r.row, r.stages) for g, r in rows.items()}
-        payload = marshal.dumps((basis, head, flat))
-        try:
-            write_atomically(self.path, MAGIC + _checksum(payload) + payload)
-        except OSError:
-            return False
-        return True
-
-
-def _checksum(payload: bytes) -> bytes:
-    return blake2b(payload, digest_size=CHECKSUM_SIZE).digest()
+        return write_sealed(self.path, MAGIC, marshal.dumps((basis, head, flat)))
 
 
 def _load(path: str) -> RowCache | None:
     """The store in the file; None for anything but an intact file of this format."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    header = len(MAGIC) + CHECKSUM_SIZE
-    if len(data) < header or not data.startswith(MAGIC):
-        return None
-    payload = data[header:]
-    if _checksum(payload) != data[len(MAGIC) : header]:
+    payload = read_sealed(path, MAGIC)
+    if payload is None:
         return None
     try:
         # Written by this module into the repository's own git dir, checked by its checksum first.
