@@ -119,7 +119,12 @@ def test_a_registry_without_status_or_with_an_unreadable_one_is_not_ready() -> N
         observability.forget(NAMESPACE, registry)
 
 
-def test_the_watch_handler_exports_the_status_and_a_deletion_drops_it() -> None:
+def test_the_watch_handler_exports_the_status_and_a_deletion_drops_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[str] = []  # the worker supervision itself: tests/unit/test_worker_supervision.py
+    monkeypatch.setattr(handlers, "ensure_worker", lambda ns, name, _: started.append(name))
+
     async def event(kind: str, raw_status: dict[str, Any]) -> None:
         body = {"type": kind, "object": {"status": raw_status}}
         await handlers.registry_event(
@@ -128,13 +133,16 @@ def test_the_watch_handler_exports_the_status_and_a_deletion_drops_it() -> None:
             annotations={},
             event=body,
             status=raw_status,
+            memo={},
         )
 
     asyncio.run(event("MODIFIED", status("True", {"churn-prod": "Complete"})))
     assert ours("gitstage_registry_ready", "watched") == {
         (("namespace", NAMESPACE), ("registry", "watched")): 1.0
     }
+    assert started == ["watched"]
     asyncio.run(event("DELETED", status("True", {"churn-prod": "Complete"})))
+    assert started == ["watched"]  # a deletion stops, never starts, a worker
     assert ours("gitstage_registry_ready", "watched") == {}
     assert ours("gitstage_deployment_rollout", "watched") == {}
 
