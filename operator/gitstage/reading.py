@@ -137,30 +137,22 @@ def incremental_document(
     A read that fails is repeated in full, which names the problem as GTO would."""
     from hashlib import blake2b
 
-    from gitstage.adapters.git.incremental import fold_groups, open_context
-    from gitstage.adapters.git.object_cache import ObjectCache
+    from gitstage.adapters.git.incremental import refold_changed
     from gitstage.adapters.git.reader import READ_ERRORS, read_source
     from gitstage.adapters.git.row_cache import HeldRow
     from gitstage.domain.registry.gto_json import artifact_row, document_from_rows
     from gitstage.domain.registry.names import tag_to_name
-    from gitstage.domain.registry.partition import group_digest, group_tags, with_head_artifacts
     from gitstage.domain.registry.views import artifact_stages
 
     basis = blake2b(request_digest, digest_size=32)
     basis.update(repr((source.head_oid, source.config_text)).encode())
     held, known_head = rows.held_for(basis.digest())
-    cache = ObjectCache.open_lazily(source.dirs.common_dir)
     try:
-        context = open_context(source, cache, known_head)
-        groups = with_head_artifacts(group_tags(source.tags), context.head_artifacts)
-        digests = {group: group_digest(members) for group, members in groups.items()}
-        stale = [g for g, d in digests.items() if g not in held or held[g].digest != d]
-        folded = fold_groups(groups, stale, context) if stale else {}
+        read = refold_changed(source, known_head, {g: row.digest for g, row in held.items()})
     except READ_ERRORS:
         read_source(source)  # raises the first problem as a full read names it
         raise  # not reached unless the two reads disagree
-    finally:
-        cache.save()
+    context, digests, folded = read.context, read.digests, read.folded
     options = view_options(request)
     current = {g: held[g] for g in digests if g not in folded}
     for group, fold in folded.items():
@@ -177,7 +169,7 @@ def incremental_document(
     )
     document = document_from_rows(((tag_to_name(g), current[g].row) for _, g in present), stages)
     complete = context.objects.complete
-    if complete and stale:
+    if complete and folded:
         rows.save(basis.digest(), (context.head, context.head_artifacts), current)
     return document, complete
 

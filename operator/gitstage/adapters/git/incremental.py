@@ -10,7 +10,7 @@ read (and GTO) would; nothing from a failed or incomplete read is kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from gitstage.adapters.git.gc_pause import gc_paused, keep_out_of_collections
@@ -130,6 +130,39 @@ def assemble(folded: Iterable[FoldedGroup]) -> RegistryState:
 
 
 @dataclass(frozen=True)
+class Refold:
+    """One incremental read: its context, every group's digest, and the groups refolded."""
+
+    context: ReadContext
+    digests: dict[str, bytes]
+    folded: dict[str, FoldedGroup]
+
+
+def refold_changed(
+    source: RegistrySource,
+    known_head: tuple[str | None, list[str]] | None,
+    held: Mapping[str, bytes],
+    *,
+    free_rows: bool = False,
+) -> Refold:
+    """Fold the groups whose digest differs from `held` (group -> digest of the last read).
+    The object cache is loaded only if something is refolded, and saved; `free_rows` frees its
+    rows one by one afterwards (for long-lived processes, see object_cache.release)."""
+    cache = ObjectCache.open_lazily(source.dirs.common_dir)
+    try:
+        context = open_context(source, cache, known_head)
+        groups = with_head_artifacts(group_tags(source.tags), context.head_artifacts)
+        digests = {group: group_digest(members) for group, members in groups.items()}
+        stale = [g for g, d in digests.items() if held.get(g) != d]
+        folded = fold_groups(groups, stale, context) if stale else {}
+    finally:
+        cache.save()
+        if free_rows:
+            release(cache)
+    return Refold(context, digests, folded)
+
+
+@dataclass(frozen=True)
 class _Held:
     digest: bytes
     folded: FoldedGroup
@@ -160,30 +193,19 @@ class IncrementalReader:
         self._basis, self._head, self._held = None, None, {}
 
     def _read(self, source: RegistrySource) -> Registry:
-        cache = ObjectCache.open_lazily(source.dirs.common_dir)
         basis = (source.head_oid, source.config_text, source.dirs.workdir)
         if basis != self._basis:
             self._forget()
-        try:
-            context = open_context(source, cache, self._head)
-            groups = with_head_artifacts(group_tags(source.tags), context.head_artifacts)
-            digests = {group: group_digest(members) for group, members in groups.items()}
-            stale = [g for g, d in digests.items() if not self._holds(g, d)]
-            folded = fold_groups(groups, stale, context) if stale else {}
-        finally:
-            cache.save()
-            release(cache)
+        known = {group: held.digest for group, held in self._held.items()}
+        read = refold_changed(source, self._head, known, free_rows=True)
+        context, digests, folded = read.context, read.digests, read.folded
         held = {g: self._held[g] for g in digests if g not in folded}
         held.update((g, _Held(digests[g], f)) for g, f in folded.items())
         state = assemble(h.folded for h in held.values())
-        self.refolded = len(stale)
+        self.refolded = len(folded)
         if context.objects.complete:
             self._basis, self._held = basis, held
             self._head = (context.head, context.head_artifacts)
         else:
             self._forget()  # an object may arrive later: nothing from this read is trusted
         return Registry(state, context.config, context.head, context.objects.complete)
-
-    def _holds(self, group: str, digest: bytes) -> bool:
-        held = self._held.get(group)
-        return held is not None and held.digest == digest
