@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +45,7 @@ class Followers:
         self.threads.add(threading.get_ident())
         return [FOLLOWER] if repository_key(REPO_URL) in repositories else []
 
-    def request(self, key: str) -> bool:
+    def request(self, key: str, refs: Collection[str] = ()) -> bool:
         self.requested.append(key)
         return True
 

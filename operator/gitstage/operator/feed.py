@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,8 +105,8 @@ class HubFeed:
         self._repositories.pop(key, None)
         self.hub.unsubscribe(key)
 
-    def request(self, key: str) -> bool:
-        return self.hub.request(key)
+    def request(self, key: str, refs: Collection[str] = ()) -> bool:
+        return self.hub.request(key, refs)
 
     def followers_of(self, repositories: set[str]) -> list[str]:
         """Keys of the ModelRegistries following any of these repository keys."""

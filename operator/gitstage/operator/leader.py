@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -144,7 +144,7 @@ def _expired(last_renewal: datetime | None, settings: ElectionSettings) -> bool:
 class Targets(Protocol):
     def followers_of(self, repositories: set[str]) -> list[str]: ...
 
-    def request(self, key: str) -> bool: ...
+    def request(self, key: str, refs: Collection[str] = ()) -> bool: ...
 
 
 _FORWARDER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="forward")
@@ -163,8 +163,8 @@ class StandbyTargets:
     def followers_of(self, repositories: set[str]) -> list[str]:
         return self._feed.followers_of(repositories)
 
-    def request(self, key: str) -> bool:
-        requested = self._feed.request(key)
+    def request(self, key: str, refs: Collection[str] = ()) -> bool:
+        requested = self._feed.request(key, refs)
         if not self._leadership.leader:
             _FORWARDER.submit(_ask_the_leader, key)
         return requested

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Protocol
 
 from aiohttp import web
@@ -41,7 +41,7 @@ class Targets(Protocol):
 
     def followers_of(self, repositories: set[str]) -> list[str]: ...
 
-    def request(self, key: str) -> bool: ...
+    def request(self, key: str, refs: Collection[str] = ()) -> bool: ...
 
 
 class WebhookReceiver:
@@ -130,7 +130,7 @@ def poll_followers(targets: Targets, notice: PushNotice) -> None:
     keys = {repository_key(url) for url in notice.repositories}
     followers = targets.followers_of(keys)
     for follower in followers:
-        targets.request(follower)
+        targets.request(follower, notice.refs)
     metrics.WEBHOOK_POLLS.inc(len(followers))
     log.info(
         "webhook %s %s for %s (%s): polling for %d ModelRegistries",

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,7 @@ from gitstage.domain.policy.rules import PolicyFileError
 from gitstage.domain.repo_urls import redact
 
 log = logging.getLogger(__name__)
+CONFIRM_AFTER = 10.0  # seconds from a poll of webhook-named refs to the full poll after it
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,9 @@ class _Poller:
     subscribers: dict[str, _Subscriber] = field(default_factory=dict)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     requested: bool = False
+    hints: set[str] = field(default_factory=set)  # refs webhooks named since the last poll
+    full_wanted: bool = False  # a request named no refs: list them all
+    confirm_at: float | None = None  # loop time of the full poll that follows a partial one
     in_flight: bool = False
     task: asyncio.Task[None] | None = None
     latest: Update | None = None
@@ -160,12 +165,21 @@ class PollerHub:
         else:
             poller.wakeup.set()  # re-arm the timer: the interval may have grown
 
-    def request(self, key: str) -> bool:
-        """Poll `key`'s repository now (coalesced); False if `key` is not subscribed."""
+    def request(self, key: str, refs: Collection[str] = ()) -> bool:
+        """Poll `key`'s repository now (coalesced); False if `key` is not subscribed.
+
+        `refs`: the refs a webhook named. The poll then reads only those from the remote (see
+        `RemoteMirror.sync`), and a full poll follows CONFIRM_AFTER seconds later in case the
+        forge named fewer refs than were pushed.
+        """
         poller_id = self._membership.get(key)
         if poller_id is None:
             return False
         poller = self._pollers[poller_id]
+        if refs:
+            poller.hints.update(refs)
+        else:
+            poller.full_wanted = True
         poller.requested = True
         poller.wakeup.set()
         return True
@@ -189,8 +203,10 @@ class PollerHub:
 
     async def _run(self, poller: _Poller) -> None:
         while True:
-            poller.requested = False
-            await self._poll(poller)
+            hints = () if poller.full_wanted else tuple(poller.hints)
+            poller.requested, poller.full_wanted = False, False
+            poller.hints.clear()
+            await self._poll(poller, hints)
             await self._pause(poller)
 
     async def _pause(self, poller: _Poller) -> None:
@@ -201,13 +217,15 @@ class PollerHub:
         while not poller.requested:
             base = self._backoff.delay(poller.failures) if poller.failures else poller.interval()
             remaining = started + base * factor - loop.time()
+            if poller.confirm_at is not None and not poller.failures:
+                remaining = min(remaining, poller.confirm_at - loop.time())
             if remaining <= 0:
                 return
             poller.wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(poller.wakeup.wait(), timeout=remaining)
 
-    async def _poll(self, poller: _Poller) -> None:
+    async def _poll(self, poller: _Poller, hints: tuple[str, ...] = ()) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         poller.in_flight = True
@@ -215,7 +233,7 @@ class PollerHub:
         poller.mirror.timeouts = poller.timeouts()
         outcome, reason = "unchanged", None
         try:
-            snapshot = await self._sync(poller)
+            snapshot = await self._sync(poller, hints)
         except Exception as error:  # an unreadable registry must not kill the poller either
             outcome, reason = "error", _reason(error)
             await self._failed(poller, error)
@@ -230,8 +248,12 @@ class PollerHub:
             record = PollRecord(poller.mirror.shown_url, elapsed, outcome, reason)
             self._on_poll(record)
 
-    async def _sync(self, poller: _Poller) -> RegistrySnapshot:
-        result: SyncResult = await asyncio.to_thread(poller.mirror.sync)
+    async def _sync(self, poller: _Poller, hints: tuple[str, ...]) -> RegistrySnapshot:
+        result: SyncResult = await asyncio.to_thread(poller.mirror.sync, hints)
+        if not result.partial:
+            poller.confirm_at = None  # every ref was listed
+        elif poller.confirm_at is None:
+            poller.confirm_at = asyncio.get_running_loop().time() + CONFIRM_AFTER
         if result.changed:
             poller.changes += 1
         if poller.snapshot is not None and poller.snapshot.digest == result.digest:

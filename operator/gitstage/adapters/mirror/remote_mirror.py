@@ -13,9 +13,9 @@ import fcntl
 import hashlib
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,6 +42,13 @@ from gitstage.adapters.mirror.errors import (
 )
 from gitstage.adapters.mirror.git_command import GitCall, GitRunner
 from gitstage.adapters.mirror.index_blobs import missing_index_blobs
+from gitstage.adapters.mirror.listing import (
+    TAG_PREFIX,
+    RefState,
+    listing_digest,
+    parse_refs,
+    patched,
+)
 from gitstage.adapters.mirror.sync_state import SyncState, load_state, save_state
 from gitstage.domain.policy.rules import PolicyEvaluator
 from gitstage.domain.registry.files import CONFIG_FILE
@@ -59,11 +66,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-TAG_PREFIX = "refs/tags/"
-PEELED = "^{}"
 REF_BATCH = 500
 # With no branch, the mirror follows the remote's HEAD (its default branch), as a clone does.
 DEFAULT_BRANCH = "gitstage-default"
+MAX_HINTS = 32  # refs a webhook may name for a partial sync; more: a full listing
 BLOB_ROUNDS = 2  # index, .gto and policy; then the key files the policy names
 
 
@@ -101,20 +107,12 @@ PACK_AFTER = 1_000  # ref updates in one sync after which the cache's refs are p
 
 
 @dataclass(frozen=True)
-class RefState:
-    """One listing of the remote: tag name -> advertised object, the branch tip, their digest."""
-
-    tags: Mapping[str, str]
-    head: str
-    digest: str
-
-
-@dataclass(frozen=True)
 class SyncResult:
     changed: bool
     refs: RefState
     head: str  # the branch tip in the cache
     synced_at: datetime  # when the cache last changed (kept across restarts)
+    partial: bool = False  # only the refs a webhook named were read from the remote
 
     @property
     def digest(self) -> str:
@@ -182,38 +180,110 @@ class RemoteMirror:
         self.counters.ref_listings += 1
         return self._parse_listing(out)
 
-    def sync(self) -> SyncResult:
-        """List refs; when they differ from the last sync, fetch what is new and move the refs."""
+    def sync(self, hints: Collection[str] = ()) -> SyncResult:
+        """List refs; when they differ from the last sync, fetch what is new and move the refs.
+
+        `hints`: refs a webhook named. When the cache holds what this process last synced,
+        only those refs (and the branch) are read from the remote, in one fetch that lists
+        nothing else: on a 100,000-tag registry, milliseconds instead of a full listing.
+        """
         with self._locked():
-            refs = self.list_refs()
             state = load_state(self.path)
-            if state is not None and state.digest == refs.digest:
-                self._synced = refs
-                return SyncResult(False, refs, state.head, state.synced_at)
-            # The refs this process last synced are the cache's refs while the state on disk
-            # is still theirs (another process may share the cache): then only the tags that
-            # changed since are looked at, not every tag of a 100,000-tag registry.
             known = self._synced
-            previous = (
-                known
-                if known is not None and state is not None and (state.digest == known.digest)
-                else None
-            )
-            changed = (
-                refs.tags
-                if previous is None
-                else {n: sha for n, sha in refs.tags.items() if previous.tags.get(n) != sha}
-            )
-            self._synced = None  # until this sync completes: a failure may leave refs half-moved
-            self._fetch_objects(refs, changed)
-            self._fetch_index_blobs(refs, changed)
-            self._move_refs(refs, previous)
-            self._keep_head_config()
-            state = SyncState(refs.digest, refs.head, datetime.now(UTC))
-            save_state(self.path, state)
+            if state is not None and known is not None and state.digest == known.digest:
+                prefixes = self._hinted_prefixes(hints)
+                if prefixes is not None:
+                    return self._sync_hinted(known, prefixes, state)
+            return self._sync_listed(state, known)
+
+    def _sync_listed(self, state: SyncState | None, known: RefState | None) -> SyncResult:
+        refs = self.list_refs()
+        if state is not None and state.digest == refs.digest:
             self._synced = refs
-            log.debug("synced %s: %d tags, head %s", self.shown_url, len(refs.tags), refs.head)
-            return SyncResult(True, refs, state.head, state.synced_at)
+            return SyncResult(False, refs, state.head, state.synced_at)
+        # The refs this process last synced are the cache's refs while the state on disk
+        # is still theirs (another process may share the cache): then only the tags that
+        # changed since are looked at, not every tag of a 100,000-tag registry.
+        previous = (
+            known
+            if known is not None and state is not None and (state.digest == known.digest)
+            else None
+        )
+        changed = (
+            refs.tags
+            if previous is None
+            else {n: sha for n, sha in refs.tags.items() if previous.tags.get(n) != sha}
+        )
+        self._synced = None  # until this sync completes: a failure may leave refs half-moved
+        self._fetch_objects(refs, changed)
+        self._fetch_index_blobs(refs, changed)
+        if state is not None:  # no state may match half-moved refs after a crash
+            save_state(self.path, SyncState("", state.head, state.synced_at))
+        self._move_refs(refs, previous, changed)
+        return self._synced_to(refs)
+
+    def _sync_hinted(self, known: RefState, prefixes: list[str], state: SyncState) -> SyncResult:
+        """Re-read the tags under `prefixes` and the branch from the remote, fetching into the
+        cache's refs (`--prune` drops the ones gone there)."""
+        # Refs move before the state is written: until then no state matches them, so a
+        # crash in between makes the next sync compare every ref.
+        save_state(self.path, SyncState("", state.head, state.synced_at))
+        self._synced = None
+        branch = f"refs/heads/{self.branch}"
+        patterns = [f"{TAG_PREFIX}{prefix}*" for prefix in prefixes]
+        specs = [f"+{branch}:{branch}", *(f"+{p}:{p}" for p in patterns)]
+        self._git(
+            "fetch",
+            [
+                "fetch",
+                "--quiet",
+                "--prune",
+                "--no-tags",
+                "--update-head-ok",
+                "--no-write-fetch-head",
+                "--recurse-submodules=no",
+                "--filter=blob:none",
+                f"--negotiation-tip={branch}",
+                "origin",
+                *specs,
+            ],
+            self.timeouts.fetch,
+        )
+        self.counters.ref_listings += 1
+        self.counters.fetches += 1
+        listed = self._git(
+            "read refs of",
+            ["for-each-ref", "--format=%(objectname) %(refname)", branch, *patterns],
+            self.timeouts.ls_remote,
+        )
+        tags_listed, head = parse_refs(listed, branch)
+        if head is None:
+            raise BranchNotFound(f"branch {self.branch!r} not found in {self.shown_url}")
+        tags, changed = patched(known.tags, prefixes, tags_listed)
+        refs = RefState(tags, head, listing_digest(tags, head))
+        self._fetch_index_blobs(refs, changed)
+        return replace(self._synced_to(refs), partial=True)
+
+    def _synced_to(self, refs: RefState) -> SyncResult:
+        self._keep_head_config()
+        state = SyncState(refs.digest, refs.head, datetime.now(UTC))
+        save_state(self.path, state)
+        self._synced = refs
+        log.debug("synced %s: %d tags, head %s", self.shown_url, len(refs.tags), refs.head)
+        return SyncResult(True, refs, state.head, state.synced_at)
+
+    def _hinted_prefixes(self, hints: Collection[str]) -> list[str] | None:
+        """The tag names of `hints` when a partial read can serve them all; else None."""
+        if not hints or not self.branch or len(hints) > MAX_HINTS:
+            return None
+        names = []
+        for ref in hints:
+            if ref == f"refs/heads/{self.branch}":
+                continue  # always read
+            if not ref.startswith(TAG_PREFIX) or not pygit2.reference_is_valid_name(ref):
+                return None  # another branch, a truncated or odd name: list everything
+            names.append(ref[len(TAG_PREFIX) :])
+        return sorted(set(names))
 
     def registry(self) -> Registry:
         """The registry as of the last sync (HEAD is the branch tip)."""
@@ -242,7 +312,10 @@ class RemoteMirror:
         wanted = sorted({sha for sha in (*changed.values(), refs.head) if sha not in repo})
         if not wanted:
             return  # only deletions, or refs moved to objects we hold
-        self._want("fetch", wanted, self.timeouts.fetch, noop_negotiation=False)
+        # Negotiating from the branch alone: every tag of a large registry as a `have` makes
+        # git walk from each of them (a second per fetch at 120,000 tags).
+        tip = self._local_branch if self._local_branch in repo.references else None
+        self._want("fetch", wanted, self.timeouts.fetch, noop_negotiation=False, tip=tip)
         self.counters.fetches += 1
 
     def _fetch_index_blobs(self, refs: RefState, changed: Mapping[str, str]) -> None:
@@ -265,16 +338,24 @@ class RemoteMirror:
             )
 
     def _want(
-        self, operation: str, shas: list[str], timeout: float, *, noop_negotiation: bool = True
+        self,
+        operation: str,
+        shas: list[str],
+        timeout: float,
+        *,
+        noop_negotiation: bool = True,
+        tip: str | None = None,
     ) -> None:
         """One `git fetch` of explicit objects (protocol v2 serves any; v0 any advertised tip)."""
         # Blobs need no negotiation: `have` rounds cannot shrink a list of blobs.
         config = ["-c", "fetch.negotiationAlgorithm=noop"] if noop_negotiation else []
+        negotiation = [f"--negotiation-tip={tip}"] if tip is not None else []
         self._git(
             operation,
             [
                 *config,
                 "fetch",
+                *negotiation,
                 "--quiet",
                 "--no-tags",
                 "--no-write-fetch-head",
@@ -287,25 +368,22 @@ class RemoteMirror:
             stdin="".join(f"{sha}\n" for sha in shas),
         )
 
-    def _move_refs(self, refs: RefState, previous: RefState | None) -> None:
+    def _move_refs(
+        self, refs: RefState, previous: RefState | None, changed: Mapping[str, str]
+    ) -> None:
         """Make the cache's tags and branch exactly the listed ones. `previous`: the listing
-        the cache's refs are known to hold (None: read them from the cache)."""
+        the cache's refs are known to hold (None: read them from the cache); `changed`: the
+        listed tags that differ from it."""
         if previous is None:
-            current = {
-                ref.name: str(ref.target)
-                for ref in self._repo().listall_reference_objects()
-                if isinstance(ref.target, pygit2.Oid)
-            }
+            commands = self._commands_against_cache(refs)
         else:
-            current = {f"{TAG_PREFIX}{name}": sha for name, sha in previous.tags.items()}
-            current[self._local_branch] = previous.head
-        listed = {f"{TAG_PREFIX}{name}": sha for name, sha in refs.tags.items()}
-        listed[self._local_branch] = refs.head
-        commands = [
-            f"update {name} {sha}\n" for name, sha in listed.items() if current.get(name) != sha
-        ]
-        # Deleted on the remote: gone here too (unassign-by-delete).
-        commands += [f"delete {name}\n" for name in current if name not in listed]
+            commands = [f"update {TAG_PREFIX}{name} {sha}\n" for name, sha in changed.items()]
+            # Deleted on the remote: gone here too (unassign-by-delete).
+            commands += [
+                f"delete {TAG_PREFIX}{name}\n" for name in previous.tags if name not in refs.tags
+            ]
+            if refs.head != previous.head:
+                commands.append(f"update {self._local_branch} {refs.head}\n")
         if not commands:
             return
         # Transactions of REF_BATCH refs: one transaction of thousands of refs is quadratic in
@@ -320,6 +398,20 @@ class RemoteMirror:
             # (1.5 s a read at 120,000 tags); packed, a read is one file.
             self._git("pack-refs", ["pack-refs", "--all", "--prune"], 120.0)
 
+    def _commands_against_cache(self, refs: RefState) -> list[str]:
+        current = {
+            ref.name: str(ref.target)
+            for ref in self._repo().listall_reference_objects()
+            if isinstance(ref.target, pygit2.Oid)
+        }
+        listed = {f"{TAG_PREFIX}{name}": sha for name, sha in refs.tags.items()}
+        listed[self._local_branch] = refs.head
+        commands = [
+            f"update {name} {sha}\n" for name, sha in listed.items() if current.get(name) != sha
+        ]
+        # Deleted on the remote: gone here too (unassign-by-delete).
+        return commands + [f"delete {name}\n" for name in current if name not in listed]
+
     def _missing_blobs(self, head: str, tags: Mapping[str, str]) -> list[str]:
         try:
             return missing_index_blobs(self.path, tags, head)
@@ -330,27 +422,12 @@ class RemoteMirror:
         return pygit2.Repository(str(self.path))
 
     def _parse_listing(self, out: str) -> RefState:
-        tags: dict[str, str] = {}
-        head: str | None = None
-        kept: list[str] = []
         remote_head = f"refs/heads/{self.branch}" if self.branch else "HEAD"
-        for line in out.splitlines():
-            sha, _, ref = line.partition("\t")
-            if sha.startswith("ref: "):
-                continue  # --symref's line naming the default branch
-            if ref == remote_head:
-                head = sha
-            elif ref.startswith(TAG_PREFIX):
-                if not ref.endswith(PEELED):
-                    tags[ref[len(TAG_PREFIX) :]] = sha
-            else:
-                continue  # ls-remote patterns match ref tails: drop look-alikes
-            kept.append(line)
+        tags, head = parse_refs(out, remote_head)
         if head is None:
             what = f"branch {self.branch!r}" if self.branch else "a default branch (HEAD)"
             raise BranchNotFound(f"{what} not found in {self.shown_url}")
-        digest = hashlib.sha256("\n".join(sorted(kept)).encode()).hexdigest()[:16]
-        return RefState(tags, head, digest)
+        return RefState(tags, head, listing_digest(tags, head))
 
     def _ensure_cache(self) -> None:
         if (self.path / "HEAD").is_file():
