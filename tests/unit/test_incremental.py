@@ -11,19 +11,27 @@ artifacts were refolded, so the cache does not pass by always refolding everythi
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from random import Random
 
 import pytest
 
-from gitstage.adapters.git import result_cache
+from gitstage.adapters.git import refdb, result_cache
 from gitstage.adapters.git.incremental import IncrementalReader
 from gitstage.adapters.git.loose_objects import loose_tag_row
 from gitstage.adapters.git.reader import READ_ERRORS, Registry, read_source
+from gitstage.adapters.git.refdb import PackedRefsMemo
 from gitstage.adapters.git.source import open_source
 from gitstage.domain.registry.gto_json import registry_document, versions_document
-from gitstage.domain.registry.partition import group_of, group_tags
+from gitstage.domain.registry.partition import (
+    Partition,
+    group_digest,
+    group_of,
+    group_tags,
+    with_head_artifacts,
+)
 from gitstage.domain.registry.views import ViewOptions, list_versions
 from gitstage.reading import ShowRequest, compute_json_text, show_json_text
 from tests.conformance.history import Crash, random_history, write
@@ -105,7 +113,8 @@ class Checker:
 
     def check(self, step: str) -> None:
         full = outcome(lambda: read_source(open_source(self.path)))
-        assert outcome(lambda: self.reader.read(open_source(self.path))) == full, step
+        memo = self.reader.packed_refs
+        assert outcome(lambda: self.reader.read(open_source(self.path, memo))) == full, step
         assert cli_text(self.path) == full_text(self.path), step
 
 
@@ -142,7 +151,24 @@ def test_incremental_reads_equal_full_reads_through_random_tag_changes(
             checker.check(f"moved {moved} to {other}'s object")
             set_refs(path, {moved: everything[moved]})
             checker.check(f"moved {moved} back")
+        if rng.random() < 0.15:
+            pack_refs(path)  # the reader's memo of packed-refs must notice the new file
+            checker.check("refs packed")
     assert refs(path) == everything
+
+
+def pack_refs(path: Path) -> None:
+    """`git pack-refs --all`, the file then aged past the racy window so readers memoize it."""
+    subprocess.run(["git", "-C", str(path), "pack-refs", "--all", "--prune"], check=True)
+    common = subprocess.run(
+        ["git", "-C", str(path), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    packed = Path(common) / "packed-refs"
+    aged = packed.stat().st_mtime - 60
+    os.utime(packed, (aged, aged))
 
 
 @pytest.mark.parametrize("crash", list(Crash))
@@ -258,3 +284,56 @@ def test_loose_tags_parse_as_libgit2_reads_them(tmp_path: Path) -> None:
             expected = (str(obj.target), t.name, t.email, t.time, t.offset * 60, obj.message)
         assert row == expected, oid
     assert parsed > deferred
+
+
+def test_packed_refs_are_parsed_again_only_when_the_file_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = write(random_history(1), tmp_path / "registry")
+    path = written.path
+    pack_refs(path)
+    parses: list[int] = []
+    real_parse = refdb._parse_packed_tags
+
+    def counting(packed: bytes, where: str) -> dict[str, str]:
+        parses.append(len(packed))
+        return real_parse(packed, where)
+
+    monkeypatch.setattr(refdb, "_parse_packed_tags", counting)
+    memo = PackedRefsMemo()
+    first = open_source(path, memo).tags
+    assert open_source(path, memo).tags == first
+    assert len(parses) == 1  # the second read took the memo
+    name, oid = next(iter(first.items()))
+    set_refs(path, {name: None})  # deleting a packed ref rewrites packed-refs
+    assert name not in open_source(path, memo).tags
+    assert len(parses) == 2
+    set_refs(path, {name: oid})  # a loose ref beside the packed file: no new parse
+    assert open_source(path, memo).tags == first
+    assert len(parses) == 3  # the rewritten file was too recent to memoize...
+    pack_refs(path)
+    open_source(path, memo)
+    assert open_source(path, memo).tags == first == open_source(path).tags
+    assert len(parses) == 5  # ...an aged one is parsed once (and once without the memo)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_partition_updated_tag_by_tag_equals_one_grouped_anew(seed: int) -> None:
+    rng = Random(seed)
+    names = [
+        f"{artifact}{sep}{rest}"
+        for artifact in ("churn", "nlp/churn", "fraud", "x")
+        for sep, rest in (("@", "v1.0.0"), ("#", "prod#1"), ("#", "dev!#2"), ("@", "v2#x"))
+    ] + ["no-separator", "@leading", "#hash-only"]
+    head = ["churn", "unreleased"]
+    partition, tags = Partition(), {}
+    for _ in range(60):
+        for name in rng.sample(names, rng.randint(1, 4)):
+            if name in tags and rng.random() < 0.4:
+                del tags[name]
+            else:
+                tags[name] = f"{rng.getrandbits(160):040x}"
+        partition.update(dict(tags), head)
+        grouped = with_head_artifacts(group_tags(tags), head)
+        assert partition.groups == grouped
+        assert partition.digests == {g: group_digest(m) for g, m in grouped.items()}

@@ -101,7 +101,7 @@ class LocalProvider:
         elif followed.target.mirror is not None:
             followed.target.mirror.sync()
         path = followed.target.path
-        source = open_source(path)
+        source = open_source(path, followed.reader.packed_refs)
         digest = _digest(source)
         if digest == followed.digest and followed.snapshot and not followed.snapshot.source_error:
             return

@@ -24,6 +24,7 @@ from gitstage.adapters.git.reader import (
     read_source,
     scan_refs,
 )
+from gitstage.adapters.git.refdb import PackedRefsMemo
 from gitstage.adapters.git.source import RegistrySource
 from gitstage.domain.registry.config import RegistryConfig
 from gitstage.domain.registry.events import TagRecord
@@ -31,6 +32,7 @@ from gitstage.domain.registry.names import tag_to_name
 from gitstage.domain.registry.partition import (
     Groups,
     OrderKey,
+    Partition,
     first_appearance,
     group_digest,
     group_tags,
@@ -144,15 +146,21 @@ def refold_changed(
     held: Mapping[str, bytes],
     *,
     free_rows: bool = False,
+    partition: Partition | None = None,
 ) -> Refold:
     """Fold the groups whose digest differs from `held` (group -> digest of the last read).
     The object cache is loaded only if something is refolded, and saved; `free_rows` frees its
-    rows one by one afterwards (for long-lived processes, see object_cache.release)."""
+    rows one by one afterwards (for long-lived processes, see object_cache.release).
+    `partition`: the groups of the last read at this HEAD, updated here (None: group anew)."""
     cache = ObjectCache.open_lazily(source.dirs.common_dir)
     try:
         context = open_context(source, cache, known_head)
-        groups = with_head_artifacts(group_tags(source.tags), context.head_artifacts)
-        digests = {group: group_digest(members) for group, members in groups.items()}
+        if partition is None:
+            groups = with_head_artifacts(group_tags(source.tags), context.head_artifacts)
+            digests = {group: group_digest(members) for group, members in groups.items()}
+        else:
+            partition.update(source.tags, context.head_artifacts)
+            groups, digests = partition.groups, dict(partition.digests)
         stale = [g for g, d in digests.items() if held.get(g) != d]
         folded = fold_groups(groups, stale, context) if stale else {}
     finally:
@@ -175,6 +183,8 @@ class IncrementalReader:
         self._basis: tuple[str | None, str | None, str | None] | None = None
         self._head: tuple[str | None, list[str]] | None = None
         self._held: dict[str, _Held] = {}
+        self._partition = Partition()
+        self._packed = PackedRefsMemo()  # a push adds loose refs: packed-refs is parsed once
         self.refolded = 0  # groups folded by the last read (for tests and benchmarks)
 
     def read(self, source: RegistrySource) -> Registry:
@@ -189,15 +199,21 @@ class IncrementalReader:
             return read_source(source)  # raises the first problem as a full read names it
         return registry
 
+    @property
+    def packed_refs(self) -> PackedRefsMemo:
+        """For `open_source`: the parsed packed-refs of the last read, while unchanged."""
+        return self._packed
+
     def _forget(self) -> None:
         self._basis, self._head, self._held = None, None, {}
+        self._partition = Partition()
 
     def _read(self, source: RegistrySource) -> Registry:
         basis = (source.head_oid, source.config_text, source.dirs.workdir)
         if basis != self._basis:
             self._forget()
         known = {group: held.digest for group, held in self._held.items()}
-        read = refold_changed(source, self._head, known, free_rows=True)
+        read = refold_changed(source, self._head, known, free_rows=True, partition=self._partition)
         context, digests, folded = read.context, read.digests, read.folded
         held = {g: self._held[g] for g in digests if g not in folded}
         held.update((g, _Held(digests[g], f)) for g, f in folded.items())

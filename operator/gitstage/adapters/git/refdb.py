@@ -18,6 +18,7 @@ directory a new modification time, so equal stamps mean an unchanged listing (se
 from __future__ import annotations
 
 import os
+import time
 
 TAGS = "refs/tags/"
 _OID_PATTERN = rb"[0-9a-f]{40}(?:[0-9a-f]{24})?"
@@ -28,6 +29,11 @@ _MAX_SYMREF_DEPTH = 5
 _SLICE_CHARS = 1 << 20  # packed-refs is scanned in slices of about this many characters
 _REF_SEPARATOR = b" refs/"  # between the object id and the name; names hold no space
 _TAG_SEPARATOR = b" refs/tags/"
+
+
+# A stamp this recent may share its timestamp with a write that follows it (file times are only
+# as fine as the kernel's clock tick), so it cannot vouch for what was read: git's "racy" rule.
+RACY_NS = 2_000_000_000
 
 
 class RepositoryError(RuntimeError):
@@ -143,13 +149,26 @@ def _looks_like_git_dir(path: str) -> bool:
     )
 
 
+class PackedRefsMemo:
+    """The tags of one `packed-refs` file, kept by a long-lived reader while its stamp holds:
+    git replaces the file by renaming a new one into place, so an equal stamp is an equal file,
+    and a push adds loose refs beside it (on a 120,000-tag registry, 0.15 s not parsed again)."""
+
+    __slots__ = ("stamp", "tags")
+
+    def __init__(self) -> None:
+        self.stamp: Stamp | None = None
+        self.tags: dict[str, str] = {}
+
+
 class RefDb:
     """The refs of one repository; `packed-refs` is read at most once."""
 
-    def __init__(self, dirs: GitDirs) -> None:
+    def __init__(self, dirs: GitDirs, memo: PackedRefsMemo | None = None) -> None:
         self.dirs = dirs
         self.stamps: list[Stamp] = []  # of what was read, each taken before reading it
         self._packed: bytes | None = None
+        self._memo = memo
 
     def packed_refs(self) -> bytes:
         if self._packed is None:
@@ -165,21 +184,21 @@ class RefDb:
 
     def tags(self) -> dict[str, str]:
         """Tag name (without `refs/tags/`) -> the object id the ref points at."""
-        packed = self.packed_refs()
-        found = {}
-        if packed:
-            import re  # only here: a loose-only repository's warm read never compiles a pattern
-
-            # One decode of the whole file, not two per ref (an invalid byte sequence cannot
-            # span the ASCII space or newline around a name, so names decode the same).
-            text = "\n" + packed.decode("utf-8", "replace")
-            pattern = re.compile(_PACKED_TAG_TEXT)
-            pairs = []
-            for start, end in _slices(text):  # one long findall would hold the GIL for 80 ms
-                pairs += pattern.findall(text, start, end)
-            check_packed(packed, len(pairs), os.path.join(self.dirs.common_dir, "packed-refs"))
-            found = {name: oid for oid, name in pairs}
+        found = dict(self._packed_tags())
         _walk_loose(os.path.join(self.dirs.common_dir, "refs", "tags"), found, self.stamps)
+        return found
+
+    def _packed_tags(self) -> dict[str, str]:
+        path = os.path.join(self.dirs.common_dir, "packed-refs")
+        memo = self._memo
+        if memo is not None and memo.stamp is not None and memo.stamp == stamp_of(path):
+            self.stamps.append(memo.stamp)
+            return memo.tags
+        packed = self.packed_refs()
+        found = _parse_packed_tags(packed, path) if packed else {}
+        stamp = self.stamps[-1]  # packed_refs() stamped the file it read
+        if memo is not None and stamp[3] < time.time_ns() - RACY_NS:
+            memo.stamp, memo.tags = stamp, found
         return found
 
     def resolve(self, name: str) -> str | None:
@@ -217,6 +236,20 @@ class RefDb:
             return None
         except OSError as error:  # HEAD unreadable must not read as an unborn branch
             raise RepositoryError(f"cannot read {path}: {error.strerror}") from None
+
+
+def _parse_packed_tags(packed: bytes, path: str) -> dict[str, str]:
+    import re  # only here: a loose-only repository's warm read never compiles a pattern
+
+    # One decode of the whole file, not two per ref (an invalid byte sequence cannot
+    # span the ASCII space or newline around a name, so names decode the same).
+    text = "\n" + packed.decode("utf-8", "replace")
+    pattern = re.compile(_PACKED_TAG_TEXT)
+    pairs = []
+    for start, end in _slices(text):  # one long findall would hold the GIL for 80 ms
+        pairs += pattern.findall(text, start, end)
+    check_packed(packed, len(pairs), path)
+    return {name: oid for oid, name in pairs}
 
 
 def check_packed(packed: bytes, tag_lines: int, path: str) -> None:

@@ -9,15 +9,20 @@ from __future__ import annotations
 import os
 import time
 
-from gitstage.adapters.git.refdb import GitDirs, RefDb, Stamp, locate, stamp_of
+from gitstage.adapters.git.refdb import (
+    RACY_NS,
+    GitDirs,
+    PackedRefsMemo,
+    RefDb,
+    Stamp,
+    locate,
+    stamp_of,
+)
 from gitstage.adapters.git.repository import dirs_from_libgit2
 from gitstage.domain.registry.files import CONFIG_FILE
 from gitstage.domain.yaml_bounds import MAX_BYTES
 
 MIRROR_CONFIG_FILE = "gitstage-head.gto"  # the `.gto` at HEAD a mirror keeps (remote_mirror.py)
-# A stamp this recent may share its timestamp with a write that follows it (file times are only
-# as fine as the kernel's clock tick), so it cannot vouch for what was read: git's "racy" rule.
-RACY_NS = 2_000_000_000
 
 
 class RegistrySource:
@@ -55,10 +60,13 @@ def find_dirs(path: str | os.PathLike[str] = ".") -> GitDirs:
     return dirs
 
 
-def open_source(path: str | os.PathLike[str] | GitDirs = ".") -> RegistrySource:
+def open_source(
+    path: str | os.PathLike[str] | GitDirs = ".", packed: PackedRefsMemo | None = None
+) -> RegistrySource:
+    """`packed`: a long-lived reader's memo of the parsed `packed-refs`."""
     dirs = path if isinstance(path, GitDirs) else find_dirs(path)
     started_ns = time.time_ns()
-    refs = RefDb(dirs)
+    refs = RefDb(dirs, packed)
     tags, head = refs.tags(), refs.resolve("HEAD")
     stamps = list(refs.stamps)
     config_path = config_path_of(dirs)

@@ -289,7 +289,7 @@ class RemoteMirror:
         """The registry as of the last sync (HEAD is the branch tip)."""
         with self._locked(), gc_paused():
             try:
-                return self._reader.read(open_source(self.path))
+                return self._reader.read(open_source(self.path, self._reader.packed_refs))
             except RepositoryError as error:
                 raise GitOperationFailed(f"cache of {self.shown_url}: {error}") from None
 

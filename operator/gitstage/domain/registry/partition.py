@@ -44,6 +44,14 @@ def group_of(tag: str) -> str:
     return tag[:at] if hash_ < 0 or at < hash_ else tag[:hash_]
 
 
+def group_key(name: str) -> str | None:
+    """A tag's group; None for a name that cannot be GTO's (no `@`, no `#`)."""
+    at, hash_ = name.find("@"), name.find("#")
+    if at < 0 and hash_ < 0:
+        return None
+    return name[: hash_ if at < 0 or 0 <= hash_ < at else at]
+
+
 def group_tags(tags: Mapping[str, str]) -> Groups:
     """Tag refs by group; tags that cannot be GTO's (no `@`, no `#`) are left out."""
     groups: Groups = {}
@@ -58,6 +66,42 @@ def group_tags(tags: Mapping[str, str]) -> Groups:
         else:
             members[name] = oid
     return groups
+
+
+class Partition:
+    """Groups and their digests, kept between reads of one repository: a read regroups and
+    re-digests only the groups of the tags that changed since the last."""
+
+    def __init__(self) -> None:
+        self._reset(None)
+
+    def _reset(self, head_groups: frozenset[str] | None) -> None:
+        self._head_groups = head_groups
+        self._tags: Mapping[str, str] = {}
+        self.groups: Groups = {group: {} for group in sorted(head_groups or ())}
+        self.digests: dict[str, bytes] = {}
+
+    def update(self, tags: Mapping[str, str], head_artifacts: Iterable[str]) -> None:
+        """Make the groups those of `tags` (the tag refs now) and the artifacts at HEAD."""
+        head_groups = frozenset(name_to_tag(name) for name in head_artifacts)
+        if head_groups != self._head_groups:
+            self._reset(head_groups)
+        old, touched = self._tags, set(self.groups) if not self._tags else set()
+        for name, oid in tags.items():
+            if old.get(name) != oid and (group := group_key(name)) is not None:
+                self.groups.setdefault(group, {})[name] = oid
+                touched.add(group)
+        for name in [n for n in old if n not in tags]:  # deleted tags
+            if (group := group_key(name)) is not None:
+                del self.groups[group][name]
+                touched.add(group)
+        for group in touched:
+            if self.groups[group] or group in head_groups:
+                self.digests[group] = group_digest(self.groups[group])
+            else:
+                del self.groups[group]
+                self.digests.pop(group, None)
+        self._tags = tags
 
 
 def with_head_artifacts(groups: Groups, head_artifacts: Iterable[str]) -> Groups:
