@@ -79,6 +79,9 @@ def test_a_named_tag_is_read_alone_and_ends_as_a_full_sync_would(
     assert "churn#dev#1" not in result.refs.tags
     assert cache_tags(mirror) == dict(result.refs.tags)
     assert _prod(mirror) == ["v2.0.0"]
+    # Git fetched through a directory of its own that keeps no tag (each would slow a fetch).
+    fetch_dir = pygit2.Repository(str(mirror.path.parent / f"{mirror.id}.fetch"))
+    assert fetch_dir.listall_references() == ["refs/heads/main"]
     # The full poll that follows finds the other tag, and then agrees with a listing.
     full = mirror.sync()
     assert not full.partial
@@ -155,11 +158,11 @@ def test_a_crash_after_the_refs_moved_cannot_hide_them_from_the_next_process(
     def crash(*_: object) -> None:
         raise SystemExit("killed between the ref moves and the state")
 
-    monkeypatch.setattr(RemoteMirror, "_fetch_index_blobs", crash)
+    monkeypatch.setattr(RemoteMirror, "_keep_head_config", crash)
     with pytest.raises(SystemExit):
         mirror.sync(["refs/tags/churn#prod#2"])
     monkeypatch.undo()
-    assert "churn#prod#2" in cache_tags(mirror)  # the fetch moved it
+    assert "churn#prod#2" in cache_tags(mirror)  # moved before the crash
     # The remote goes back to the state the cache had last recorded...
     remote.clone.delete_remote_tag("churn#prod#2")
     after = RemoteMirror(remote.url, credentials, tmp_path / "cache")

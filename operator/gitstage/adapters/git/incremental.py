@@ -43,6 +43,8 @@ from gitstage.domain.registry.state import Artifact, RegistryState, build_state
 from gitstage.domain.registry.tags import ParsedTag
 
 BATCH_TAGS = 20_000
+LARGE_REGISTRY_TAGS = 20_000  # from here a refold of FEW_TAGS skips the object cache file
+FEW_TAGS = 2_000
 
 
 @dataclass(frozen=True)
@@ -152,22 +154,42 @@ def refold_changed(
     The object cache is loaded only if something is refolded, and saved; `free_rows` frees its
     rows one by one afterwards (for long-lived processes, see object_cache.release).
     `partition`: the groups of the last read at this HEAD, updated here (None: group anew)."""
-    cache = ObjectCache.open_lazily(source.dirs.common_dir)
-    try:
-        context = open_context(source, cache, known_head)
-        if partition is None:
-            groups = with_head_artifacts(group_tags(source.tags), context.head_artifacts)
-            digests = {group: group_digest(members) for group, members in groups.items()}
-        else:
-            partition.update(source.tags, context.head_artifacts)
-            groups, digests = partition.groups, dict(partition.digests)
+    if known_head is not None:  # HEAD's artifacts known: the stale groups are, before any object
+        groups, digests = _partitioned(source, known_head[1], partition)
         stale = [g for g, d in digests.items() if held.get(g) != d]
+        cache = _cache_for(source, sum(len(groups[g]) for g in stale))
+        context = open_context(source, cache, known_head)
+    else:
+        cache = ObjectCache.open_lazily(source.dirs.common_dir)
+        context = open_context(source, cache, known_head)
+        groups, digests = _partitioned(source, context.head_artifacts, partition)
+        stale = [g for g, d in digests.items() if held.get(g) != d]
+    try:
         folded = fold_groups(groups, stale, context) if stale else {}
     finally:
         cache.save()
         if free_rows:
             release(cache)
     return Refold(context, digests, folded)
+
+
+def _partitioned(
+    source: RegistrySource, head_artifacts: list[str], partition: Partition | None
+) -> tuple[Groups, dict[str, bytes]]:
+    if partition is None:
+        groups = with_head_artifacts(group_tags(source.tags), head_artifacts)
+        return groups, {group: group_digest(members) for group, members in groups.items()}
+    partition.update(source.tags, head_artifacts)
+    return partition.groups, dict(partition.digests)
+
+
+def _cache_for(source: RegistrySource, stale_tags: int) -> ObjectCache:
+    """The object cache, or none for a refold of a few tags in a large registry: reading their
+    objects costs less than loading and saving the whole cache (17 MB at 120,000 tags, 0.2 s
+    per push); the rows are not written, so a later cold read reads those few again."""
+    if len(source.tags) >= LARGE_REGISTRY_TAGS and stale_tags <= FEW_TAGS:
+        return ObjectCache(None, keep_unused=True)
+    return ObjectCache.open_lazily(source.dirs.common_dir)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitstage.adapters.git.credentials import GitCredentials, git_environment
@@ -28,6 +28,7 @@ class GitCall:
     args: Sequence[str]
     timeout: float
     stdin: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)  # on top of the credentials' own
 
 
 class GitRunner:
@@ -57,6 +58,7 @@ class GitRunner:
     def run(self, call: GitCall) -> str:
         self._scratch.mkdir(parents=True, exist_ok=True)
         env = git_environment(os.environ, self._credentials, self._scratch, url=self._url)
+        env = {**env, **call.env}
         try:
             result = run_git(
                 call.args, env=env, timeout=call.timeout, cwd=self._cwd, stdin=call.stdin
