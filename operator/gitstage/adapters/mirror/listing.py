@@ -8,15 +8,16 @@ next full poll then finds nothing changed.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from hashlib import blake2b
 
 TAG_PREFIX = "refs/tags/"
 PEELED = "^{}"
 # One `OID<TAB>REF` line of `ls-remote` (or `OID REF` of for-each-ref), peeled lines included.
 _LINE = re.compile(r"^([0-9a-f]{40,64})[\t ](\S[^\n]*)$", re.MULTILINE)
+_MASK = (1 << 128) - 1
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,27 @@ class RefState:
     tags: Mapping[str, str]
     head: str
     digest: str
+    tags_sum: int = 0  # tags_sum() of `tags`, from which `digest` is made
+
+    @classmethod
+    def of(cls, tags: Mapping[str, str], head: str) -> RefState:
+        total = tags_sum(tags)
+        return cls(tags, head, _digest(total, head), total)
 
 
-def listing_digest(tags: Mapping[str, str], head: str) -> str:
-    """The digest of tags and branch tip, independent of the order they were listed in."""
-    lines = "\n".join(f"{name}\0{tags[name]}" for name in sorted(tags))
-    return hashlib.sha256(f"{head}\n{lines}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
+def tags_sum(tags: Mapping[str, str]) -> int:
+    """A digest of tags that a change of a few updates in as many steps: the sum of a hash of
+    each (name, object), modulo 2**128. The order of the listing does not matter."""
+    return sum(map(_entry_hash, tags.items())) & _MASK
+
+
+def _entry_hash(item: tuple[str, str]) -> int:
+    data = f"{item[0]}\0{item[1]}".encode("utf-8", "surrogateescape")
+    return int.from_bytes(blake2b(data, digest_size=16).digest(), "big")
+
+
+def _digest(total: int, head: str) -> str:
+    return blake2b(f"{head}\n{total:032x}".encode(), digest_size=8).hexdigest()
 
 
 def parse_refs(out: str, head_ref: str) -> tuple[dict[str, str], str | None]:
@@ -48,13 +64,29 @@ def parse_refs(out: str, head_ref: str) -> tuple[dict[str, str], str | None]:
     return tags, head
 
 
+@dataclass(frozen=True)
+class Patch:
+    """A listing patched from a partial one, and how it differs from the one before."""
+
+    refs: RefState
+    changed: dict[str, str]  # tags added or moved
+    deleted: list[str]
+
+
 def patched(
-    known: Mapping[str, str], prefixes: Iterable[str], listed: Mapping[str, str]
-) -> tuple[dict[str, str], dict[str, str]]:
-    """`known` tags with every tag under `prefixes` replaced by `listed` (the remote's tags under
-    those prefixes, all of them): the new tags and the ones added or moved."""
+    known: RefState, prefixes: Iterable[str], listed: Mapping[str, str], head: str
+) -> Patch:
+    """`known` with every tag under `prefixes` replaced by `listed` (the remote's tags under
+    those prefixes, all of them) and the branch at `head`. Costs a scan of the names, not a
+    rebuild of the listing or of its digest."""
     starts = tuple(prefixes)
-    tags = {name: sha for name, sha in known.items() if not name.startswith(starts)}
+    tags = dict(known.tags)
+    total = known.tags_sum
+    under = [name for name in tags if name.startswith(starts)]
+    for name in under:
+        total -= _entry_hash((name, tags.pop(name)))
     tags.update(listed)
-    changed = {name: sha for name, sha in listed.items() if known.get(name) != sha}
-    return tags, changed
+    total = (total + sum(map(_entry_hash, listed.items()))) & _MASK
+    changed = {name: sha for name, sha in listed.items() if known.tags.get(name) != sha}
+    deleted = [name for name in under if name not in listed]
+    return Patch(RefState(tags, head, _digest(total, head), total), changed, deleted)

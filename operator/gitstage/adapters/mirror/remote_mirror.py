@@ -45,7 +45,6 @@ from gitstage.adapters.mirror.index_blobs import missing_index_blobs
 from gitstage.adapters.mirror.listing import (
     TAG_PREFIX,
     RefState,
-    listing_digest,
     parse_refs,
     patched,
 )
@@ -263,12 +262,11 @@ class RemoteMirror:
         if head is None:
             raise BranchNotFound(f"branch {self.branch!r} not found in {self.shown_url}")
         self._clear_fetch_tags(tags_listed)
-        tags, changed = patched(known.tags, prefixes, tags_listed)
-        refs = RefState(tags, head, listing_digest(tags, head))
-        self._fetch_index_blobs(refs, changed)
+        patch = patched(known, prefixes, tags_listed, head)
+        self._fetch_index_blobs(patch.refs, patch.changed)
         save_state(self.path, SyncState("", state.head, state.synced_at))  # refs move next
-        self._move_refs(refs, known, changed)
-        return replace(self._synced_to(refs), partial=True)
+        self._move_refs(patch.refs, known, patch.changed, patch.deleted)
+        return replace(self._synced_to(patch.refs), partial=True)
 
     def _fetch_git(self, operation: str, args: list[str], timeout: float, stdin: str = "") -> str:
         """git in the fetch directory: a bare repository that writes into the cache's object
@@ -395,19 +393,23 @@ class RemoteMirror:
         self._fetched = True
 
     def _move_refs(
-        self, refs: RefState, previous: RefState | None, changed: Mapping[str, str]
+        self,
+        refs: RefState,
+        previous: RefState | None,
+        changed: Mapping[str, str],
+        deleted: list[str] | None = None,
     ) -> None:
         """Make the cache's tags and branch exactly the listed ones. `previous`: the listing
-        the cache's refs are known to hold (None: read them from the cache); `changed`: the
-        listed tags that differ from it."""
+        the cache's refs are known to hold (None: read them from the cache); `changed` and
+        `deleted`: how the listed tags differ from it (None: compare)."""
         if previous is None:
             commands = self._commands_against_cache(refs)
         else:
+            if deleted is None:
+                deleted = [name for name in previous.tags if name not in refs.tags]
             commands = [f"update {TAG_PREFIX}{name} {sha}\n" for name, sha in changed.items()]
             # Deleted on the remote: gone here too (unassign-by-delete).
-            commands += [
-                f"delete {TAG_PREFIX}{name}\n" for name in previous.tags if name not in refs.tags
-            ]
+            commands += [f"delete {TAG_PREFIX}{name}\n" for name in deleted]
             if refs.head != previous.head:
                 commands.append(f"update {self._local_branch} {refs.head}\n")
         if not commands:
@@ -453,7 +455,7 @@ class RemoteMirror:
         if head is None:
             what = f"branch {self.branch!r}" if self.branch else "a default branch (HEAD)"
             raise BranchNotFound(f"{what} not found in {self.shown_url}")
-        return RefState(tags, head, listing_digest(tags, head))
+        return RefState.of(tags, head)
 
     def _ensure_cache(self) -> None:
         if (self.path / "HEAD").is_file():
