@@ -28,6 +28,7 @@ from gitstage.operator.endpoints import Listening
 from gitstage.operator.feed import HubFeed
 from gitstage.operator.leader import Leadership, StandbyTargets, elect
 from gitstage.operator.settings import OperatorSettings
+from gitstage.operator.trim import trim_periodically
 from gitstage.operator.webhook_server import WebhookServer
 from gitstage.operator.webhooks import WebhookReceiver, on_loop
 from gitstage.operator.worker import (
@@ -72,6 +73,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["feed"] = feed
     FEEDS[:] = [feed]
     memo["leadership"] = _start_election(operator_settings, memo)
+    memo["trim"] = asyncio.create_task(trim_periodically(), name="malloc trim")
     await _start_endpoints(operator_settings, feed, memo["leadership"])
 
 
@@ -141,9 +143,10 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     await stop_workers()
-    election = memo.get("election")
-    if election is not None:
-        election.cancel()
+    for task_name in ("election", "trim"):
+        task = memo.get(task_name)
+        if task is not None:
+            task.cancel()
     for endpoint in list(ENDPOINTS.values()):
         await endpoint.close()
     ENDPOINTS.clear()
