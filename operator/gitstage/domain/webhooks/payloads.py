@@ -1,8 +1,9 @@
 """What a forge's push webhook says: which repository changed (by every URL the payload gives).
 
-The receiver does not trust the payload's refs or SHAs: an annotated tag push names the tag
-object, and GitHub sends no event at all for pushes of more than three tags. It only learns which
-repository to poll now; the poll then reads what the remote holds. The refs are kept for logs.
+The receiver does not trust the payload's SHAs: an annotated tag push names the tag object, and
+GitHub sends no event at all for pushes of more than three tags. It learns which repository to
+poll now and which refs changed; the poll then reads those refs from the remote (not their SHAs
+from the payload), and a full poll follows in case the payload named fewer than were pushed.
 
 Whatever the body holds, `parse` returns or raises `WebhookRejected` (a one-line 400): invalid
 UTF-8, JSON nested past the interpreter's recursion limit, URLs that do not parse, header values
@@ -29,7 +30,7 @@ class PushNotice:
     forge: Forge
     event: str
     repositories: tuple[str, ...]  # URLs as the payload spells them
-    refs: tuple[str, ...]  # refs the payload names; may be empty or partial
+    refs: tuple[str, ...]  # refs the payload names (hints for the poll); may be empty or partial
 
 
 @dataclass(frozen=True)
