@@ -246,6 +246,12 @@ def main() -> None:
     parser.add_argument(
         "--no-profile", action="store_true", help="skip the traced restart (memory profile)"
     )
+    parser.add_argument(
+        "--profile-settle",
+        type=float,
+        default=75.0,
+        help="idle seconds between the traced restart's Ready and its profile (default 75)",
+    )
     args = parser.parse_args()
     if args.registries < args.repos:
         parser.error("--registries must be at least --repos")
@@ -315,6 +321,9 @@ def memory_profile(kube: Kube, scratch: Path, args: argparse.Namespace) -> str:
             args.ready_timeout,
             step=1.0,
         )
+        # Idle first, as the untraced figure is: kopf's workers let go of their last events
+        # and a malloc trim has run (operator/trim.py).
+        time.sleep(args.profile_settle)
         rss = operator.memory().rss
         operator.process.send_signal(signal.SIGUSR2)
         wait_for(lambda: out.exists() or None, "the tracemalloc report", 120, step=0.5)

@@ -57,10 +57,69 @@ def write_report(*_: object) -> None:
     total = sum(sizes.values())
     lines = [f"traced live memory: {total / 2**20:.1f} MiB"]
     lines += [f"{size / 2**20:8.1f} MiB  {name}" for name, size in sizes.most_common(TOP)]
+    if os.environ.get("GITSTAGE_TRACE_HOLDERS"):
+        lines += decoded_holders()
     path = os.environ["GITSTAGE_TRACE_OUT"]
     with open(path + ".tmp", "w") as handle:
         handle.write("\n".join(lines) + "\n")
     os.replace(path + ".tmp", path)
+
+
+def decoded_holders() -> list[str]:
+    """Who keeps decoded JSON: each top-level document the decoder made (a dict or list no other
+    decoded object holds), counted with its deep size by what refers to it."""
+    import gc
+
+    def from_decoder(obj: object) -> bool:
+        trace = tracemalloc.get_object_traceback(obj)
+        return trace is not None and "json" in trace[0].filename
+
+    decoded = [o for o in gc.get_objects() if isinstance(o, dict | list) and from_decoder(o)]
+    inner = {id(child) for o in decoded for child in gc.get_referents(o)}
+    roots = [o for o in decoded if id(o) not in inner]
+    held: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
+    for root in roots:
+        holder = describe_holders(gc.get_referrers(root), decoded)
+        held[holder] += deep_size(root)
+        counts[holder] += 1
+    lines = [f"decoded JSON: {len(decoded)} containers, {len(roots)} documents, held by:"]
+    lines += [
+        f"{size / 2**20:8.1f} MiB  {counts[name]:6d} documents  {name}"
+        for name, size in held.most_common(TOP)
+    ]
+    return lines
+
+
+def describe_holders(referrers: list[object], decoded: list[object]) -> str:
+    import gc
+
+    names = []
+    for referrer in referrers:
+        if referrer is decoded or isinstance(referrer, FrameType):
+            continue
+        name = type(referrer).__qualname__
+        if isinstance(referrer, dict):  # an instance's or a module's namespace: name its owner
+            owners = [o for o in gc.get_referrers(referrer) if o is not decoded]
+            owner_names = sorted({type(o).__qualname__ for o in owners})[:2]
+            name = f"dict in {','.join(owner_names)}"
+        names.append(name)
+    return " | ".join(sorted(set(names))) or "(no referrer)"
+
+
+def deep_size(root: object) -> int:
+    import gc
+
+    seen, stack, total = set(), [root], 0
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        if isinstance(obj, dict | list):
+            stack.extend(gc.get_referents(obj))
+    return total
 
 
 def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -59,6 +59,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.connect_timeout = 10
     settings.watching.reconnect_backoff = 1.0
     settings.posting.level = logging.INFO
+    # kopf keeps a worker per object alive this long after its last event, holding that
+    # event's body (60 KB decoded for a Deployment): with the default 5 s, a thousand
+    # registries' Deployments, pods and registries kept most of the ramp's bodies at once.
+    settings.queueing.idle_timeout = KOPF_IDLE_TIMEOUT
     operator_settings = OperatorSettings.from_env()
     # Namespaced RBAC grants nothing cluster-scoped: serve the CRD found at start, list nothing.
     settings.scanning.disabled = not operator_settings.scanning
@@ -159,6 +163,7 @@ TASKS: dict[str, asyncio.Task[None]] = {}  # each worker's task, by the worker's
 OWNERS: dict[tuple[str, str], set[str]] = {}
 STOP_TIMEOUT = 10.0  # seconds a stopping operator waits for its workers' reconciles
 WORKER_THREADS = 32
+KOPF_IDLE_TIMEOUT = 1.0  # seconds
 
 
 def ensure_worker(namespace: str, name: str, memo: kopf.Memo) -> None:
