@@ -22,8 +22,9 @@ from typing import TypeVar
 
 from benchmarks.show_bench import LARGE, SMALL, Promotion, cached_registry
 
-from gitstage.adapters.git.incremental import fold_groups, open_context
+from gitstage.adapters.git.incremental import fold_groups, open_context, prefetch
 from gitstage.adapters.git.object_cache import ObjectCache
+from gitstage.adapters.git.reader import ObjectReader
 from gitstage.adapters.git.source import open_source
 from gitstage.domain.registry.gto_json import artifact_row, document_from_rows
 from gitstage.domain.registry.names import tag_to_name
@@ -53,23 +54,32 @@ def one_read(repo: Path, refold: str) -> Phases:
         source = phases.run(
             "list refs (packed-refs, loose refs, HEAD, .gto)", lambda: open_source(repo)
         )
-        cache = ObjectCache.open_lazily(source.dirs.common_dir)
+        dirs = source.dirs
+        cache = ObjectCache.open_lazily(dirs.common_dir)
         phases.run("load the object cache", lambda: cache._loaded)
-        context = phases.run("HEAD and its artifacts.yaml", lambda: open_context(source, cache))
-        groups = phases.run(
-            "group tags by artifact",
-            lambda: with_head_artifacts(group_tags(source.tags), context.head_artifacts),
-        )
+        objects = ObjectReader(dirs.git_dir, cache, None, dirs.common_dir)
+        groups = phases.run("group tags by artifact", lambda: group_tags(source.tags))
         digests = phases.run(
             "digest each group", lambda: {g: group_digest(m) for g, m in groups.items()}
         )
         previous = _LAST.get(str(repo), {})
+        tagged = [g for g, d in digests.items() if refold == "all" or previous.get(g) != d]
+        names = phases.run(
+            "parse tag names, start git cat-file", lambda: prefetch(groups, tagged, objects)
+        )
+        context = phases.run(
+            "HEAD and its artifacts.yaml", lambda: open_context(source, cache, None, objects)
+        )
+        context.names = names
+        with_head_artifacts(groups, context.head_artifacts)
+        digests.update((g, group_digest(m)) for g, m in groups.items() if g not in digests)
         stale = [g for g, d in digests.items() if refold == "all" or previous.get(g) != d]
         _LAST[str(repo)] = digests
         folded = phases.run(
             "read tags, fold events, enrich with commits",
             lambda: fold_groups(groups, stale, context),
         )
+        objects.close()
         options = ViewOptions()
         rows = phases.run(
             "views: each artifact's line and used stages",

@@ -11,7 +11,7 @@ read (and GTO) would; nothing from a failed or incomplete read is kept.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gitstage.adapters.git.gc_pause import gc_paused, keep_out_of_collections
 from gitstage.adapters.git.object_cache import ObjectCache, release
@@ -38,7 +38,7 @@ from gitstage.domain.registry.partition import (
     with_head_artifacts,
 )
 from gitstage.domain.registry.state import Artifact, RegistryState, build_state
-from gitstage.domain.registry.tags import ParsedTag
+from gitstage.domain.registry.tags import Action, ParsedTag, parse_tag
 
 BATCH_TAGS = 20_000
 
@@ -54,28 +54,51 @@ class FoldedGroup:
 
 @dataclass
 class ReadContext:
-    """What a read shares across its groups: configuration, objects, HEAD's artifacts."""
+    """What a read shares across its groups: configuration, objects, HEAD's artifacts, and the
+    tag names already parsed (`names`: those of the groups to fold, or none)."""
 
     config: RegistryConfig
     objects: ObjectReader
     commits: CachedCommitSource
     head: str | None
     head_artifacts: list[str]
+    names: Mapping[str, ParsedTag | None] = field(default_factory=dict)
 
 
 def open_context(
-    source: RegistrySource, cache: ObjectCache, known: tuple[str | None, list[str]] | None = None
+    source: RegistrySource,
+    cache: ObjectCache,
+    known: tuple[str | None, list[str]] | None = None,
+    objects: ObjectReader | None = None,
 ) -> ReadContext:
     """`known`: HEAD's commit and artifacts.yaml names from an earlier read at the same HEAD
     (then no object is looked up, and the object cache is not even loaded)."""
     config = parse_config_text(source.config_text, source.dirs.workdir)
-    objects = ObjectReader(source.dirs.git_dir, cache, None, source.dirs.common_dir)
+    if objects is None:
+        objects = ObjectReader(source.dirs.git_dir, cache, None, source.dirs.common_dir)
     commits = CachedCommitSource(objects, config.index, source.head_oid)
     if known is not None:
         return ReadContext(config, objects, commits, *known)
     head = commits.head
     index = commits.index(head) if head is not None else None
     return ReadContext(config, objects, commits, head, list(index or ()))
+
+
+def prefetch(
+    groups: Groups, names: Iterable[str], objects: ObjectReader
+) -> dict[str, ParsedTag | None]:
+    """Parse the tag names of the named groups, and have git start sending the objects of
+    their GTO tags (tag_stream.py) while the caller reads HEAD: tag name -> parse_tag's answer."""
+    parsed = {tag: parse_tag(tag) for group in names for tag in groups[group]}
+    create = Action.CREATE
+    wanted = [
+        oid
+        for group in names
+        for tag, oid in groups[group].items()
+        if (p := parsed[tag]) is not None and p.action is not create
+    ]
+    objects.prefetch_tags(wanted)
+    return parsed
 
 
 def fold_groups(
@@ -100,7 +123,7 @@ def fold_groups(
 
 def _fold_batch(groups: Groups, names: list[str], context: ReadContext) -> dict[str, FoldedGroup]:
     tags = {tag: oid for group in names for tag, oid in groups[group].items()}
-    scan = scan_refs(tags, context.objects)
+    scan = scan_refs(tags, context.objects, context.names or None)
     artifacts = {tag_to_name(group) for group in names}
     at_head = artifacts.intersection(context.head_artifacts)
     state = build_state(scan.annotated, context.commits, scan.reserved, head_artifacts=at_head)
@@ -148,14 +171,21 @@ def refold_changed(
     """Fold the groups whose digest differs from `held` (group -> digest of the last read).
     The object cache is loaded only if something is refolded, and saved; `free_rows` frees its
     rows one by one afterwards (for long-lived processes, see object_cache.release)."""
-    cache = ObjectCache.open_lazily(source.dirs.common_dir)
+    dirs = source.dirs
+    cache = ObjectCache.open_lazily(dirs.common_dir)
+    objects = ObjectReader(dirs.git_dir, cache, None, dirs.common_dir)
     try:
-        context = open_context(source, cache, known_head)
-        groups = with_head_artifacts(group_tags(source.tags), context.head_artifacts)
+        groups = group_tags(source.tags)
         digests = {group: group_digest(members) for group, members in groups.items()}
+        names = prefetch(groups, [g for g, d in digests.items() if held.get(g) != d], objects)
+        context = open_context(source, cache, known_head, objects)
+        context.names = names
+        with_head_artifacts(groups, context.head_artifacts)  # empty groups, after the others
+        digests.update((g, group_digest(m)) for g, m in groups.items() if g not in digests)
         stale = [g for g, d in digests.items() if held.get(g) != d]
         folded = fold_groups(groups, stale, context) if stale else {}
     finally:
+        objects.close()
         cache.save()
         if free_rows:
             release(cache)

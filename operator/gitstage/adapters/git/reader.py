@@ -25,6 +25,7 @@ from gitstage.adapters.git.loose_objects import loose_tag_row
 from gitstage.adapters.git.object_cache import ObjectCache, Row
 from gitstage.adapters.git.repository import RepositoryError, open_repository
 from gitstage.adapters.git.source import RegistrySource, config_text_in, open_source
+from gitstage.adapters.git.tag_stream import STREAM_MIN, TagStream
 from gitstage.domain.registry.config import RegistryConfig, WrongConfigError, parse_config
 from gitstage.domain.registry.events import CommitRecord, Instant, TagRecord
 from gitstage.domain.registry.files import CONFIG_FILE
@@ -67,6 +68,7 @@ class ObjectReader:
         self._common_dir = common_dir or git_dir
         self.cache = cache
         self._repo = repo
+        self._stream: TagStream | None = None
         # False once an object was not found (a partial clone): answers may change without refs.
         self.complete = True
 
@@ -83,12 +85,34 @@ class ObjectReader:
         rows = self.cache.take("tags", oids)
         missing = [oid for oid in oids if oid not in rows]
         if missing:
+            self._start_stream(missing)
             rows.update(self._read_tags(missing))
         return rows
+
+    def prefetch_tags(self, oids: Collection[str]) -> None:
+        """Have git start sending the tag objects among `oids` that the cache lacks, in that
+        order, while the caller does other work (tag_rows then takes them from the stream)."""
+        if len(oids) >= STREAM_MIN:
+            self._start_stream(self.cache.missing("tags", dict.fromkeys(oids)))
+
+    def _start_stream(self, oids: list[str]) -> None:
+        if self._stream is None and len(oids) >= STREAM_MIN:
+            self._stream = TagStream.start(self._git_dir, self._common_dir, oids)
+
+    def close(self) -> None:
+        """Stop a stream of tag objects this read no longer needs (a read that failed)."""
+        if self._stream is not None:
+            self._stream.close()
 
     def _read_tags(self, oids: list[str]) -> dict[str, Row]:
         """Rows of the objects present; an absent one has none (its tag cannot be read)."""
         rows: dict[str, Row] = {}
+        if self._stream is not None:
+            rows = self._stream.take(oids)
+            self.cache.put_rows("tags", rows)
+            oids = [oid for oid in oids if oid not in rows]
+            if not oids:
+                return rows
         if len(oids) <= LOOSE_FIRST_MAX:  # a few new tags: likely loose, read without libgit2
             for oid in oids:
                 known, row = loose_tag_row(self._common_dir, oid)
@@ -203,13 +227,18 @@ class TagScan:
     reserved: list[str] = field(default_factory=list)
 
 
-def scan_refs(tags: Mapping[str, str], objects: ObjectReader) -> TagScan:
-    """`tags`: tag name -> the object id its ref points at."""
+def scan_refs(
+    tags: Mapping[str, str],
+    objects: ObjectReader,
+    names: Mapping[str, ParsedTag | None] | None = None,
+) -> TagScan:
+    """`tags`: tag name -> the object id its ref points at; `names`: tag names already parsed
+    (parse_tag's answers), when the caller has them."""
     scan = TagScan()
     wanted: list[tuple[ParsedTag, str]] = []
     create = Action.CREATE
     for name, oid in tags.items():
-        parsed = parse_tag(name)
+        parsed = names[name] if names is not None and name in names else parse_tag(name)
         if parsed is None:
             continue
         if parsed.action is create:
@@ -362,5 +391,6 @@ def _read_source(source: RegistrySource) -> Registry:
         state = build_state(scan.annotated, commits, scan.reserved)
         head = commits.head
     finally:
+        objects.close()
         objects.cache.save()
     return Registry(state=state, config=config, head=head, complete=objects.complete)
