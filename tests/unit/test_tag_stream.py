@@ -13,10 +13,11 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitstage.adapters.git import reader
+from gitstage.adapters.git import reader, tag_stream
 from gitstage.adapters.git.object_cache import Row
 from gitstage.adapters.git.raw_tags import parse_tag_body
 from gitstage.adapters.git.reader import READ_ERRORS
+from gitstage.adapters.git.tag_records import RecordParser
 from gitstage.adapters.git.tag_stream import TagStream, streamable
 from gitstage.reading import ShowRequest, show_json_text
 from tests.conformance.history import random_history, write
@@ -101,14 +102,13 @@ def test_records_cut_anywhere_parse_the_same(tmp_path: Path) -> None:
     output = subprocess.run(git, input=listing.encode(), capture_output=True, check=True).stdout
     expected = None
     for size in (1, 7, 100, 4096, len(output)):
-        stream = TagStream.__new__(TagStream)
-        stream._pending, stream._rows, rest = set(oids), {}, b""
+        parser = RecordParser()
         for start in range(0, len(output), size):
-            rest = stream._parse(rest + output[start : start + size])
-        assert rest == b""
-        assert not stream._pending
-        expected = expected or stream._rows
-        assert stream._rows == expected, size
+            parser.feed(output[start : start + size])
+        assert parser.whole
+        assert sorted(parser.done) == sorted(oids)
+        expected = expected or parser.rows
+        assert parser.rows == expected, size
 
 
 def test_missing_objects_and_a_failing_git_are_left_to_libgit2(tmp_path: Path) -> None:
@@ -195,3 +195,25 @@ def test_a_missing_tag_object_fails_as_through_libgit2(
     assert "tag churn#prod#2 points to object" in through_libgit2
     monkeypatch.setattr(reader, "STREAM_MIN", 1)
     assert cold_text(repo) == through_libgit2
+
+
+@pytest.mark.parametrize(
+    "parser",
+    [
+        ("-c", "import sys; sys.exit(3)"),  # dies at once
+        ("-c", "import sys; sys.stdout.buffer.write(b'\\0\\0\\0\\5junk!')"),  # not marshal data
+        ("-c", "import sys; sys.stdout.buffer.write(b'\\0\\0\\1')"),  # a frame cut short
+    ],
+)
+def test_a_failing_parser_leaves_every_tag_to_libgit2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parser: tuple[str, ...]
+) -> None:
+    path = write(random_history(5), tmp_path / "registry").path
+    through_libgit2 = cold_text(path)
+    oids = list(refs(path).values())
+    monkeypatch.setattr(tag_stream, "_PARSER", parser)
+    stream = TagStream.start(str(path / ".git"), str(path / ".git"), oids)
+    assert stream is not None
+    assert stream.take(oids) == {}
+    monkeypatch.setattr(reader, "STREAM_MIN", 1)
+    assert cold_text(path) == through_libgit2
