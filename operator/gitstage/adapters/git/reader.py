@@ -69,6 +69,7 @@ class ObjectReader:
         self.cache = cache
         self._repo = repo
         self._stream: TagStream | None = None
+        self._last_peeled: tuple[str, pygit2.Commit] | None = None
         # False once an object was not found (a partial clone): answers may change without refs.
         self.complete = True
 
@@ -147,7 +148,7 @@ class ObjectReader:
     def commit_row(self, sha: str) -> Row:
         found, row = self.cache.get("commits", sha)
         if not found:
-            commit = peel_commit(self.repo, sha)
+            commit = self._peel(sha)
             author, committer = commit.author, commit.committer
             row = (
                 str(commit.id),
@@ -162,6 +163,13 @@ class ObjectReader:
             self.cache.put("commits", sha, row)
         return row
 
+    def _peel(self, sha: str) -> pygit2.Commit:
+        """peel_commit, remembering the last answer: the enrichment step reads a version's
+        commit, then artifacts.yaml in it."""
+        if self._last_peeled is None or self._last_peeled[0] != sha:
+            self._last_peeled = (sha, peel_commit(self.repo, sha))
+        return self._last_peeled[1]
+
     def blob_id_at(self, commit_sha: str, path: str) -> str | None:
         """The blob at `path` in a commit; None if there is none, or it is not here (yet)."""
         key = f"{commit_sha}:{path}"
@@ -171,7 +179,7 @@ class ObjectReader:
         import pygit2
 
         try:
-            entry = peel_commit(self.repo, commit_sha).tree[path]
+            entry = self._peel(commit_sha).tree[path]
         except KeyError:
             self.cache.put("trees", key, None)
             return None
