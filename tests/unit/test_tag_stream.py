@@ -145,6 +145,12 @@ def test_partial_clones_and_other_object_directories_are_not_streamed(
     assert not streamable(git_dir)
 
 
+def git_reads_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tags and commits through git however few there are (commit_objects.py too)."""
+    monkeypatch.setattr(reader, "STREAM_MIN", 1)
+    monkeypatch.setattr(reader, "COMMITS_MIN", 1)
+
+
 def cold_text(path: Path) -> str:
     shutil.rmtree(path / ".git" / "gitstage", ignore_errors=True)
     try:
@@ -166,7 +172,7 @@ def test_a_read_through_the_stream_equals_one_through_libgit2(
             streamed.append(super().take(oids))
             return streamed[-1]
 
-    monkeypatch.setattr(reader, "STREAM_MIN", 1)
+    git_reads_everything(monkeypatch)
     monkeypatch.setattr(reader, "TagStream", Spy)
     assert cold_text(path) == through_libgit2
     assert sum(len(rows) for rows in streamed) > 10  # the rows came from git
@@ -175,7 +181,7 @@ def test_a_read_through_the_stream_equals_one_through_libgit2(
 def test_incremental_reads_through_the_stream_equal_full_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reader, "STREAM_MIN", 1)
+    git_reads_everything(monkeypatch)
     path = write(random_history(4), tmp_path / "registry").path
     everything = refs(path)
     names = sorted(everything)
@@ -193,7 +199,7 @@ def test_a_missing_tag_object_fails_as_through_libgit2(
     stage_tag_object_missing(repo)
     through_libgit2 = cold_text(repo)
     assert "tag churn#prod#2 points to object" in through_libgit2
-    monkeypatch.setattr(reader, "STREAM_MIN", 1)
+    git_reads_everything(monkeypatch)
     assert cold_text(repo) == through_libgit2
 
 
@@ -215,5 +221,5 @@ def test_a_failing_parser_leaves_every_tag_to_libgit2(
     stream = TagStream.start(str(path / ".git"), str(path / ".git"), oids)
     assert stream is not None
     assert stream.take(oids) == {}
-    monkeypatch.setattr(reader, "STREAM_MIN", 1)
+    git_reads_everything(monkeypatch)
     assert cold_text(path) == through_libgit2

@@ -124,6 +124,9 @@ def fold_groups(
 def _fold_batch(groups: Groups, names: list[str], context: ReadContext) -> dict[str, FoldedGroup]:
     tags = {tag: oid for group in names for tag, oid in groups[group].items()}
     scan = scan_refs(tags, context.objects, context.names or None)
+    # Every tag but a deprecation makes its target a version, whose commit is enriched.
+    versions = {r.target for p, r in scan.annotated if p.action is not Action.DEPRECATE}
+    context.objects.prefetch_commits(versions, context.config.index)
     artifacts = {tag_to_name(group) for group in names}
     at_head = artifacts.intersection(context.head_artifacts)
     state = build_state(scan.annotated, context.commits, scan.reserved, head_artifacts=at_head)

@@ -17,9 +17,11 @@ from gitstage.adapters.git.object_cache import Row
 _OBJECT_TYPES = frozenset(("commit", "tree", "blob", "tag"))
 # The plain form in one match (ASCII digits, no NUL, no `<`/`>` inside name or email), its
 # seven groups those of `plain_row`; the message is what follows the blank line.
+# A signature libgit2 reads as written: name, email, seconds, zone sign, hours, minutes.
+PLAIN_SIGNATURE = rb"([^<>\n\0]*?) <([^<>\n\0]*)> ([0-9]{1,18}) ([+-])([0-9]{2})([0-9]{2})\n"
 PLAIN_TAG = (
     rb"object ([0-9a-f]{40})\ntype (?:commit|tree|blob|tag)\ntag [^\n]*\n"
-    rb"tagger ([^<>\n\0]*?) <([^<>\n\0]*)> ([0-9]{1,18}) ([+-])([0-9]{2})([0-9]{2})\n\n"
+    rb"tagger " + PLAIN_SIGNATURE + rb"\n"
 )
 _PLAIN = re.compile(PLAIN_TAG)
 _HEX40 = re.compile(r"[0-9a-f]{40}")
@@ -40,21 +42,22 @@ def parse_tag_body(body: bytes) -> tuple[bool, Row]:
 
 def plain_row(fields: tuple[bytes, ...], message: bytes) -> tuple[bool, Row]:
     """The row of a tag in the plain form: PLAIN_TAG's groups and the message (no NUL)."""
-    target, name, email, seconds, sign, hours, minutes = fields
     try:
-        row = (
-            target.decode("ascii"),
-            name.decode("utf-8"),
-            email.decode("utf-8"),
-            int(seconds),
-            _offset(sign, int(hours), int(minutes)),
-            message.decode("utf-8"),
-        )
+        name, email, seconds, offset = signature(fields[1:])
+        row = (fields[0].decode("ascii"), name, email, seconds, offset, message.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return False, None
-    if row[1] != row[1].strip() or row[2] != row[2].strip():
-        return False, None  # libgit2 trims these: leave the odd ones to it
     return True, row
+
+
+def signature(fields: tuple[bytes, ...]) -> tuple[str, str, int, int]:
+    """(name, email, seconds, offset seconds) from PLAIN_SIGNATURE's groups; ValueError (or
+    UnicodeDecodeError) for what libgit2 reads in its own way."""
+    name, email, seconds, sign, hours, minutes = fields
+    text_name, text_email = name.decode("utf-8"), email.decode("utf-8")
+    if text_name != text_name.strip() or text_email != text_email.strip():
+        raise ValueError("libgit2 trims these")
+    return text_name, text_email, int(seconds), _offset(sign, int(hours), int(minutes))
 
 
 def _offset(sign: bytes, hours: int, minutes: int) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitstage.adapters.git.blobs import blob_size, read_blob
+from gitstage.adapters.git.commit_objects import read_commits
 from gitstage.adapters.git.gc_pause import gc_paused
 from gitstage.adapters.git.loose_objects import loose_tag_row
 from gitstage.adapters.git.object_cache import ObjectCache, Row
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 TAGS_PREFIX = "refs/tags/"
 LOOSE_FIRST_MAX = 64  # more new tags than this came in a pack: libgit2 reads them faster
+COMMITS_MIN = 64  # fewer new commits than this: libgit2 reads them before git has started
 # What `read_registry` raises for a registry it cannot read completely (each message one line).
 READ_ERRORS: tuple[type[Exception], ...] = (
     RepositoryError,
@@ -99,6 +101,16 @@ class ObjectReader:
     def _start_stream(self, oids: list[str]) -> None:
         if self._stream is None and len(oids) >= STREAM_MIN:
             self._stream = TagStream.start(self._git_dir, self._common_dir, oids)
+
+    def prefetch_commits(self, shas: Collection[str], index_path: str) -> None:
+        """Have git read the commits among `shas` the cache lacks, and look for `index_path`
+        in them, in one run (commit_objects.py): the enrichment step then finds its rows in
+        the cache. A few are left to libgit2, as is anything git does not answer."""
+        missing = self.cache.missing("commits", shas)
+        if len(missing) >= COMMITS_MIN:
+            scan = read_commits(self._git_dir, self._common_dir, missing, index_path)
+            self.cache.put_rows("commits", scan.commits)
+            self.cache.put_rows("trees", scan.trees)
 
     def close(self) -> None:
         """Stop a stream of tag objects this read no longer needs (a read that failed)."""

@@ -57,8 +57,7 @@ class TagStream:
     @classmethod
     def start(cls, git_dir: str, common_dir: str, oids: Collection[str]) -> TagStream | None:
         """A stream of `oids` (in that order); None where git must not or cannot read them."""
-        git = shutil.which("git")
-        if git is None or not streamable(common_dir):
+        if not streamable(common_dir):
             return None
         processes: list[subprocess.Popen[bytes]] = []
         with tempfile.TemporaryFile() as listing:  # git reads it as it goes: no writer thread
@@ -66,11 +65,7 @@ class TagStream:
             listing.seek(0)
             try:
                 processes.append(
-                    _spawn(
-                        [git, f"--git-dir={git_dir}", "--no-replace-objects", *_CAT_FILE],
-                        listing,
-                        _git_environment(),
-                    )
+                    _spawn(git_command(git_dir, *_CAT_FILE), listing, git_environment())
                 )
                 processes.append(
                     _spawn([sys.executable, *_PARSER], processes[0].stdout, _parser_environment())
@@ -156,8 +151,9 @@ def _drain(stdout: IO[bytes], chunks: queue.SimpleQueue[bytes | None]) -> None:
 
 
 def streamable(common_dir: str) -> bool:
-    """Whether git reads this repository's objects as libgit2 does, without fetching any."""
-    if any(os.environ.get(name) for name in _ENV_OBJECT_DIRS):
+    """Whether git is here and reads this repository's objects as libgit2 does, without
+    fetching any."""
+    if shutil.which("git") is None or any(os.environ.get(name) for name in _ENV_OBJECT_DIRS):
         return False
     try:
         with open(os.path.join(common_dir, "config"), "rb") as handle:
@@ -167,7 +163,13 @@ def streamable(common_dir: str) -> bool:
     return b"promisor" not in config and b"partialclone" not in config
 
 
-def _git_environment() -> dict[str, str]:
+def git_command(git_dir: str, *args: str) -> list[str]:
+    """git on this repository only, without replace refs (libgit2 ignores them too)."""
+    return [shutil.which("git") or "git", f"--git-dir={git_dir}", "--no-replace-objects", *args]
+
+
+def git_environment() -> dict[str, str]:
+    """Ours without git's variables (a hook's GIT_DIR, GIT_INDEX_FILE, ...); no prompts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env["GIT_TERMINAL_PROMPT"] = "0"
     return env
