@@ -87,18 +87,13 @@ def open_context(
 def prefetch(
     groups: Groups, names: Iterable[str], objects: ObjectReader
 ) -> dict[str, ParsedTag | None]:
-    """Parse the tag names of the named groups, and have git start sending the objects of
-    their GTO tags (tag_stream.py) while the caller reads HEAD: tag name -> parse_tag's answer."""
-    parsed = {tag: parse_tag(tag) for group in names for tag in groups[group]}
-    create = Action.CREATE
-    wanted = [
-        oid
-        for group in names
-        for tag, oid in groups[group].items()
-        if (p := parsed[tag]) is not None and p.action is not create
-    ]
-    objects.prefetch_tags(wanted)
-    return parsed
+    """Have git start sending the tag objects of the named groups (tag_stream.py), then parse
+    their tag names while it does: tag name -> parse_tag's answer. Every tag of a group is
+    asked for, GTO's or not (a name the fold ignores costs git one object it sends for
+    nothing): waiting for the parse would start git 0.3 s later on a large registry."""
+    groups_ = [groups[group] for group in names]
+    objects.prefetch_tags([oid for members in groups_ for oid in members.values()])
+    return {tag: parse_tag(tag) for members in groups_ for tag in members}
 
 
 def fold_groups(
