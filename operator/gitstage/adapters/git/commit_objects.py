@@ -12,11 +12,15 @@ present artifacts.yaml and the checks of its blob always come from libgit2).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import subprocess
 import tempfile
+import threading
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import IO
 
 from gitstage.adapters.git.object_cache import Row
 from gitstage.adapters.git.raw_tags import PLAIN_SIGNATURE, signature
@@ -28,7 +32,7 @@ _PLAIN_COMMIT = re.compile(
     rb"author " + PLAIN_SIGNATURE + rb"committer " + PLAIN_SIGNATURE + rb"\n"
 )
 _HEADER = re.compile(rb"([0-9a-f]{40}) ([a-z]+) ([0-9]{1,12})\n")
-_MISSING = re.compile(rb"[0-9a-f]{40} missing\n")
+_MISSING = re.compile(rb"[^ \n]+ missing\n")
 _NOT_BLOBS = (b"40000", b"160000")  # a directory or a submodule: libgit2's entry is no Blob
 
 
@@ -41,29 +45,89 @@ class CommitScan:
     trees: dict[str, None] = field(default_factory=dict)
 
 
+class CommitRead:
+    """One `git cat-file --batch` run over commits and their trees, drained by a thread while
+    the caller folds another batch; `result` parses what git sent."""
+
+    def __init__(self, process: subprocess.Popen[bytes], shas: list[str], index: str | None):
+        self._process = process
+        self._shas = shas
+        self._index = index  # the path looked up in each tree, when git is asked for trees
+        self._output: list[bytes] = []
+        assert process.stdout is not None
+        self._reader = threading.Thread(
+            target=_read_all, args=(process.stdout, self._output), daemon=True
+        )
+        self._reader.start()
+
+    @classmethod
+    def start(
+        cls, git_dir: str, common_dir: str, shas: Collection[str], index_path: str
+    ) -> CommitRead | None:
+        """Ask git for `shas` and, for a path at the top of the tree, for their trees."""
+        if not shas or not streamable(common_dir):
+            return None
+        nested = "/" in index_path or index_path in ("", ".", "..")
+        index = None if nested else index_path
+        listing_text = "".join(f"{sha}\n" if nested else f"{sha}\n{sha}^{{tree}}\n" for sha in shas)
+        with tempfile.TemporaryFile() as listing:
+            listing.write(listing_text.encode("ascii"))
+            listing.seek(0)
+            try:
+                process = subprocess.Popen(
+                    git_command(git_dir, "cat-file", "--batch", "--buffer"),
+                    stdin=listing,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    env=git_environment(),
+                )
+            except OSError:
+                return None
+        return cls(process, list(shas), index)
+
+    def result(self) -> CommitScan:
+        """What git answered (whatever it sent whole, should it have failed)."""
+        self._reader.join()
+        self.close()
+        responses = _responses(b"".join(self._output))
+        scan = CommitScan()
+        step = 1 if self._index is None else 2
+        for number, sha in enumerate(self._shas):
+            pair = responses[number * step : number * step + step]
+            if len(pair) < step or pair[0] is None or pair[0][1] != b"commit":
+                continue
+            parsed = parse_commit_body(sha, pair[0][2])
+            if parsed is None:
+                continue
+            scan.commits[sha] = parsed[0]
+            if self._index is not None and _no_blob(pair[1], parsed[1], self._index):
+                scan.trees[f"{sha}:{self._index}"] = None
+        return scan
+
+    def close(self) -> None:
+        """Stop git if it is still reading, and reap it (again: a no-op)."""
+        if self._process.poll() is None:
+            with contextlib.suppress(OSError):
+                self._process.kill()
+        self._process.wait()
+        self._reader.join()
+        assert self._process.stdout is not None
+        self._process.stdout.close()
+
+
+def _no_blob(response: _Object | None, tree_id: str, index: str) -> bool:
+    """Whether the tree git sent is the commit's, with no blob named `index` in it."""
+    if response is None or response[1] != b"tree" or response[0] != tree_id:
+        return False
+    return not holds_blob(response[2], index.encode("utf-8", "surrogateescape"))
+
+
 def read_commits(
     git_dir: str, common_dir: str, shas: Collection[str], index_path: str
 ) -> CommitScan:
     """What git can answer of `shas`' commits and of `index_path` in their trees."""
-    scan = CommitScan()
-    if not shas or not streamable(common_dir):
-        return scan
-    trees: dict[str, str] = {}  # sha -> its tree
-    for oid, kind, body in _objects(git_dir, shas):
-        if kind == b"commit":
-            parsed = parse_commit_body(oid, body)
-            if parsed is not None:
-                scan.commits[oid], trees[oid] = parsed
-    if "/" in index_path or index_path in ("", ".", ".."):
-        return scan  # a nested path: libgit2 walks it
-    name = index_path.encode("utf-8", "surrogateescape")
-    without = {
-        oid
-        for oid, kind, body in _objects(git_dir, set(trees.values()))
-        if kind == b"tree" and not holds_blob(body, name)
-    }
-    scan.trees = {f"{sha}:{index_path}": None for sha, tree in trees.items() if tree in without}
-    return scan
+    read = CommitRead.start(git_dir, common_dir, shas, index_path)
+    return CommitScan() if read is None else read.result()
 
 
 def parse_commit_body(oid: str, body: bytes) -> tuple[Row, str] | None:
@@ -97,35 +161,33 @@ def holds_blob(tree: bytes, name: bytes) -> bool:
     return False
 
 
-def _objects(git_dir: str, oids: Collection[str]) -> list[tuple[str, bytes, bytes]]:
-    """(object id, type, content) of the objects of `oids` git has; [] if git fails."""
-    with tempfile.TemporaryFile() as listing:
-        listing.write("".join(f"{oid}\n" for oid in oids).encode("ascii"))
-        listing.seek(0)
-        try:
-            out = subprocess.run(
-                git_command(git_dir, "cat-file", "--batch", "--buffer"),
-                stdin=listing,
-                capture_output=True,
-                check=False,
-                env=git_environment(),
-            ).stdout
-        except OSError:
-            return []
-    objects = []
+_Object = tuple[str, bytes, bytes]  # object id, type, content
+
+
+def _responses(out: bytes) -> list[_Object | None]:
+    """git's answers in the order of the requests: an object, or None (missing); the list
+    stops at the first answer that is not whole (a git that failed)."""
+    responses: list[_Object | None] = []
     position = 0
     while position < len(out):
         header = _HEADER.match(out, position)
-        if header is None:  # `<oid> missing`, or the end of what a failing git sent
+        if header is None:
             missing = _MISSING.match(out, position)
             if missing is None:
                 break
+            responses.append(None)
             position = missing.end()
             continue
         start = header.end()
         end = start + int(header[3])
         if end >= len(out):
             break
-        objects.append((header[1].decode("ascii"), header[2], out[start:end]))
+        responses.append((header[1].decode("ascii"), header[2], out[start:end]))
         position = end + 1
-    return objects
+    return responses
+
+
+def _read_all(stdout: IO[bytes], output: list[bytes]) -> None:
+    with contextlib.suppress(OSError):
+        while chunk := os.read(stdout.fileno(), 1 << 20):
+            output.append(chunk)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitstage.adapters.git.blobs import blob_size, read_blob
-from gitstage.adapters.git.commit_objects import read_commits
+from gitstage.adapters.git.commit_objects import CommitRead
 from gitstage.adapters.git.gc_pause import gc_paused
 from gitstage.adapters.git.loose_objects import loose_tag_row
 from gitstage.adapters.git.object_cache import ObjectCache, Row
@@ -102,13 +102,19 @@ class ObjectReader:
         if self._stream is None and len(oids) >= STREAM_MIN:
             self._stream = TagStream.start(self._git_dir, self._common_dir, oids)
 
-    def prefetch_commits(self, shas: Collection[str], index_path: str) -> None:
-        """Have git read the commits among `shas` the cache lacks, and look for `index_path`
-        in them, in one run (commit_objects.py): the enrichment step then finds its rows in
-        the cache. A few are left to libgit2, as is anything git does not answer."""
+    def prefetch_commits(self, shas: Collection[str], index_path: str) -> CommitRead | None:
+        """Have git start reading the commits among `shas` the cache lacks, and look for
+        `index_path` in them (commit_objects.py); `take_commits` puts what it answered in the
+        cache, where the enrichment step finds it. A few are left to libgit2, as is anything
+        git does not answer."""
         missing = self.cache.missing("commits", shas)
-        if len(missing) >= COMMITS_MIN:
-            scan = read_commits(self._git_dir, self._common_dir, missing, index_path)
+        if len(missing) < COMMITS_MIN:
+            return None
+        return CommitRead.start(self._git_dir, self._common_dir, missing, index_path)
+
+    def take_commits(self, read: CommitRead | None) -> None:
+        if read is not None:
+            scan = read.result()
             self.cache.put_rows("commits", scan.commits)
             self.cache.put_rows("trees", scan.trees)
 
