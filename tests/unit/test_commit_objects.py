@@ -9,7 +9,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitstage.adapters.git.commit_objects import parse_commit_body, read_commits
+from gitstage.adapters.git.commit_objects import CommitRead, parse_commit_body, read_commits
 from gitstage.adapters.git.object_cache import Row
 from tests.conformance.history import random_history, write
 
@@ -121,3 +121,25 @@ def test_nested_paths_missing_objects_and_a_failing_git_are_left_to_libgit2(
     assert read_commits(str(elsewhere), str(elsewhere), shas, INDEX).commits == {}
     monkeypatch.setenv("GIT_OBJECT_DIRECTORY", str(tmp_path))
     assert read_commits(git_dir, git_dir, shas, INDEX).commits == {}
+
+
+def test_tags_among_the_commits_and_a_stopped_read_are_left_to_libgit2(tmp_path: Path) -> None:
+    """A version's commit may be a tag (a tag of a tag): git's answers stay paired with the
+    requests around it; a read stopped early answers a part, or nothing."""
+    path = write(random_history(3), tmp_path / "registry").path
+    git_dir = str(path / ".git")
+    shas = git(path, "rev-list", "--all").split()[:6]
+    listing = git(path, "for-each-ref", "--format=%(objecttype) %(objectname)", "refs/tags")
+    tag = next(line.split()[1] for line in listing.splitlines() if line.startswith("tag "))
+    asked = [*shas[:3], tag, *shas[3:]]
+    scan = read_commits(git_dir, git_dir, asked, INDEX)
+    assert set(scan.commits) == set(shas)
+    repo = pygit2.Repository(str(path))
+    assert {key.partition(":")[0] for key in scan.trees} == {
+        sha for sha in shas if not has_blob(repo, sha, INDEX)
+    }
+    read = CommitRead.start(git_dir, git_dir, asked, INDEX)
+    assert read is not None
+    read.close()
+    read.close()  # again: nothing to do
+    assert set(read.result().commits) <= set(shas)
