@@ -143,6 +143,7 @@ def compute_json_text(
         if request.name is None
         else versions_document(show_versions(registry, request.name, options))
     )
+    _keep(registry)
     # Byte-compatible with gto: `json.dumps(..., indent=4)` and a newline.
     return json.dumps(document, indent=4) + "\n", registry.complete
 

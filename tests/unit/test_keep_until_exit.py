@@ -47,6 +47,15 @@ def test_the_fast_path_keeps_its_read_and_prints_the_same_document(tmp_path: Pat
     assert probe.stderr == "exit handlers run\n"
 
 
+def test_a_full_read_is_kept_too(tmp_path: Path) -> None:
+    """`show NAME --json`, or the whole registry with the row cache off, reads in full."""
+    path = write(random_history(2), tmp_path / "registry").path
+    env = {**os.environ, "PYTHONPATH": str(OPERATOR), "GITSTAGE_RESULT_CACHE": "off"}
+    probe = [sys.executable, "-c", PROBE, str(path)]
+    done = subprocess.run(probe, capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.startswith("{")
+
+
 def test_other_callers_keep_nothing(tmp_path: Path) -> None:
     path = write(random_history(1), tmp_path / "registry").path
     show_json_text(ShowRequest(repo=str(path)))
