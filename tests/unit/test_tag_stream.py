@@ -173,7 +173,7 @@ def test_a_read_through_the_stream_equals_one_through_libgit2(
             return streamed[-1]
 
     git_reads_everything(monkeypatch)
-    monkeypatch.setattr(reader, "TagStream", Spy)
+    monkeypatch.setattr(tag_stream, "TagStream", Spy)
     assert cold_text(path) == through_libgit2
     assert sum(len(rows) for rows in streamed) > 10  # the rows came from git
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from gitstage.adapters.git.commit_objects import CommitRead
 from gitstage.adapters.git.gc_pause import gc_paused, keep_out_of_collections
 from gitstage.adapters.git.object_cache import ObjectCache, release
 from gitstage.adapters.git.reader import (
@@ -41,6 +41,9 @@ from gitstage.domain.registry.partition import (
 )
 from gitstage.domain.registry.state import Artifact, RegistryState, build_state
 from gitstage.domain.registry.tags import Action, ParsedTag, parse_tag
+
+if TYPE_CHECKING:
+    from gitstage.adapters.git.commit_objects import CommitRead
 
 BATCH_TAGS = 20_000
 

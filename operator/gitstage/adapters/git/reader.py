@@ -20,13 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitstage.adapters.git.blobs import blob_size, read_blob
-from gitstage.adapters.git.commit_objects import CommitRead
 from gitstage.adapters.git.gc_pause import gc_paused
 from gitstage.adapters.git.loose_objects import loose_tag_row
 from gitstage.adapters.git.object_cache import ObjectCache, Row
 from gitstage.adapters.git.repository import RepositoryError, open_repository
 from gitstage.adapters.git.source import RegistrySource, config_text_in, open_source
-from gitstage.adapters.git.tag_stream import STREAM_MIN, TagStream
 from gitstage.domain.registry.config import RegistryConfig, WrongConfigError, parse_config
 from gitstage.domain.registry.events import CommitRecord, Instant, TagRecord
 from gitstage.domain.registry.files import CONFIG_FILE
@@ -38,9 +36,15 @@ from gitstage.domain.yaml_bounds import MAX_BYTES
 if TYPE_CHECKING:
     import pygit2
 
+    from gitstage.adapters.git.commit_objects import CommitRead
+    from gitstage.adapters.git.tag_stream import TagStream
+
 TAGS_PREFIX = "refs/tags/"
 LOOSE_FIRST_MAX = 64  # more new tags than this came in a pack: libgit2 reads them faster
 COMMITS_MIN = 64  # fewer new commits than this: libgit2 reads them before git has started
+STREAM_MIN = 2_000  # fewer tag objects than this: libgit2 reads them before git has started
+# (Below both, the git streams are not even imported: subprocess and threading cost the
+# commonest read, one new tag, 20 ms.)
 # What `read_registry` raises for a registry it cannot read completely (each message one line).
 READ_ERRORS: tuple[type[Exception], ...] = (
     RepositoryError,
@@ -100,6 +104,8 @@ class ObjectReader:
 
     def _start_stream(self, oids: list[str]) -> None:
         if self._stream is None and len(oids) >= STREAM_MIN:
+            from gitstage.adapters.git.tag_stream import TagStream
+
             self._stream = TagStream.start(self._git_dir, self._common_dir, oids)
 
     def prefetch_commits(self, shas: Collection[str], index_path: str) -> CommitRead | None:
@@ -110,6 +116,8 @@ class ObjectReader:
         missing = self.cache.missing("commits", shas)
         if len(missing) < COMMITS_MIN:
             return None
+        from gitstage.adapters.git.commit_objects import CommitRead
+
         return CommitRead.start(self._git_dir, self._common_dir, missing, index_path)
 
     def take_commits(self, read: CommitRead | None) -> None:

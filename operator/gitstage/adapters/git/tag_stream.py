@@ -32,7 +32,6 @@ import gitstage
 from gitstage.adapters.git.object_cache import Row
 from gitstage.adapters.git.tag_records import LENGTH
 
-STREAM_MIN = 2_000  # fewer objects than this: libgit2 reads them before git has started
 _CHUNK = 1 << 20
 _CAT_FILE = ("cat-file", "--batch", "--buffer")
 _PARSER = ("-P", "-m", "gitstage.adapters.git.tag_records")  # -P: not from the working dir
