@@ -5,7 +5,7 @@ process, timing each, for three states: cold (no cache), full (object cache warm
 refolded: the `objects` state of show_bench.py) and changed (one new stage tag: one artifact
 refolded). Imports and the interpreter's start are not included (see show_bench.py).
 
-    PYTHONPATH=operator:. python benchmarks/show_phases.py [--registry large]
+    PYTHONPATH=operator:. python benchmarks/show_phases.py [--registry large] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from typing import TypeVar
 
 from benchmarks.show_bench import LARGE, SMALL, Promotion, cached_registry
 
-from gitstage.adapters.git.incremental import fold_groups, open_context
+from gitstage.adapters.git.incremental import fold_groups, open_context, prefetch
 from gitstage.adapters.git.object_cache import ObjectCache
+from gitstage.adapters.git.reader import ObjectReader
 from gitstage.adapters.git.source import open_source
 from gitstage.domain.registry.gto_json import artifact_row, document_from_rows
 from gitstage.domain.registry.names import tag_to_name
@@ -53,23 +54,32 @@ def one_read(repo: Path, refold: str) -> Phases:
         source = phases.run(
             "list refs (packed-refs, loose refs, HEAD, .gto)", lambda: open_source(repo)
         )
-        cache = ObjectCache.open_lazily(source.dirs.common_dir)
+        dirs = source.dirs
+        cache = ObjectCache.open_lazily(dirs.common_dir)
         phases.run("load the object cache", lambda: cache._loaded)
-        context = phases.run("HEAD and its artifacts.yaml", lambda: open_context(source, cache))
-        groups = phases.run(
-            "group tags by artifact",
-            lambda: with_head_artifacts(group_tags(source.tags), context.head_artifacts),
-        )
+        objects = ObjectReader(dirs.git_dir, cache, None, dirs.common_dir)
+        groups = phases.run("group tags by artifact", lambda: group_tags(source.tags))
         digests = phases.run(
             "digest each group", lambda: {g: group_digest(m) for g, m in groups.items()}
         )
         previous = _LAST.get(str(repo), {})
+        tagged = [g for g, d in digests.items() if refold == "all" or previous.get(g) != d]
+        names = phases.run(
+            "parse tag names, start git cat-file", lambda: prefetch(groups, tagged, objects)
+        )
+        context = phases.run(
+            "HEAD and its artifacts.yaml", lambda: open_context(source, cache, None, objects)
+        )
+        context.names = names
+        with_head_artifacts(groups, context.head_artifacts)
+        digests.update((g, group_digest(m)) for g, m in groups.items() if g not in digests)
         stale = [g for g, d in digests.items() if refold == "all" or previous.get(g) != d]
         _LAST[str(repo)] = digests
         folded = phases.run(
             "read tags, fold events, enrich with commits",
             lambda: fold_groups(groups, stale, context),
         )
+        objects.close()
         options = ViewOptions()
         rows = phases.run(
             "views: each artifact's line and used stages",
@@ -97,14 +107,10 @@ def one_read(repo: Path, refold: str) -> Phases:
 _LAST: dict[str, dict[str, bytes]] = {}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--registry", choices=("small", "large"), default="large")
-    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "gitstage-show-bench"))
-    args = parser.parse_args()
-    shape = LARGE if args.registry == "large" else SMALL
-    repo, _ = cached_registry(shape, Path(args.cache))
+def three_reads(repo: Path) -> tuple[Phases, Phases, Phases]:
+    """Cold (caches deleted first), full, and changed after one new stage tag."""
     shutil.rmtree(repo / ".git" / "gitstage", ignore_errors=True)
+    _LAST.pop(str(repo), None)
     cold = one_read(repo, "all")
     full = one_read(repo, "all")
     promote = Promotion(repo)
@@ -113,6 +119,29 @@ def main() -> None:
         changed = one_read(repo, "changed")
     finally:
         promote.undo()
+    return cold, full, changed
+
+
+def least(rounds: list[Phases]) -> Phases:
+    """Each phase's least time over the rounds (a shared machine adds noise, never speed)."""
+    phases = Phases()
+    for name in rounds[0].seconds:
+        phases.seconds[name] = min(r.seconds.get(name, 0.0) for r in rounds)
+    return phases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--registry", choices=("small", "large"), default="large")
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "gitstage-show-bench"))
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds; each phase's least time is shown"
+    )
+    args = parser.parse_args()
+    shape = LARGE if args.registry == "large" else SMALL
+    repo, _ = cached_registry(shape, Path(args.cache))
+    rounds = [three_reads(repo) for _ in range(args.repeat)]
+    cold, full, changed = (least([r[i] for r in rounds]) for i in range(3))
     print(f"phases of one read of the {shape.name} registry ({shape.tags:,} tags), seconds")
     print(f"{'phase':50} {'cold':>8} {'full':>8} {'changed':>8}")
     for name in cold.seconds:

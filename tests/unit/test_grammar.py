@@ -166,3 +166,25 @@ def test_bumps_drop_prerelease() -> None:
     assert parse_version("v1.0.0-rc.1").bump("patch").text == "v1.0.1"
     assert parse_version("v1.2.3").bump("minor").text == "v1.3.0"
     assert parse_version("v1.2.3").bump("major").text == "v2.0.0"
+
+
+def test_the_lean_tag_pattern_matches_as_gtos_does() -> None:
+    """parse_tag matches with TAG_RE's groups made non-capturing: the same names, the same
+    values, for GTO's own tag forms and near misses."""
+    from random import Random
+
+    from gitstage.domain.registry import tags
+
+    lean = tags._match_tag
+    rng = Random(7)
+    parts = ["m", "a/b=c", "./x=m", "@", "#", "!", "v1.0.0", "v1.0.0-rc.1+b.2", "prod", "#3"]
+    parts += ["deprecated", "created", "=", "v01.0.0", "-", "_", "/", "9", "P_1/x", ""]
+    names = ["".join(rng.choice(parts) for _ in range(rng.randint(1, 6))) for _ in range(20_000)]
+    names += [f"{a}{b}{c}{d}" for a in parts[:3] for b in parts[3:5] for c in parts for d in parts]
+    for name in names:
+        full = tags.TAG_RE.match(name)
+        mine = lean(name)
+        assert (full is None) == (mine is None), name
+        if full is not None and mine is not None:
+            assert full.group(*tags._TAG_GROUPS) == mine.group(*tags._TAG_GROUPS), name
+    assert sum(tags.TAG_RE.match(n) is not None for n in names) > 500  # not only misses

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from gitstage.reading import ShowRequest, show_json_text
+from gitstage.reading import ShowRequest, keep_until_exit, show_json_text
 
 TYPE_CHECKING = False  # typing's own costs an import; mypy reads any TYPE_CHECKING as True
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ def fast_main(argv: Sequence[str]) -> int | None:
     request = parse_argv(argv)
     if request is None:
         return None
+    keep_until_exit()  # this process ends after printing the document
     try:
         text = show_json_text(request)
     except Exception:

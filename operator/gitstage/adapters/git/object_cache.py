@@ -116,6 +116,17 @@ class ObjectCache:
         used.update(found)
         return found
 
+    def missing(self, table: str, keys: Collection[str]) -> list[str]:
+        """The keys of `keys` this cache holds no row for (without using the rows it holds)."""
+        loaded, used = self._loaded[table], self._used[table]
+        return [key for key in keys if key not in loaded and key not in used]
+
+    def put_rows(self, table: str, rows: Mapping[str, Row]) -> None:
+        """As `put` for each row, in bulk (not for indexes, which `put` checks one by one)."""
+        assert table != "indexes"
+        self._used[table].update(rows)
+        self._added += len(rows)
+
     def put(self, table: str, key: str, row: Row) -> None:
         """Index rows that marshal cannot store (exotic YAML values) are simply not cached."""
         if table == "indexes":

@@ -36,8 +36,15 @@ from gitstage.domain.yaml_bounds import MAX_BYTES
 if TYPE_CHECKING:
     import pygit2
 
+    from gitstage.adapters.git.commit_objects import CommitRead
+    from gitstage.adapters.git.tag_stream import TagStream
+
 TAGS_PREFIX = "refs/tags/"
 LOOSE_FIRST_MAX = 64  # more new tags than this came in a pack: libgit2 reads them faster
+COMMITS_MIN = 64  # fewer new commits than this: libgit2 reads them before git has started
+STREAM_MIN = 2_000  # fewer tag objects than this: libgit2 reads them before git has started
+# (Below both, the git streams are not even imported: subprocess and threading cost the
+# commonest read, one new tag, 20 ms.)
 # What `read_registry` raises for a registry it cannot read completely (each message one line).
 READ_ERRORS: tuple[type[Exception], ...] = (
     RepositoryError,
@@ -67,6 +74,8 @@ class ObjectReader:
         self._common_dir = common_dir or git_dir
         self.cache = cache
         self._repo = repo
+        self._stream: TagStream | None = None
+        self._last_peeled: tuple[str, pygit2.Commit] | None = None
         # False once an object was not found (a partial clone): answers may change without refs.
         self.complete = True
 
@@ -83,12 +92,54 @@ class ObjectReader:
         rows = self.cache.take("tags", oids)
         missing = [oid for oid in oids if oid not in rows]
         if missing:
+            self._start_stream(missing)
             rows.update(self._read_tags(missing))
         return rows
+
+    def prefetch_tags(self, oids: Collection[str]) -> None:
+        """Have git start sending the tag objects among `oids` that the cache lacks, in that
+        order, while the caller does other work (tag_rows then takes them from the stream)."""
+        if len(oids) >= STREAM_MIN:
+            self._start_stream(self.cache.missing("tags", dict.fromkeys(oids)))
+
+    def _start_stream(self, oids: list[str]) -> None:
+        if self._stream is None and len(oids) >= STREAM_MIN:
+            from gitstage.adapters.git.tag_stream import TagStream
+
+            self._stream = TagStream.start(self._git_dir, self._common_dir, oids)
+
+    def prefetch_commits(self, shas: Collection[str], index_path: str) -> CommitRead | None:
+        """Have git start reading the commits among `shas` the cache lacks, and look for
+        `index_path` in them (commit_objects.py); `take_commits` puts what it answered in the
+        cache, where the enrichment step finds it. A few are left to libgit2, as is anything
+        git does not answer."""
+        missing = self.cache.missing("commits", shas)
+        if len(missing) < COMMITS_MIN:
+            return None
+        from gitstage.adapters.git.commit_objects import CommitRead
+
+        return CommitRead.start(self._git_dir, self._common_dir, missing, index_path)
+
+    def take_commits(self, read: CommitRead | None) -> None:
+        if read is not None:
+            scan = read.result()
+            self.cache.put_rows("commits", scan.commits)
+            self.cache.put_rows("trees", scan.trees)
+
+    def close(self) -> None:
+        """Stop a stream of tag objects this read no longer needs (a read that failed)."""
+        if self._stream is not None:
+            self._stream.close()
 
     def _read_tags(self, oids: list[str]) -> dict[str, Row]:
         """Rows of the objects present; an absent one has none (its tag cannot be read)."""
         rows: dict[str, Row] = {}
+        if self._stream is not None:
+            rows = self._stream.take(oids)
+            self.cache.put_rows("tags", rows)
+            oids = [oid for oid in oids if oid not in rows]
+            if not oids:
+                return rows
         if len(oids) <= LOOSE_FIRST_MAX:  # a few new tags: likely loose, read without libgit2
             for oid in oids:
                 known, row = loose_tag_row(self._common_dir, oid)
@@ -123,7 +174,7 @@ class ObjectReader:
     def commit_row(self, sha: str) -> Row:
         found, row = self.cache.get("commits", sha)
         if not found:
-            commit = peel_commit(self.repo, sha)
+            commit = self._peel(sha)
             author, committer = commit.author, commit.committer
             row = (
                 str(commit.id),
@@ -138,6 +189,13 @@ class ObjectReader:
             self.cache.put("commits", sha, row)
         return row
 
+    def _peel(self, sha: str) -> pygit2.Commit:
+        """peel_commit, remembering the last answer: the enrichment step reads a version's
+        commit, then artifacts.yaml in it."""
+        if self._last_peeled is None or self._last_peeled[0] != sha:
+            self._last_peeled = (sha, peel_commit(self.repo, sha))
+        return self._last_peeled[1]
+
     def blob_id_at(self, commit_sha: str, path: str) -> str | None:
         """The blob at `path` in a commit; None if there is none, or it is not here (yet)."""
         key = f"{commit_sha}:{path}"
@@ -147,7 +205,7 @@ class ObjectReader:
         import pygit2
 
         try:
-            entry = peel_commit(self.repo, commit_sha).tree[path]
+            entry = self._peel(commit_sha).tree[path]
         except KeyError:
             self.cache.put("trees", key, None)
             return None
@@ -203,13 +261,18 @@ class TagScan:
     reserved: list[str] = field(default_factory=list)
 
 
-def scan_refs(tags: Mapping[str, str], objects: ObjectReader) -> TagScan:
-    """`tags`: tag name -> the object id its ref points at."""
+def scan_refs(
+    tags: Mapping[str, str],
+    objects: ObjectReader,
+    names: Mapping[str, ParsedTag | None] | None = None,
+) -> TagScan:
+    """`tags`: tag name -> the object id its ref points at; `names`: tag names already parsed
+    (parse_tag's answers), when the caller has them."""
     scan = TagScan()
     wanted: list[tuple[ParsedTag, str]] = []
     create = Action.CREATE
     for name, oid in tags.items():
-        parsed = parse_tag(name)
+        parsed = names[name] if names is not None and name in names else parse_tag(name)
         if parsed is None:
             continue
         if parsed.action is create:
@@ -362,5 +425,6 @@ def _read_source(source: RegistrySource) -> Registry:
         state = build_state(scan.annotated, commits, scan.reserved)
         head = commits.head
     finally:
+        objects.close()
         objects.cache.save()
     return Registry(state=state, config=config, head=head, complete=objects.complete)

@@ -39,12 +39,13 @@ def registry_document(
 
 def artifact_row(artifact: Artifact, options: ViewOptions) -> ArtifactRow | None:
     """The artifact's line; None when the view leaves a deprecated artifact out."""
-    if not (artifact.is_active or options.deprecated):
+    active = artifact.is_active  # computed from every version's events: once
+    if not (active or options.deprecated):
         return None
     latest = latest_version(artifact)
     view = options_stage_view(artifact, options)
     holders = {s: ", ".join(h.version for h in found) for s, found in view.items() if found}
-    return (latest.name if latest else None, holders, artifact.is_registered, artifact.is_active)
+    return (latest.name if latest else None, holders, artifact.is_registered, active)
 
 
 def document_from_rows(
