@@ -197,26 +197,22 @@ class RemoteMirror:
         """
         with self._locked():
             state = load_state(self.path)
+            # The refs this process last synced are the cache's refs while the state on disk
+            # is still theirs (another process may share the cache): then only the tags that
+            # changed since are looked at, not every tag of a 100,000-tag registry.
             known = self._synced
-            if state is not None and known is not None and state.digest == known.digest:
-                prefixes = self._hinted_prefixes(hints)
-                if prefixes is not None:
-                    return self._sync_hinted(known, prefixes, state)
+            if state is None or known is None or state.digest != known.digest:
+                known = None
+            prefixes = self._hinted_prefixes(hints) if known is not None else None
+            if known is not None and state is not None and prefixes is not None:
+                return self._sync_hinted(known, prefixes, state)
             return self._sync_listed(state, known)
 
-    def _sync_listed(self, state: SyncState | None, known: RefState | None) -> SyncResult:
+    def _sync_listed(self, state: SyncState | None, previous: RefState | None) -> SyncResult:
         refs = self.list_refs()
         if state is not None and state.digest == refs.digest:
             self._synced = refs
             return SyncResult(False, refs, state.head, state.synced_at)
-        # The refs this process last synced are the cache's refs while the state on disk
-        # is still theirs (another process may share the cache): then only the tags that
-        # changed since are looked at, not every tag of a 100,000-tag registry.
-        previous = (
-            known
-            if known is not None and state is not None and (state.digest == known.digest)
-            else None
-        )
         changed = (
             refs.tags
             if previous is None
@@ -225,16 +221,14 @@ class RemoteMirror:
         self._synced = None  # until this sync completes: a failure may leave refs half-moved
         self._fetch_objects(refs, changed)
         self._fetch_index_blobs(refs, changed)
-        if state is not None:  # no state may match half-moved refs after a crash
-            save_state(self.path, SyncState("", state.head, state.synced_at))
-        self._move_refs(refs, previous, changed)
+        self._move_refs(state, refs, previous, changed)
         return self._synced_to(refs)
 
     def _sync_hinted(self, known: RefState, prefixes: list[str], state: SyncState) -> SyncResult:
         """Re-read the tags under `prefixes` and the branch from the remote: one fetch whose
         refspecs narrow the server's listing to them (`--prune` notes the ones gone there)."""
         self._synced = None
-        branch = f"refs/heads/{self.branch}"
+        branch = self._local_branch
         patterns = [f"{TAG_PREFIX}{prefix}*" for prefix in prefixes]
         specs = [f"+{branch}:{branch}", *(f"+{p}:{p}" for p in patterns)]
         self._fetch_git(
@@ -264,8 +258,7 @@ class RemoteMirror:
         self._clear_fetch_tags(tags_listed)
         patch = patched(known, prefixes, tags_listed, head)
         self._fetch_index_blobs(patch.refs, patch.changed)
-        save_state(self.path, SyncState("", state.head, state.synced_at))  # refs move next
-        self._move_refs(patch.refs, known, patch.changed, patch.deleted)
+        self._move_refs(state, patch.refs, known, patch.changed, patch.deleted)
         return replace(self._synced_to(patch.refs), partial=True)
 
     def _fetch_git(self, operation: str, args: list[str], timeout: float, stdin: str = "") -> str:
@@ -313,7 +306,7 @@ class RemoteMirror:
             return None
         names = []
         for ref in hints:
-            if ref == f"refs/heads/{self.branch}":
+            if ref == self._local_branch:
                 continue  # always read
             if not ref.startswith(TAG_PREFIX) or not pygit2.reference_is_valid_name(ref):
                 return None  # another branch, a truncated or odd name: list everything
@@ -394,14 +387,15 @@ class RemoteMirror:
 
     def _move_refs(
         self,
+        state: SyncState | None,
         refs: RefState,
         previous: RefState | None,
         changed: Mapping[str, str],
         deleted: list[str] | None = None,
     ) -> None:
-        """Make the cache's tags and branch exactly the listed ones. `previous`: the listing
-        the cache's refs are known to hold (None: read them from the cache); `changed` and
-        `deleted`: how the listed tags differ from it (None: compare)."""
+        """Make the cache's tags and branch exactly the listed ones. `state`: the one on disk;
+        `previous`: the listing the cache's refs are known to hold (None: read them from the
+        cache); `changed` and `deleted`: how the listed tags differ from it (None: compare)."""
         if previous is None:
             commands = self._commands_against_cache(refs)
         else:
@@ -414,6 +408,8 @@ class RemoteMirror:
                 commands.append(f"update {self._local_branch} {refs.head}\n")
         if not commands:
             return
+        if state is not None:  # no state may match half-moved refs after a crash
+            save_state(self.path, SyncState("", state.head, state.synced_at))
         # Transactions of REF_BATCH refs: one transaction of thousands of refs is quadratic in
         # git 2.39 (7,000 tags: 3.3 s against 0.8 s batched). A crash between batches is
         # repaired by the next sync, as the sync state is written only after all of them.
