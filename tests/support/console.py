@@ -11,11 +11,12 @@ from pathlib import Path
 OPERATOR = Path(__file__).resolve().parents[2] / "operator"
 
 
-def run_gitstage(*args: str) -> subprocess.CompletedProcess[str]:
+def run_gitstage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`env`: variables set on top of this process's environment."""
     return subprocess.run(
         [sys.executable, "-m", "gitstage", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(OPERATOR)},
+        env={**os.environ, "PYTHONPATH": str(OPERATOR), **(env or {})},
         check=False,
     )

@@ -12,8 +12,8 @@ from pathlib import Path
 from gitstage import reading
 from gitstage.reading import ShowRequest, show_json_text
 from tests.conformance.history import random_history, write
+from tests.support.console import OPERATOR, run_gitstage
 
-OPERATOR = Path(__file__).resolve().parents[2] / "operator"
 PROBE = """
 import atexit, gc, sys
 from gitstage import reading
@@ -28,14 +28,10 @@ assert gc.get_freeze_count() > 0
 
 def test_the_fast_path_keeps_its_read_and_prints_the_same_document(tmp_path: Path) -> None:
     path = write(random_history(2), tmp_path / "registry").path
+    shown = run_gitstage("show", "--json", "-r", str(path), env={"GITSTAGE_CACHE": "off"})
+    assert shown.returncode == 0, shown.stderr
+    expected = shown.stdout
     env = {**os.environ, "PYTHONPATH": str(OPERATOR), "GITSTAGE_CACHE": "off"}
-    expected = subprocess.run(
-        [sys.executable, "-m", "gitstage", "show", "--json", "-r", str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    ).stdout
     probe = subprocess.run(
         [sys.executable, "-c", PROBE, str(path)],
         capture_output=True,
