@@ -24,7 +24,12 @@ from typing import IO
 
 from gitstage.adapters.git.object_cache import Row
 from gitstage.adapters.git.raw_tags import PLAIN_SIGNATURE, signature
-from gitstage.adapters.git.tag_stream import git_command, git_environment, streamable
+from gitstage.adapters.git.tag_stream import (
+    git_command,
+    git_environment,
+    stop_processes,
+    streamable,
+)
 
 # tree, parents, author, committer, a blank line: no other header (encoding, gpgsig, ...).
 _PLAIN_COMMIT = re.compile(
@@ -106,10 +111,7 @@ class CommitRead:
 
     def close(self) -> None:
         """Stop git if it is still reading, and reap it (again: a no-op)."""
-        if self._process.poll() is None:
-            with contextlib.suppress(OSError):
-                self._process.kill()
-        self._process.wait()
+        stop_processes([self._process])
         self._reader.join()
         assert self._process.stdout is not None
         self._process.stdout.close()

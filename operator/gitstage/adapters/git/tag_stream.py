@@ -70,7 +70,7 @@ class TagStream:
                     _spawn([sys.executable, *_PARSER], processes[0].stdout, _parser_environment())
                 )
             except OSError:
-                _stop(processes)
+                stop_processes(processes)
                 _close_pipes(processes)
                 return None
         _close_pipes(processes[:1])  # git's output is the parser's now
@@ -88,7 +88,7 @@ class TagStream:
 
     def close(self) -> None:
         """Stop the children if they are still sending, and reap them."""
-        _stop(self._processes)
+        stop_processes(self._processes)
         self._reader.join()
         _close_pipes(self._processes)
         self._ended = True
@@ -123,7 +123,7 @@ def _spawn(
     )
 
 
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
     """Kill and reap; their pipes are closed by the caller (the reader may be reading one)."""
     for process in processes:
         if process.poll() is None:
