@@ -34,7 +34,7 @@ from gitstage.dev.images import pause_image
 from gitstage.dev.logs import log_excerpt
 from gitstage.dev.node import ImageArchive, RealNode
 from gitstage.dev.ports import reserve_port
-from gitstage.dev.processes import raise_on_sigterm, spawn, stop_process
+from gitstage.dev.processes import raise_on_sigterm, spawn, stop_all
 
 __all__ = ["ClusterError", "ClusterInfo", "ImageArchive", "LocalCluster"]
 
@@ -402,14 +402,13 @@ class LocalCluster:
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
     def stop(self) -> None:
-        """SIGTERM in reverse start order, SIGKILL after a deadline; every process is reaped."""
+        """SIGTERM every component, SIGKILL after one shared deadline; every process is reaped."""
         self._restore_sigterm()
         self._restore_sigterm = lambda: None
         node, self._node = self._node, None
         if node is not None:
             self.node_leftovers = node.stop()
-        for name in reversed(list(self._processes)):
-            stop_process(self._processes[name].pid, self._processes[name])
+        stop_all(list(reversed(self._processes.values())))
         self._processes.clear()
 
 
