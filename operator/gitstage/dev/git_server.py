@@ -158,6 +158,14 @@ def _read_chunked(stream: IO[bytes] | io.BufferedIOBase) -> bytes:
         stream.readline()
 
 
+class _Listener(ThreadingHTTPServer):
+    # http.server's default backlog is 5: when an operator's pollers connect at once (a restart
+    # over 200 repositories), the kernel drops the rest of the SYNs and each dropped client
+    # waits out TCP's retransmission backoff (1, 3, 7, ... 63 s) before it is even accepted.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class GitHttpServer:
     """Serves the bare repositories under `root` on `host` (loopback unless pods must reach it:
     then the real node's address) with an ephemeral port."""
@@ -179,8 +187,7 @@ class GitHttpServer:
         self.stats = ServerStats()
         handler = type("GitHandler", (_GitHandler,), {"owner": self})
         self.host = host
-        self._httpd = ThreadingHTTPServer((host, 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Listener((host, 0), handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
