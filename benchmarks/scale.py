@@ -269,12 +269,21 @@ def main() -> None:
     ):
         scratch = Path(scratch_name)
         namespace_with_secret(kube, NAMESPACE, USER, PASSWORD)
+        overflows = [listen_overflows()]
         with operator_process(kube, scratch, SECRET) as operator:
             ramp = create_and_wait(kube, registries(args, server), args.ready_timeout)
+            overflows.append(listen_overflows())
             window = idle_window(kube, operator, server, args.idle_seconds)
             memory = operator.memory()
+        overflows.append(listen_overflows())
         restart = timed_restart(kube, scratch, args.registries, args.ready_timeout)
+        overflows.append(listen_overflows())
         report(args, ramp, memory, window)
+        print(
+            "listen-queue overflows on this machine (connections the kernel dropped, each "
+            f"delaying its client by TCP's SYN backoff): ramp {overflows[1] - overflows[0]}, "
+            f"restart {overflows[3] - overflows[2]}"
+        )
         print(
             f"operator restart: every registry Ready again {restart.seconds:.1f} s after the new "
             f"process started; Deployment watch events meanwhile: {restart.deployment_events}"
@@ -368,6 +377,15 @@ def targets(
     ]
     for what, figure, target, met in checks:
         print(f"target: {what}: {figure} (target {target}: {'met' if met else 'not met'})")
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listener's accept queue was full."""
+    lines = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()]
+    for header, values in zip(lines[::2], lines[1::2], strict=True):
+        if header[0] == "TcpExt:" and "ListenOverflows" in header:
+            return int(values[header.index("ListenOverflows")])
+    return 0
 
 
 def seconds_of(duration: str) -> float:
