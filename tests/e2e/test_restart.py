@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,8 +21,9 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
+from prometheus_client.parser import text_string_to_metric_families
 
-from gitstage.dev.git_server import BasicAuth, GitHttpServer
+from gitstage.dev.git_server import BasicAuth
 from tests.conftest import Kube
 from tests.e2e.kubeutil import api, eventually, install_crd, namespace_with_git_secret
 from tests.e2e.test_operator import (
@@ -38,6 +41,7 @@ from tests.e2e.test_operator import (
     served_commit,
     settled,
 )
+from tests.support.git_server import CountingGitServer
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +56,7 @@ class Scene:
     kubeconfig: Path
     cache: Path
     logs: Path
+    server: CountingGitServer
 
 
 @pytest.fixture
@@ -63,7 +68,8 @@ def scene(kube: Kube, tmp_path: Path) -> Iterator[Scene]:
     subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
     install_crd()
     namespace = namespace_with_git_secret("restart", "alice", PASSWORD)
-    with GitHttpServer(root, auth=BasicAuth("alice", PASSWORD), host=kube.node_address) as server:
+    auth = BasicAuth("alice", PASSWORD)
+    with CountingGitServer(root, auth=auth, host=kube.node_address) as server:
         url = server.url("registry.git")
         clone = tmp_path / "clone"
         authed = url.replace("http://", f"http://alice:{PASSWORD}@")
@@ -72,13 +78,21 @@ def scene(kube: Kube, tmp_path: Path) -> Iterator[Scene]:
         registry.git("checkout", "-q", "-b", "main")
         (clone / "artifacts.yaml").write_text("churn:\n  type: model\n  path: models/churn.txt\n")
         yield Scene(
-            namespace, registry, url, kube.kubeconfig, tmp_path / "cache", tmp_path / "logs"
+            namespace,
+            registry,
+            url,
+            kube.kubeconfig,
+            tmp_path / "cache",
+            tmp_path / "logs",
+            server,
         )
     client.CoreV1Api(api()).delete_namespace(namespace)
 
 
 @contextmanager
-def operator_process(scene: Scene, name: str) -> Iterator[subprocess.Popen[bytes]]:
+def operator_process(
+    scene: Scene, name: str, metrics_port: int = 0
+) -> Iterator[subprocess.Popen[bytes]]:
     """`gitstage operator` watching the scene's namespace; killed on exit if still running."""
     scene.logs.mkdir(exist_ok=True)
     env = {
@@ -87,10 +101,11 @@ def operator_process(scene: Scene, name: str) -> Iterator[subprocess.Popen[bytes
         "GITSTAGE_CACHE_DIR": str(scene.cache),
         "PYTHONPATH": str(ROOT / "operator"),
     }
-    command = [sys.executable, "-m", "gitstage", "operator", "-n", scene.namespace]
+    command = [sys.executable, "-m", "gitstage", "operator", "-n", scene.namespace, "--liveness="]
+    command += ["--metrics-port", str(metrics_port), "--metrics-address", "127.0.0.1"]
     with (scene.logs / f"{name}.log").open("wb") as log:
         process = subprocess.Popen(
-            [*command, "--liveness", "", "--metrics-port", "0"],
+            command,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -181,3 +196,59 @@ def test_a_crash_mid_rollout_resumes_without_duplicate_work(scene: Scene) -> Non
         assert third.wait(timeout=60) == 0
     for log in scene.logs.glob("*.log"):
         assert PASSWORD not in log.read_text()
+
+
+def reconciles(port: int, name: str) -> float:
+    """How many reconciles of `name` the operator behind `port` has finished (0 until it serves)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+    except OSError:
+        return 0.0
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "gitstage_reconcile_duration_seconds_count"
+        and sample.labels.get("registry") == name
+    )
+
+
+def test_a_restart_leaves_the_status_alone_until_the_first_poll_answers(scene: Scene) -> None:
+    """A new process knows nothing its predecessor did not write: reconciling before its first
+    poll must not rewrite the status (which flapped every registry's Ready on a restart)."""
+    registry = scene.registry
+    c1 = registry.commit("weights-1")
+    registry.tag("churn@v1.0.0", c1)
+    registry.tag("churn#prod#1", c1)
+    body = model_registry(scene, "churn")
+    custom().create_namespaced_custom_object(GROUP, VERSION, scene.namespace, PLURAL, body)
+    with operator_process(scene, "first") as first:
+        eventually(lambda: ready(scene, "churn") or None, timeout=120, what="v1 Ready")
+        eventually(lambda: settled(scene, "churn-prod") or None, timeout=90, what="settled")
+        first.terminate()
+        assert first.wait(timeout=60) == 0
+    before = get_registry(scene, "churn")
+
+    port = free_port()
+    scene.server.hold()  # the new process's first poll waits in the server
+    try:
+        with operator_process(scene, "second", metrics_port=port) as second:
+            eventually(lambda: reconciles(port, "churn") >= 1 or None, timeout=60, what="reconcile")
+            assert scene.server.waiting.is_set()  # it did reconcile before any poll answered
+            held = get_registry(scene, "churn")
+            assert held["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+            scene.server.release()
+            eventually(lambda: reconciles(port, "churn") >= 2 or None, timeout=60, what="polled")
+            after = get_registry(scene, "churn")
+            assert after["status"] == before["status"]  # nothing new: nothing written
+            second.terminate()
+            assert second.wait(timeout=60) == 0
+    finally:
+        scene.server.release()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

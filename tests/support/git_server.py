@@ -21,8 +21,10 @@ GATE_LIMIT = 60.0  # a held request gives up after this long, so a failed test c
 
 
 class CountingGitServer(GitHttpServer):
-    def __init__(self, root: Path, *, auth: BasicAuth | None = None) -> None:
-        super().__init__(root, auth=auth)
+    def __init__(
+        self, root: Path, *, auth: BasicAuth | None = None, host: str = "127.0.0.1"
+    ) -> None:
+        super().__init__(root, auth=auth, host=host)
         self.commands: Counter[str] = Counter()
         self.waiting = threading.Event()
         self._open = threading.Event()

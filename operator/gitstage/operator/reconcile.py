@@ -112,6 +112,11 @@ class BindingRun:
 def reconcile(ctx: Context, spec: v1.ModelRegistrySpec, source: SourceView | None) -> Outcome:
     outcome = Outcome()
     previous = _previous_status(ctx.body)
+    if _before_first_poll(ctx, spec, source, previous):
+        # A restarted operator has not read the repository yet: the status on record says
+        # more than it could, and rewriting it would flap Ready for every registry at once.
+        outcome.states = list(previous.deployments)
+        return outcome
     owner = Owner(ctx.name, ctx.namespace, str(ctx.body["metadata"]["uid"]))
     access = SourceAccess(
         spec.source.url, spec.source.secret_ref.name if spec.source.secret_ref else None
@@ -133,6 +138,19 @@ def reconcile(ctx: Context, spec: v1.ModelRegistrySpec, source: SourceView | Non
         patch_status(ctx.namespace, ctx.name, status)
         outcome.status_written = True
     return outcome
+
+
+def _before_first_poll(
+    ctx: Context,
+    spec: v1.ModelRegistrySpec,
+    source: SourceView | None,
+    previous: v1.ModelRegistryStatus,
+) -> bool:
+    """No poll has answered yet, and the status on record is of this very spec."""
+    unchanged_spec = previous.observed_generation is not None and (
+        previous.observed_generation == ctx.generation
+    )
+    return source is None and not spec.suspend and unchanged_spec
 
 
 def _current_status(body: dict[str, Any]) -> dict[str, Any]:
