@@ -39,6 +39,7 @@ from gitstage.dev.processes import raise_on_sigterm, spawn, stop_all
 __all__ = ["ClusterError", "ClusterInfo", "ImageArchive", "LocalCluster"]
 
 CONTROLLER_QPS = 200  # the controller-manager's client rate limit
+CONTROLLER_SYNCS = 50  # Deployments and ReplicaSets the controller-manager syncs at once
 
 STATE_FILE = "cluster.json"
 KWOK_NODE_NAME = "kwok-node-0"
@@ -350,6 +351,10 @@ class LocalCluster:
                 # when a thousand Deployments arrive at once (benchmarks/scale.py).
                 f"--kube-api-qps={CONTROLLER_QPS}",
                 f"--kube-api-burst={CONTROLLER_QPS * 2}",
+                # Defaults (5 each): a thousand new Deployments waited up to 90 s for their
+                # ReplicaSets, the operator having long created them (benchmarks/scale.py).
+                f"--concurrent-deployment-syncs={CONTROLLER_SYNCS}",
+                f"--concurrent-replicaset-syncs={CONTROLLER_SYNCS}",
             ],
         )
         self._spawn("kube-scheduler", bins, common)
