@@ -16,7 +16,8 @@ Figures:
                           the operator counted (gitstage_polls_total)
 
   restart                 a new operator process over the same mirrors: seconds until it reports
-                          every registry Ready, and Deployment watch events meanwhile (want 0)
+                          every registry Ready and until it has polled every repository itself,
+                          and watch events on Deployments and ModelRegistries meanwhile (want 0)
   memory profile          a second restart under tracemalloc: live memory by allocating package
 
     PYTHONPATH=operator:. python benchmarks/scale.py [--registries 1000 --repos 200 --artifacts 20]
@@ -276,7 +277,7 @@ def main() -> None:
             window = idle_window(kube, operator, server, args.idle_seconds)
             memory = operator.memory()
         overflows.append(listen_overflows())
-        restart = timed_restart(kube, scratch, args.registries, args.ready_timeout)
+        restart = timed_restart(kube, scratch, args)
         overflows.append(listen_overflows())
         report(args, ramp, memory, window)
         print(
@@ -286,7 +287,9 @@ def main() -> None:
         )
         print(
             f"operator restart: every registry Ready again {restart.seconds:.1f} s after the new "
-            f"process started; Deployment watch events meanwhile: {restart.deployment_events}"
+            f"process started, every repository polled by it after {restart.polled_seconds:.1f} s;"
+            f" watch events meanwhile: {restart.deployment_events} on Deployments, "
+            f"{restart.registry_events} on ModelRegistries"
         )
         targets(args, ramp, memory, window, restart)
         sys.stdout.flush()
@@ -296,8 +299,10 @@ def main() -> None:
 
 @dataclass
 class Restart:
-    seconds: float
+    seconds: float  # until the new process reports every registry Ready
+    polled_seconds: float  # until it has polled every repository itself
     deployment_events: int
+    registry_events: int  # status writes: a restart that knows nothing new writes none
 
 
 def ready_by_operator(operator: Operator) -> float:
@@ -308,20 +313,50 @@ def ready_by_operator(operator: Operator) -> float:
         return 0.0
 
 
-def timed_restart(kube: Kube, scratch: Path, registries: int, timeout: float) -> Restart:
-    """A new operator process over the same mirrors: until it reports every registry Ready."""
+LAST_POLL = "gitstage_last_successful_poll_timestamp_seconds"
+
+
+def polled_by_operator(operator: Operator) -> int:
+    """Repositories this operator process has polled successfully at least once."""
+    try:
+        scraped = operator.scrape()
+    except OSError:
+        return 0
+    return sum(
+        1 for name, _ in scraped if name == "gitstage_last_successful_poll_timestamp_seconds"
+    )
+
+
+def timed_restart(kube: Kube, scratch: Path, args: argparse.Namespace) -> Restart:
+    """A new operator process over the same mirrors: until it reports every registry Ready,
+    then until it has polled every repository (each registry reconciled from a fresh read)."""
     with Writes(kube) as writes, operator_process(kube, scratch, SECRET) as operator:
         started = time.monotonic()
         wait_for(
-            lambda: ready_by_operator(operator) >= registries,
+            lambda: ready_by_operator(operator) >= args.registries,
             "every registry Ready after the restart",
-            timeout,
+            args.ready_timeout,
             step=0.5,
         )
         took = time.monotonic() - started
-        events = sum(n for kind, n in writes.counts.items() if kind.startswith("deployments"))
-    log(f"restart: all Ready after {took:.1f}s")
-    return Restart(took, events)
+        wait_for(
+            lambda: polled_by_operator(operator) >= args.repos,
+            "every repository polled after the restart",
+            args.ready_timeout,
+            step=0.5,
+        )
+        polled = time.monotonic() - started
+        wait_for(
+            lambda: ready_by_operator(operator) >= args.registries,
+            "every registry still Ready once polled",
+            args.ready_timeout,
+            step=0.5,
+        )
+        counts = writes.counts
+        deployments = sum(n for kind, n in counts.items() if kind.startswith("deployments"))
+        statuses = sum(n for kind, n in counts.items() if kind.startswith("modelregistries"))
+    log(f"restart: all Ready after {took:.1f}s, every repository polled after {polled:.1f}s")
+    return Restart(took, polled, deployments, statuses)
 
 
 def memory_profile(kube: Kube, scratch: Path, args: argparse.Namespace) -> str:
@@ -373,6 +408,12 @@ def targets(
             f"{restart.deployment_events}",
             "0",
             restart.deployment_events == 0,
+        ),
+        (
+            "ModelRegistry writes across a restart",
+            f"{restart.registry_events}",
+            "0 (nothing changed)",
+            restart.registry_events == 0,
         ),
     ]
     for what, figure, target, met in checks:
