@@ -131,6 +131,7 @@ def test_the_watch_handler_exports_the_status_and_a_deletion_drops_it(
             name="watched",
             namespace=NAMESPACE,
             annotations={},
+            meta={"generation": 1},
             event=body,
             status=raw_status,
             memo={},

@@ -93,6 +93,7 @@ class RegistryWorker:
         self._failures = 0
         self.reconciles = 0
         self.handled_request: str | None = None
+        self._generation: object = None  # the last metadata.generation its events carried
         # What the dashboard reads (in memory only): the last valid spec, the Deployments'
         # states, the Events posted; `revision` moves whenever one of them (or the source) does.
         self.spec: v1.ModelRegistrySpec | None = None
@@ -106,6 +107,13 @@ class RegistryWorker:
 
     def wake(self) -> None:
         self._wakeup.set()
+
+    def generation_moved(self, generation: object) -> bool:
+        """Record an event's generation: whether the spec changed since the last event (the
+        first event is no change: a new worker reconciles anyway)."""
+        moved = self._generation is not None and generation != self._generation
+        self._generation = generation
+        return moved
 
     def request(self) -> None:
         """`requestedAt`: poll the repository now, then reconcile."""
