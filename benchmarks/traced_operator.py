@@ -59,6 +59,7 @@ def write_report(*_: object) -> None:
     lines += [f"{size / 2**20:8.1f} MiB  {name}" for name, size in sizes.most_common(TOP)]
     if os.environ.get("GITSTAGE_TRACE_HOLDERS"):
         lines += decoded_holders()
+        lines += decoded_parts_held()
     path = os.environ["GITSTAGE_TRACE_OUT"]
     with open(path + ".tmp", "w") as handle:
         handle.write("\n".join(lines) + "\n")
@@ -88,6 +89,36 @@ def decoded_holders() -> list[str]:
         f"{size / 2**20:8.1f} MiB  {counts[name]:6d} documents  {name}"
         for name, size in held.most_common(TOP)
     ]
+    return lines
+
+
+def decoded_parts_held() -> list[str]:
+    """Who keeps parts of decoded JSON (strings, and dicts and lists the collector does not
+    track) after their document is gone: each tracked object holding such parts, charged with
+    their deep size by its type and where it was allocated. A part is charged once."""
+    import gc
+
+    def from_decoder(obj: object) -> bool:
+        trace = tracemalloc.get_object_traceback(obj)
+        return trace is not None and "json" in trace[0].filename
+
+    seen: set[int] = set()
+    held: Counter[str] = Counter()
+    for holder in gc.get_objects():
+        if isinstance(holder, FrameType) or from_decoder(holder):
+            continue
+        size = 0
+        for part in gc.get_referents(holder):
+            if id(part) in seen or gc.is_tracked(part) or not from_decoder(part):
+                continue
+            seen.add(id(part))
+            size += deep_size(part)
+        if size:
+            trace = tracemalloc.get_object_traceback(holder)
+            where = f"{owner(trace[0].filename)}:{trace[0].lineno}" if trace else "?"
+            held[f"{type(holder).__qualname__} made at {where}"] += size
+    lines = ["parts of decoded JSON outliving their documents, by holder:"]
+    lines += [f"{size / 2**20:8.1f} MiB  {name}" for name, size in held.most_common(TOP)]
     return lines
 
 
