@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from gitstage.adapters.kube import views
 from gitstage.adapters.kube.client import apps, core
 from gitstage.adapters.metrics import api_write
 from gitstage.workloads.render import ANNOTATION_COMMIT, FETCHER_NAME
@@ -54,14 +54,16 @@ def server_side_apply(
     metadata = manifest["metadata"]
     api_write("apply", f"{manifest['kind'].lower()}s")
     try:
-        patch(
+        answer = patch(
             name=metadata["name"],
             namespace=metadata["namespace"],
             body=manifest,
             field_manager=FIELD_MANAGER,
             force=True,
             _content_type=APPLY_PATCH,
+            _preload_content=False,  # the applied object is not read: no model built for it
         )
+        raw_body(answer)  # read to the end, which returns the connection to the pool
     except ApiException as error:
         if error.status == 403 and as_user is not None:
             raise ForbiddenError(api_message(error)) from None
@@ -80,43 +82,54 @@ def api_message(error: ApiException) -> str:
 
 def observe(namespace: str, name: str) -> ObservedDeployment | None:
     try:
-        deployment = apps().read_namespaced_deployment(name=name, namespace=namespace)
+        answer = apps().read_namespaced_deployment(
+            name=name, namespace=namespace, _preload_content=False
+        )
     except ApiException as error:
         if error.status == 404:
             return None
         raise
-    status = deployment.status or client.V1DeploymentStatus()
-    metadata = deployment.metadata or client.V1ObjectMeta()
-    progressing = next((c.reason for c in status.conditions or [] if c.type == "Progressing"), None)
-    template_meta = deployment.spec.template.metadata if deployment.spec else None
-    template_annotations = dict((template_meta.annotations if template_meta else None) or {})
-    replicas = deployment.spec.replicas if deployment.spec else None
-    desired = replicas if replicas is not None else 1
-    updated = status.updated_replicas or 0
+    deployment = views.Deployment.model_validate_json(raw_body(answer))
+    spec, status = deployment.spec, deployment.status
+    progressing = next((c.reason for c in status.conditions if c.type == "Progressing"), None)
+    template_annotations = dict(spec.template.metadata.annotations)
+    desired = spec.replicas if spec.replicas is not None else 1
+    updated = status.updated_replicas
     # Mid-rollout: old pods still counted, new ones missing or unavailable.
-    rolling = (
-        updated < desired or (status.replicas or 0) > updated or bool(status.unavailable_replicas)
-    )
-    selector = deployment.spec.selector.match_labels if deployment.spec else None
+    rolling = updated < desired or status.replicas > updated or bool(status.unavailable_replicas)
     failure = (
-        _pod_failure(namespace, selector or {}, template_annotations.get(ANNOTATION_COMMIT))
+        _pod_failure(
+            namespace, spec.selector.match_labels, template_annotations.get(ANNOTATION_COMMIT)
+        )
         if rolling
         else None
     )
     return ObservedDeployment(
         name=name,
-        annotations=dict(metadata.annotations or {}),
-        generation=metadata.generation or 0,
-        observed_generation=status.observed_generation or 0,
-        replicas=deployment.spec.replicas if deployment.spec else None,
-        total_replicas=status.replicas or 0,
-        updated_replicas=status.updated_replicas or 0,
-        ready_replicas=status.ready_replicas or 0,
-        available_replicas=status.available_replicas or 0,
+        annotations=dict(deployment.metadata.annotations),
+        generation=deployment.metadata.generation,
+        observed_generation=status.observed_generation,
+        replicas=spec.replicas,
+        total_replicas=status.replicas,
+        updated_replicas=status.updated_replicas,
+        ready_replicas=status.ready_replicas,
+        available_replicas=status.available_replicas,
         progressing_reason=progressing,
         template_annotations=template_annotations,
         pod_failure=failure,
     )
+
+
+def raw_body(answer: object) -> bytes:
+    """The undecoded body of a call made with `_preload_content=False` (a urllib3 response;
+    the client's annotations name the model it would have built)."""
+    data = getattr(answer, "data", None)
+    if not isinstance(data, bytes):
+        raise TypeError(f"expected an undecoded response, got {type(answer).__name__}")
+    release = getattr(answer, "release_conn", None)
+    if release is not None:
+        release()  # done already once the body is read to its end; a no-op then
+    return data
 
 
 # Waiting reasons of a container that will not start without a change (image, config).
@@ -136,20 +149,21 @@ def _pod_failure(namespace: str, selector: dict[str, str], commit: str | None) -
     if not selector or commit is None:
         return None
     labels = ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
-    pods = core().list_namespaced_pod(namespace=namespace, label_selector=labels).items
-    for pod in pods:
-        metadata = pod.metadata or client.V1ObjectMeta()
-        if (metadata.annotations or {}).get(ANNOTATION_COMMIT) != commit or pod.status is None:
+    answer = core().list_namespaced_pod(
+        namespace=namespace, label_selector=labels, _preload_content=False
+    )
+    for pod in views.PodList.model_validate_json(raw_body(answer)).items:
+        if pod.metadata.annotations.get(ANNOTATION_COMMIT) != commit or pod.status is None:
             continue
-        for container in pod.status.init_container_statuses or []:
+        for container in pod.status.init_container_statuses:
             if container.name == FETCHER_NAME:
                 reason = _container_failure(container)
                 if reason is not None:
-                    return f"pod {metadata.name}: {reason}"
+                    return f"pod {pod.metadata.name}: {reason}"
     return None
 
 
-def _container_failure(container: client.V1ContainerStatus) -> str | None:
+def _container_failure(container: views.ContainerStatus) -> str | None:
     """Why the fetcher cannot finish, or None while it runs (a restart after a kill or a
     transient error is a retry in progress, not a failure yet)."""
     state, last = container.state, container.last_state
