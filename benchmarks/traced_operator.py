@@ -94,8 +94,9 @@ def decoded_holders() -> list[str]:
 
 def decoded_parts_held() -> list[str]:
     """Who keeps parts of decoded JSON (strings, and dicts and lists the collector does not
-    track) after their document is gone: each tracked object holding such parts, charged with
-    their deep size by its type and where it was allocated. A part is charged once."""
+    track) after their document is gone: each tracked object holding such parts, directly or
+    through untracked containers of its own (an instance's all-string `__dict__`, a tuple),
+    charged with their deep size by its type and where it was allocated. A part counts once."""
     import gc
 
     def from_decoder(obj: object) -> bool:
@@ -103,16 +104,25 @@ def decoded_parts_held() -> list[str]:
         return trace is not None and "json" in trace[0].filename
 
     seen: set[int] = set()
+
+    def held_through(container: object) -> int:
+        size, stack = 0, list(gc.get_referents(container))
+        while stack:
+            part = stack.pop()
+            if id(part) in seen or gc.is_tracked(part):
+                continue  # a tracked container is a holder of its own
+            seen.add(id(part))
+            if from_decoder(part):
+                size += deep_size(part)
+            elif isinstance(part, dict | list | tuple | set | frozenset):
+                stack.extend(gc.get_referents(part))
+        return size
+
     held: Counter[str] = Counter()
     for holder in gc.get_objects():
         if isinstance(holder, FrameType) or from_decoder(holder):
             continue
-        size = 0
-        for part in gc.get_referents(holder):
-            if id(part) in seen or gc.is_tracked(part) or not from_decoder(part):
-                continue
-            seen.add(id(part))
-            size += deep_size(part)
+        size = held_through(holder)
         if size:
             trace = tracemalloc.get_object_traceback(holder)
             where = f"{owner(trace[0].filename)}:{trace[0].lineno}" if trace else "?"
