@@ -14,7 +14,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gitstage.adapters.git.gc_pause import gc_paused, keep_out_of_collections
+from gitstage.adapters.git.gc_pause import (
+    collect_before_keeping,
+    gc_paused,
+    keep_out_of_collections,
+)
 from gitstage.adapters.git.object_cache import ObjectCache, release
 from gitstage.adapters.git.reader import (
     READ_ERRORS,
@@ -279,6 +283,7 @@ class IncrementalReader:
 
     def read(self, source: RegistrySource) -> Registry:
         """The registry; the state is kept for the next read and out of the collector's way."""
+        collect_before_keeping()
         try:
             with gc_paused():
                 registry = self._read(source)
