@@ -229,6 +229,9 @@ def test_a_restart_leaves_the_status_alone_until_the_first_poll_answers(scene: S
         first.terminate()
         assert first.wait(timeout=60) == 0
     before = get_registry(scene, "churn")
+    # No kopf bookkeeping on the registry: no change handlers, so no diff base or finalizer.
+    assert not before["metadata"].get("finalizers")
+    assert not [k for k in before["metadata"].get("annotations") or {} if "handled" in k]
 
     port = free_port()
     scene.server.hold()  # the new process's first poll waits in the server
