@@ -7,8 +7,7 @@ once, round-robin over the repositories, each serving one artifact's prod stage 
 (a different artifact per registry of a repository). `gitstage operator` runs as a subprocess.
 
 Figures:
-  time until all Ready    from the first create to every registry's Ready=True, as the
-                          harness's own watches on Deployments and ModelRegistries see it
+  time until all Ready    from the first create to every registry's Ready=True
   operator RSS            VmRSS and VmHWM (peak) of the operator process, from /proc
   API writes when idle    over --idle-seconds once all are Ready: the operator's own count
                           (gitstage_kube_api_writes_total) and, from the API server's watch,
@@ -27,6 +26,7 @@ Figures:
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import signal
 import subprocess
@@ -101,6 +101,21 @@ def registries(args: argparse.Namespace, server: CountingGitServer) -> list[dict
         url = server.url(f"repo-{repo}.git")
         bodies.append(model_registry(f"r{number}", url, args.interval, [(artifact, "prod")]))
     return bodies
+
+
+def deployment_count(kube: Kube, namespace: str) -> int:
+    response = kube.apps().list_namespaced_deployment(namespace, _preload_content=False)
+    return len(json.loads(response.data)["items"])
+
+
+def ready_count(kube: Kube, namespace: str = NAMESPACE) -> int:
+    found = kube.custom().list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    ready = 0
+    for item in found["items"]:
+        conditions = (item.get("status") or {}).get("conditions") or []
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            ready += 1
+    return ready
 
 
 class Writes:
@@ -444,98 +459,30 @@ class Ramp:
 def create_and_wait(
     kube: Kube, bodies: list[dict[str, Any]], timeout: float, namespace: str = NAMESPACE
 ) -> Ramp:
-    """Create the registries, then wait for every Deployment and every Ready=True as watch
-    events report them: no list of a thousand objects per check (each such check took the
-    API server a share of the two cores the operator is measured on)."""
-    with Progress(kube, namespace) as progress:
-        started = time.monotonic()
-        custom = kube.custom()
-        for body in bodies:
-            custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-        log(f"{len(bodies)} ModelRegistries created in {time.monotonic() - started:.1f}s")
-        last = [(-1, -1)]
-        created: list[float] = []
+    started = time.monotonic()
+    custom = kube.custom()
+    for body in bodies:
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    log(f"{len(bodies)} ModelRegistries created in {time.monotonic() - started:.1f}s")
+    last = [(-1, -1)]
+    created: list[float] = []
 
-        def all_ready() -> bool:
-            progress.raise_if_failed()
-            deployments, ready = len(progress.deployments), progress.ready_count()
-            if deployments == len(bodies) and not created:
-                created.append(time.monotonic() - started)
-            if (ready, deployments) != last[0]:
-                elapsed = time.monotonic() - started
-                log(f"after {elapsed:.1f}s: {deployments} Deployments, {ready}/{len(bodies)} Ready")
-                last[0] = (ready, deployments)
-            return ready == len(bodies)
+    def all_ready() -> bool:
+        # The check shares the two cores with what it measures: Deployments are counted until
+        # all exist, from the raw list (decoding 1,000 into the client's models took about
+        # half a core at one check a second).
+        deployments = len(bodies) if created else deployment_count(kube, namespace)
+        if deployments == len(bodies) and not created:
+            created.append(time.monotonic() - started)
+        ready = ready_count(kube, namespace)
+        if (ready, deployments) != last[0]:
+            elapsed = time.monotonic() - started
+            log(f"after {elapsed:.1f}s: {deployments} Deployments, {ready}/{len(bodies)} Ready")
+            last[0] = (ready, deployments)
+        return ready == len(bodies)
 
-        wait_for(all_ready, "every ModelRegistry Ready", timeout, step=0.2)
-        return Ramp(created[0], time.monotonic() - started)
-
-
-class Progress:
-    """Deployments that exist and ModelRegistries whose Ready is True, kept from two watches
-    (raw JSON events through the generic custom-object path, not the client's models)."""
-
-    def __init__(self, kube: Kube, namespace: str) -> None:
-        self.deployments: set[str] = set()
-        self.ready: dict[str, bool] = {}
-        self._kube, self._namespace = kube, namespace
-        self._stop = threading.Event()
-        self._failures: list[BaseException] = []
-        self._started = threading.Barrier(3)
-        kinds = (("apps", "v1", "deployments"), (GROUP, VERSION, PLURAL))
-        self._threads = [threading.Thread(target=self._follow, args=k, daemon=True) for k in kinds]
-
-    def ready_count(self) -> int:
-        return sum(self.ready.values())
-
-    def raise_if_failed(self) -> None:
-        if self._failures:
-            raise RuntimeError("a progress watch failed") from self._failures[0]
-
-    def _follow(self, group: str, version: str, plural: str) -> None:
-        custom, namespace = self._kube.custom(), self._namespace
-        listing = custom.list_namespaced_custom_object(group, version, namespace, plural)
-        for item in listing["items"]:
-            self._note(plural, "ADDED", item)
-        stream = watch.Watch().stream(
-            custom.list_namespaced_custom_object,
-            group,
-            version,
-            namespace,
-            plural,
-            resource_version=listing["metadata"]["resourceVersion"],
-            timeout_seconds=3600,
-        )
-        self._started.wait()
-        try:
-            for event in stream:
-                if self._stop.is_set():
-                    return
-                self._note(plural, event["type"], event["object"])
-        except Exception as error:
-            if not self._stop.is_set():  # the cluster stopping ends the stream: not an error
-                self._failures.append(error)
-
-    def _note(self, plural: str, kind: str, item: dict[str, Any]) -> None:
-        name = item["metadata"]["name"]
-        if plural == "deployments":
-            if kind == "DELETED":
-                self.deployments.discard(name)
-            else:
-                self.deployments.add(name)
-            return
-        conditions = (item.get("status") or {}).get("conditions") or []
-        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-        self.ready[name] = ready and kind != "DELETED"
-
-    def __enter__(self) -> Progress:
-        for thread in self._threads:
-            thread.start()
-        self._started.wait()  # both watches listed: nothing created from here on is missed
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
+    wait_for(all_ready, "every ModelRegistry Ready", timeout, step=1.0)
+    return Ramp(created[0], time.monotonic() - started)
 
 
 if __name__ == "__main__":
