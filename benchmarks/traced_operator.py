@@ -75,6 +75,7 @@ def decoded_holders() -> list[str]:
         trace = tracemalloc.get_object_traceback(obj)
         return trace is not None and "json" in trace[0].filename
 
+    gc.unfreeze()  # gc.get_objects() does not list the frozen: the report is the process's end
     decoded = [o for o in gc.get_objects() if isinstance(o, dict | list) and from_decoder(o)]
     inner = {id(child) for o in decoded for child in gc.get_referents(o)}
     roots = [o for o in decoded if id(o) not in inner]
@@ -103,6 +104,7 @@ def decoded_parts_held() -> list[str]:
         trace = tracemalloc.get_object_traceback(obj)
         return trace is not None and "json" in trace[0].filename
 
+    gc.unfreeze()  # frozen objects (the operator's kept states and all alive then) are listed too
     seen: set[int] = set()
 
     def held_through(container: object) -> int:
