@@ -332,12 +332,11 @@ def timed_restart(kube: Kube, scratch: Path, args: argparse.Namespace) -> Restar
     then until it has polled every repository (each registry reconciled from a fresh read)."""
     with Writes(kube) as writes, operator_process(kube, scratch, SECRET) as operator:
         started = time.monotonic()
-        wait_for(
-            lambda: ready_by_operator(operator) >= args.registries,
-            "every registry Ready after the restart",
-            args.ready_timeout,
-            step=0.5,
-        )
+
+        def ready() -> bool:
+            return ready_by_operator(operator) >= args.registries
+
+        wait_for(ready, "every registry Ready after the restart", args.ready_timeout, step=0.5)
         took = time.monotonic() - started
         wait_for(
             lambda: polled_by_operator(operator) >= args.repos,
@@ -346,12 +345,7 @@ def timed_restart(kube: Kube, scratch: Path, args: argparse.Namespace) -> Restar
             step=0.5,
         )
         polled = time.monotonic() - started
-        wait_for(
-            lambda: ready_by_operator(operator) >= args.registries,
-            "every registry still Ready once polled",
-            args.ready_timeout,
-            step=0.5,
-        )
+        wait_for(ready, "every registry still Ready once polled", args.ready_timeout, step=0.5)
         counts = writes.counts
         deployments = sum(n for kind, n in counts.items() if kind.startswith("deployments"))
         statuses = sum(n for kind, n in counts.items() if kind.startswith("modelregistries"))

@@ -146,13 +146,19 @@ def ready(scene: Scene, name: str) -> bool:
     return (condition(scene, name, "Ready") or {}).get("status") == "True"
 
 
-def test_a_crash_mid_rollout_resumes_without_duplicate_work(scene: Scene) -> None:
-    registry = scene.registry
-    c1 = registry.commit("weights-1")
-    registry.tag("churn@v1.0.0", c1)
-    registry.tag("churn#prod#1", c1)
+def serve_v1(scene: Scene) -> str:
+    """churn v1.0.0 registered and assigned to prod, served by a ModelRegistry: v1's commit."""
+    c1 = scene.registry.commit("weights-1")
+    scene.registry.tag("churn@v1.0.0", c1)
+    scene.registry.tag("churn#prod#1", c1)
     body = model_registry(scene, "churn")
     custom().create_namespaced_custom_object(GROUP, VERSION, scene.namespace, PLURAL, body)
+    return c1
+
+
+def test_a_crash_mid_rollout_resumes_without_duplicate_work(scene: Scene) -> None:
+    registry = scene.registry
+    c1 = serve_v1(scene)
 
     with operator_process(scene, "first") as first:
         eventually(lambda: served_commit(scene, "churn-prod") == c1, timeout=90, what="v1")
@@ -217,12 +223,7 @@ def reconciles(port: int, name: str) -> float:
 def test_a_restart_leaves_the_status_alone_until_the_first_poll_answers(scene: Scene) -> None:
     """A new process knows nothing its predecessor did not write: reconciling before its first
     poll must not rewrite the status (which flapped every registry's Ready on a restart)."""
-    registry = scene.registry
-    c1 = registry.commit("weights-1")
-    registry.tag("churn@v1.0.0", c1)
-    registry.tag("churn#prod#1", c1)
-    body = model_registry(scene, "churn")
-    custom().create_namespaced_custom_object(GROUP, VERSION, scene.namespace, PLURAL, body)
+    serve_v1(scene)
     with operator_process(scene, "first") as first:
         eventually(lambda: ready(scene, "churn") or None, timeout=120, what="v1 Ready")
         eventually(lambda: settled(scene, "churn-prod") or None, timeout=90, what="settled")
