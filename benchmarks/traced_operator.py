@@ -58,6 +58,11 @@ def write_report(*_: object) -> None:
     lines = [f"traced live memory: {total / 2**20:.1f} MiB"]
     lines += [f"{size / 2**20:8.1f} MiB  {name}" for name, size in sizes.most_common(TOP)]
     if os.environ.get("GITSTAGE_TRACE_HOLDERS"):
+        import gc
+
+        # gc.get_objects() does not list frozen objects: the operator's kept states, and all
+        # that was alive when a read froze them. The report is the traced process's end.
+        gc.unfreeze()
         lines += decoded_holders()
         lines += decoded_parts_held()
     path = os.environ["GITSTAGE_TRACE_OUT"]
@@ -66,16 +71,17 @@ def write_report(*_: object) -> None:
     os.replace(path + ".tmp", path)
 
 
+def from_decoder(obj: object) -> bool:
+    """Whether the JSON decoder allocated `obj`."""
+    trace = tracemalloc.get_object_traceback(obj)
+    return trace is not None and "json" in trace[0].filename
+
+
 def decoded_holders() -> list[str]:
     """Who keeps decoded JSON: each top-level document the decoder made (a dict or list no other
     decoded object holds), counted with its deep size by what refers to it."""
     import gc
 
-    def from_decoder(obj: object) -> bool:
-        trace = tracemalloc.get_object_traceback(obj)
-        return trace is not None and "json" in trace[0].filename
-
-    gc.unfreeze()  # gc.get_objects() does not list the frozen: the report is the process's end
     decoded = [o for o in gc.get_objects() if isinstance(o, dict | list) and from_decoder(o)]
     inner = {id(child) for o in decoded for child in gc.get_referents(o)}
     roots = [o for o in decoded if id(o) not in inner]
@@ -100,11 +106,6 @@ def decoded_parts_held() -> list[str]:
     charged with their deep size by its type and where it was allocated. A part counts once."""
     import gc
 
-    def from_decoder(obj: object) -> bool:
-        trace = tracemalloc.get_object_traceback(obj)
-        return trace is not None and "json" in trace[0].filename
-
-    gc.unfreeze()  # frozen objects (the operator's kept states and all alive then) are listed too
     seen: set[int] = set()
 
     def held_through(container: object) -> int:
