@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from gitstage.operator import handlers
 from gitstage.operator.kopf_tuning import NoDiffBase, quiet_routine_successes
 
 BODY = {"metadata": {"name": "churn", "annotations": {"a": "b"}}, "spec": {"x": [1, 2]}}
@@ -35,8 +36,13 @@ def test_only_routine_event_successes_are_dropped(
     level: int, message: str, kept: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     logger = logging.getLogger("test.kopf.objects")
-    quiet_routine_successes(logger)
-    quiet_routine_successes(logger)  # idempotent: one filter
+    raw_event_handlers = (
+        handlers.registry_event,
+        handlers.deployment_changed,
+        handlers.pod_changed,
+    )
+    quiet_routine_successes(logger, raw_event_handlers)
+    quiet_routine_successes(logger, raw_event_handlers)  # one filter, not two
     assert len(logger.filters) == 1
     with caplog.at_level(logging.INFO, logger=logger.name):
         logger.log(level, message)

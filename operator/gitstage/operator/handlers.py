@@ -58,7 +58,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.connect_timeout = 10
     settings.watching.reconnect_backoff = 1.0
     settings.posting.level = logging.INFO
-    quiet_routine_successes(logging.getLogger("kopf.objects"))
+    raw_event_handlers = (registry_event, deployment_changed, pod_changed)
+    quiet_routine_successes(logging.getLogger("kopf.objects"), raw_event_handlers)
     # kopf keeps a worker per object alive this long after its last event, holding that
     # event's body (60 KB decoded for a Deployment): with the default 5 s, a thousand
     # registries' Deployments, pods and registries kept most of the ramp's bodies at once.

@@ -12,7 +12,7 @@ them took as much of the loop again as decoding the watch streams did.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import kopf
@@ -31,17 +31,22 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
-EVENT_HANDLERS = ("registry_event", "deployment_changed", "pod_changed")
-_ROUTINE = frozenset(f"Handler {name!r} succeeded." for name in EVENT_HANDLERS)
-
-
 class RoutineSuccesses(logging.Filter):
-    """Drops kopf's success line for the raw event handlers; their failures still log."""
+    """Drops kopf's success line for the given handlers; their failures still log."""
+
+    def __init__(self, handlers: Iterable[Callable[..., object]]) -> None:
+        super().__init__()
+        # kopf names a module-level handler by its qualified name: "Handler 'name' succeeded."
+        self.messages = frozenset(f"Handler {h.__qualname__!r} succeeded." for h in handlers)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno != logging.INFO or record.getMessage() not in _ROUTINE
+        return record.levelno != logging.INFO or record.getMessage() not in self.messages
 
 
-def quiet_routine_successes(logger: logging.Logger) -> None:
-    if not any(isinstance(f, RoutineSuccesses) for f in logger.filters):
-        logger.addFilter(RoutineSuccesses())
+def quiet_routine_successes(
+    logger: logging.Logger, handlers: Iterable[Callable[..., object]]
+) -> None:
+    """Filter `logger` (kopf.objects) once: a later call replaces the handlers filtered."""
+    for earlier in [f for f in logger.filters if isinstance(f, RoutineSuccesses)]:
+        logger.removeFilter(earlier)
+    logger.addFilter(RoutineSuccesses(handlers))
