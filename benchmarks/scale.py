@@ -322,9 +322,7 @@ def polled_by_operator(operator: Operator) -> int:
         scraped = operator.scrape()
     except OSError:
         return 0
-    return sum(
-        1 for name, _ in scraped if name == "gitstage_last_successful_poll_timestamp_seconds"
-    )
+    return sum(1 for name, _ in scraped if name == LAST_POLL)
 
 
 def timed_restart(kube: Kube, scratch: Path, args: argparse.Namespace) -> Restart:
