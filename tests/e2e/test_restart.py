@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,6 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
-from prometheus_client.parser import text_string_to_metric_families
 
 from gitstage.dev.git_server import BasicAuth
 from tests.conftest import Kube
@@ -41,6 +39,7 @@ from tests.e2e.test_operator import (
     served_commit,
     settled,
 )
+from tests.support import exported_metrics
 from tests.support.git_server import CountingGitServer
 
 pytestmark = pytest.mark.e2e
@@ -207,16 +206,13 @@ def test_a_crash_mid_rollout_resumes_without_duplicate_work(scene: Scene) -> Non
 def reconciles(port: int, name: str) -> float:
     """How many reconciles of `name` the operator behind `port` has finished (0 until it serves)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-            text = answer.read().decode()
+        scraped = exported_metrics.scrape(f"http://127.0.0.1:{port}/metrics")
     except OSError:
         return 0.0
     return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "gitstage_reconcile_duration_seconds_count"
-        and sample.labels.get("registry") == name
+        value
+        for (sample, labels), value in scraped.items()
+        if sample == "gitstage_reconcile_duration_seconds_count" and ("registry", name) in labels
     )
 
 

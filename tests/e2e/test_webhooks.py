@@ -19,7 +19,6 @@ import pytest
 from kopf.testing import KopfRunner
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from prometheus_client.parser import text_string_to_metric_families
 
 from gitstage.adapters.mirror.poll_types import PollerStats
 from gitstage.dev.git_server import BasicAuth, GitHttpServer
@@ -34,6 +33,7 @@ from tests.e2e.kubeutil import (
     serving_template,
 )
 from tests.e2e.test_operator import Registry
+from tests.support import exported_metrics
 from tests.support import forge_payloads as fp
 from tests.support.git import init_served_bare
 
@@ -149,13 +149,7 @@ def idle(env: Env) -> bool:
 
 
 def scrape(env: Env) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(env.metrics, timeout=10) as response:  # noqa: S310 - loopback
-        text = response.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    return exported_metrics.scrape(env.metrics)
 
 
 @pytest.fixture(scope="module")

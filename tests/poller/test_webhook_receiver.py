@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
 
 from gitstage.adapters.git.credentials import GitCredentials
 from gitstage.adapters.mirror.poller import PollerHub
@@ -22,6 +21,7 @@ from gitstage.operator.webhook_server import WebhookServer
 from gitstage.operator.webhooks import WebhookReceiver, on_loop
 from tests.poller.conftest import BASE, PASSWORD, USER, Remote
 from tests.poller.test_hub import eventually
+from tests.support import exported_metrics
 from tests.support import forge_payloads as fp
 
 SECRET = b"receiver-secret-77"
@@ -205,11 +205,7 @@ def test_unknown_repositories_and_bad_requests_poll_nothing_and_say_little(
                 text = await response.text()
         refused = ("forge", "github"), ("outcome", "401")
         too_big = ("forge", "generic"), ("outcome", "413")
-        samples = {
-            (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-        }
+        samples = exported_metrics.parse(text)
         shown = remote.url  # no userinfo in it: it is the label as is
         assert samples[("gitstage_webhook_requests_total", refused)] >= 2
         assert samples[("gitstage_webhook_requests_total", too_big)] >= 2

@@ -3,6 +3,8 @@ export (what dashboards and alert rules may query)."""
 
 from __future__ import annotations
 
+import urllib.request
+
 from prometheus_client.metrics import Info, MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -15,15 +17,25 @@ Labels = tuple[tuple[str, str], ...]
 PLACEHOLDER = "catalog-placeholder"
 
 
-def samples(name: str) -> dict[Labels, float]:
-    """The current samples of `name` in the exposition, by their sorted labels."""
-    text = metrics.exposition().decode()
+def parse(text: str) -> dict[tuple[str, Labels], float]:
+    """Every sample of an exposition, by its name and its sorted labels."""
     return {
-        tuple(sorted(s.labels.items())): s.value
+        (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
-        if s.name == name
     }
+
+
+def scrape(url: str) -> dict[tuple[str, Labels], float]:
+    """`parse` of what a running operator serves at `url` (its /metrics, on loopback)."""
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
+        return parse(response.read().decode())
+
+
+def samples(name: str) -> dict[Labels, float]:
+    """The current samples of `name` in this process's exposition, by their sorted labels."""
+    exposed = parse(metrics.exposition().decode())
+    return {labels: value for (found, labels), value in exposed.items() if found == name}
 
 
 def catalog() -> dict[str, frozenset[str]]:
