@@ -212,7 +212,7 @@ def reconciles(port: int, name: str) -> float:
     return sum(
         value
         for (sample, labels), value in scraped.items()
-        if sample == "gitstage_reconcile_duration_seconds_count" and ("registry", name) in labels
+        if sample == "gitstage_reconciles_total" and ("registry", name) in labels
     )
 
 

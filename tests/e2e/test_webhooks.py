@@ -274,7 +274,7 @@ def test_metrics_show_readiness_rollout_states_and_reconciles(env: Env, first: s
     states = eventually(complete, what="Ready and a Complete rollout in the gauges")
     assert sum(states.values()) == 1.0  # one state at a time
     samples = scrape(env)
-    assert samples[("gitstage_reconcile_duration_seconds_count", registry)] >= 1
+    assert samples[("gitstage_reconciles_total", registry)] >= 1
     assert samples[("gitstage_policy_violations_total", registry)] == 0
     last_poll = samples[
         ("gitstage_last_successful_poll_timestamp_seconds", (("repository", env.url),))

@@ -1,8 +1,10 @@
-"""The operator's own HTTP listeners: metrics on the event loop kopf runs; the webhook receiver,
-which faces the internet, on a thread of its own (webhook_server.py)."""
+"""The operator's own HTTP listeners: metrics on the event loop kopf runs (the exposition itself
+rendered in a thread); the webhook receiver, which faces the internet, on a thread of its own
+(webhook_server.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -50,7 +52,9 @@ def metrics_app(before_scrape: Callable[[], None] | None = None) -> web.Applicat
     async def scrape(_: web.Request) -> web.Response:
         if before_scrape is not None:
             before_scrape()
-        response = web.Response(body=metrics.exposition())
+        # In a thread: a thousand registries' exposition takes a tenth of a second or more,
+        # which would stall every worker's loop at each scrape.
+        response = web.Response(body=await asyncio.to_thread(metrics.exposition))
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 

@@ -93,8 +93,8 @@ def reconciling(namespace: str, registry: str) -> Iterator[None]:
         _count_error(namespace, registry, type(error).__name__)
         raise
     finally:
-        seconds = time.monotonic() - started
-        SERIES.child(metrics.RECONCILE_SECONDS, namespace, registry).observe(seconds)
+        metrics.RECONCILE_SECONDS.labels(namespace).observe(time.monotonic() - started)
+        SERIES.child(metrics.RECONCILES, namespace, registry).inc()
 
 
 def _api_reason(error: ApiException) -> str:
