@@ -178,9 +178,13 @@ class Operator:
         kib = {key: int(value.split()[0]) / 1024 for key, value in fields.items() if "kB" in value}
         return Memory(kib["VmRSS"], kib["VmHWM"], kib["RssAnon"], kib["RssFile"] + kib["RssShmem"])
 
-    def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    def exposition(self) -> str:
+        """The text of the operator's /metrics."""
         with urllib.request.urlopen(self.metrics_url, timeout=10) as response:  # noqa: S310
-            text = response.read().decode()
+            return str(response.read().decode())
+
+    def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        text = self.exposition()
         return {
             (s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text)
