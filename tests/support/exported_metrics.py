@@ -3,6 +3,7 @@ export (what dashboards and alert rules may query)."""
 
 from __future__ import annotations
 
+import contextlib
 import urllib.request
 
 from prometheus_client.metrics import Info, MetricWrapperBase
@@ -10,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gitstage.adapters import metrics
 from gitstage.operator import observability
-from gitstage.operator.reconcile import Outcome
+from gitstage.operator.reconcile import Notice, Outcome, Transition
 from gitstage.resources import v1alpha1 as v1
 
 Labels = tuple[tuple[str, str], ...]
@@ -43,11 +44,12 @@ def catalog() -> dict[str, frozenset[str]]:
 
     A labelled metric shows no sample until it has a child: each gets one for the scrape, with
     placeholder values, and loses it after. The names and labels are then prometheus_client's
-    own exposition, not a re-implementation of its suffix rules. An info metric's labels are
-    the keys the operator gives it: the serving info is published by the operator's own code.
+    own exposition, not a re-implementation of its suffix rules. A registry's own series (and
+    the serving info's keys) are published by the operator's own code, for a placeholder
+    registry that fails one reconcile, then rolls out and finds a violation.
     """
     added = [_placeholder_child(m) for m in _metrics() if not isinstance(m, Info)]
-    observability.record_reconcile(PLACEHOLDER, PLACEHOLDER, Outcome(states=[_served()]))
+    _placeholder_registry()
     try:
         text = metrics.exposition().decode()
     finally:
@@ -60,6 +62,28 @@ def catalog() -> dict[str, frozenset[str]]:
         for sample in family.samples:
             found[sample.name] = found.get(sample.name, frozenset()) | frozenset(sample.labels)
     return found
+
+
+def _placeholder_registry() -> None:
+    with contextlib.suppress(ValueError), observability.reconciling(PLACEHOLDER, PLACEHOLDER):
+        raise ValueError(PLACEHOLDER)
+    observed = v1.ModelRegistryStatus(
+        conditions=[
+            v1.Condition(
+                type="Ready", status="True", reason=PLACEHOLDER, last_transition_time=PLACEHOLDER
+            )
+        ],
+        deployments=[_served()],
+    )
+    observability.record_status(
+        PLACEHOLDER, PLACEHOLDER, observed.model_dump(by_alias=True, exclude_none=True)
+    )
+    outcome = Outcome(
+        notices=[Notice("Warning", observability.POLICY_VIOLATION, PLACEHOLDER)],
+        transitions=[Transition(PLACEHOLDER, "Created")],
+        states=[_served()],
+    )
+    observability.record_reconcile(PLACEHOLDER, PLACEHOLDER, outcome)
 
 
 def _served() -> v1.DeploymentState:

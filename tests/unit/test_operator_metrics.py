@@ -18,10 +18,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from gitstage import __version__
 from gitstage.adapters import metrics
 from gitstage.adapters.mirror.poll_types import PollRecord
+from gitstage.adapters.registry_metrics import ROLLOUT_STATES
 from gitstage.operator import endpoints, handlers, observability
 from gitstage.operator.reconcile import Notice, Outcome, Transition
 from gitstage.resources import v1alpha1 as v1
-from tests.support.exported_metrics import Labels, samples
+from tests.support.exported_metrics import Labels, parse, samples
 
 NAMESPACE = "ns-metrics"
 TRANSITION_TIME = "2026-01-01T00:00:00Z"
@@ -100,7 +101,7 @@ def test_readiness_and_rollout_states_follow_the_status_and_go_with_it() -> None
     rollout = ours("gitstage_deployment_rollout", "ready")
     current = {dict(key)["deployment"]: dict(key)["state"] for key, on in rollout.items() if on}
     assert current == {"churn-prod": "Progressing", "churn-dev": "Held"}
-    assert len(rollout) == 2 * len(observability.ROLLOUT_STATES)  # one-hot, every state
+    assert len(rollout) == 2 * len(ROLLOUT_STATES)  # one-hot, every state
 
     observability.record_status(NAMESPACE, "ready", status("True", {"churn-prod": "Complete"}))
     assert ours("gitstage_registry_ready", "ready") == {registry: 1.0}
@@ -237,3 +238,40 @@ def test_a_scrape_renders_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) ->
 async def _text(session: aiohttp.ClientSession, url: str) -> str:
     async with session.get(url) as response:
         return await response.text()
+
+
+def test_a_scrape_in_a_thread_sees_whole_records_while_the_loop_updates_them() -> None:
+    """/metrics renders in a thread while registries come and go on the loop: every scrape
+    parses, and each registry it shows has all of its series."""
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def scrape_until_stopped() -> None:
+        while not stop.is_set():
+            try:
+                scraped = parse(metrics.exposition().decode())
+            except BaseException as error:
+                failures.append(error)
+                return
+            churned = {k for _, k in scraped if ("namespace", "ns-churn") in k}
+            ready = {k for k in churned if ("gitstage_registry_ready", k) in scraped}
+            counted = {k for k in churned if ("gitstage_reconciles_total", k) in scraped}
+            if not ready <= counted:  # a status is recorded after its registry's reconcile
+                failures.append(AssertionError(f"{ready - counted} half-exported"))
+
+    scraper = threading.Thread(target=scrape_until_stopped)
+    scraper.start()
+    try:
+        for number in range(300):
+            name = f"churn-{number % 20}"
+            with observability.reconciling("ns-churn", name):
+                pass
+            observability.record_status("ns-churn", name, status("True", {"a": "Complete"}))
+            if number % 3 == 0:
+                observability.forget("ns-churn", name)
+    finally:
+        stop.set()
+        scraper.join(timeout=30)
+    for number in range(20):
+        observability.forget("ns-churn", f"churn-{number}")
+    assert failures == []

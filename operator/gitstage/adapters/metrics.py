@@ -22,6 +22,7 @@ from prometheus_client import (
 )
 
 from gitstage import __version__
+from gitstage.adapters.registry_metrics import RegistryMetrics
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # process-wide, at import
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -57,18 +58,6 @@ POLL_ERRORS = Counter(
 POLLERS = Gauge(
     "gitstage_pollers",
     "Shared pollers running (one per repository, credentials and branch).",
-    registry=REGISTRY,
-)
-SERVING = Info(
-    "gitstage_serving",
-    "The version a Deployment serves for an artifact's stage (from its pod template).",
-    ["namespace", "registry", "deployment"],
-    registry=REGISTRY,
-)
-ROLLOUTS = Counter(
-    "gitstage_rollout_transitions_total",
-    "Deployment changes applied: Created, RollingOut, RolledBack, Updated, ScaledToZero.",
-    ["namespace", "registry", "deployment", "transition"],
     registry=REGISTRY,
 )
 API_WRITES = Counter(
@@ -110,39 +99,10 @@ RECONCILE_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
     registry=REGISTRY,
 )
-RECONCILES = Counter(
-    "gitstage_reconciles_total",
-    "Reconciles of a ModelRegistry, failed or not.",
-    ["namespace", "registry"],
-    registry=REGISTRY,
-)
-RECONCILE_ERRORS = Counter(
-    "gitstage_reconcile_errors_total",
-    "Reconciles that failed, by reason: the Kubernetes API's (Conflict, Forbidden, ...) or the"
-    " error's type.",
-    ["namespace", "registry", "reason"],
-    registry=REGISTRY,
-)
-REGISTRY_READY = Gauge(
-    "gitstage_registry_ready",
-    "1 when the ModelRegistry's Ready condition is True, else 0 (False, Unknown or none yet).",
-    ["namespace", "registry"],
-    registry=REGISTRY,
-)
-DEPLOYMENT_ROLLOUT = Gauge(
-    "gitstage_deployment_rollout",
-    "1 for the rollout state a Deployment is in (Pending, Progressing, Complete, Failed, Held),"
-    " 0 for the others.",
-    ["namespace", "registry", "deployment", "state"],
-    registry=REGISTRY,
-)
-POLICY_VIOLATIONS = Counter(
-    "gitstage_policy_violations_total",
-    "Promotion-policy violations found: a stage holder that breaks .gitstage/policy.yaml (one"
-    " per new violation, as its PolicyViolation event).",
-    ["namespace", "registry"],
-    registry=REGISTRY,
-)
+# Each registry's own series (readiness, rollout states, reconciles, violations, serving): one
+# small record per registry instead of a prometheus_client child per series.
+REGISTRIES = RegistryMetrics()
+REGISTRY.register(REGISTRIES)
 WEBHOOK_POLLS = Counter(
     "gitstage_webhook_poll_requests_total",
     "ModelRegistries whose repository a webhook asked to poll (polls coalesce per repository).",

@@ -4,57 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
-from prometheus_client.metrics import MetricWrapperBase
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gitstage.adapters import metrics
 from gitstage.adapters.mirror.poll_types import PollRecord
+from gitstage.adapters.registry_metrics import Serving
 from gitstage.operator.reconcile import Outcome
 from gitstage.resources import v1alpha1 as v1
 
-ROLLOUT_STATES = ("Pending", "Progressing", "Complete", "Failed", "Held")
 POLICY_VIOLATION = "PolicyViolation"
-
-LabelValues = tuple[str, ...]
-
-
-class RegistrySeries:
-    """The label values each ModelRegistry's series were exported with, so that a Deployment
-    or a registry that goes away takes its series with it (none lingers at its last value)."""
-
-    def __init__(self) -> None:
-        self._exported: dict[tuple[str, str], dict[MetricWrapperBase, set[LabelValues]]] = {}
-
-    def child(self, metric: MetricWrapperBase, namespace: str, registry: str, *rest: str) -> Any:
-        values = (namespace, registry, *rest)
-        self._exported.setdefault((namespace, registry), {}).setdefault(metric, set()).add(values)
-        return metric.labels(*values)
-
-    def keep_only(
-        self, metric: MetricWrapperBase, namespace: str, registry: str, kept: set[LabelValues]
-    ) -> None:
-        """Drop the registry's series of `metric` whose label values are not in `kept`."""
-        exported = self._exported.get((namespace, registry), {}).get(metric, set())
-        for values in exported - kept:
-            _remove(metric, values)
-        exported.intersection_update(kept)
-
-    def forget(self, namespace: str, registry: str) -> None:
-        for metric, exported in self._exported.pop((namespace, registry), {}).items():
-            for values in exported:
-                _remove(metric, values)
-
-
-def _remove(metric: MetricWrapperBase, values: LabelValues) -> None:
-    with suppress(KeyError):  # already gone
-        metric.remove(*values)
-
-
-SERIES = RegistrySeries()
 
 
 class ObservedStatus(BaseModel):
@@ -94,7 +56,7 @@ def reconciling(namespace: str, registry: str) -> Iterator[None]:
         raise
     finally:
         metrics.RECONCILE_SECONDS.labels(namespace).observe(time.monotonic() - started)
-        SERIES.child(metrics.RECONCILES, namespace, registry).inc()
+        metrics.REGISTRIES.count_reconcile(namespace, registry)
 
 
 def _api_reason(error: ApiException) -> str:
@@ -104,43 +66,31 @@ def _api_reason(error: ApiException) -> str:
 
 
 def _count_error(namespace: str, registry: str, reason: str) -> None:
-    SERIES.child(metrics.RECONCILE_ERRORS, namespace, registry, reason).inc()
+    metrics.REGISTRIES.count_error(namespace, registry, reason)
 
 
 def record_reconcile(namespace: str, registry: str, outcome: Outcome) -> None:
     for transition in outcome.transitions:
-        rollouts = SERIES.child(
-            metrics.ROLLOUTS, namespace, registry, transition.deployment, transition.kind
+        metrics.REGISTRIES.count_transition(
+            namespace, registry, transition.deployment, transition.kind
         )
-        rollouts.inc()
     violations = sum(1 for notice in outcome.notices if notice.reason == POLICY_VIOLATION)
     if violations:
-        SERIES.child(metrics.POLICY_VIOLATIONS, namespace, registry).inc(violations)
+        metrics.REGISTRIES.count_violations(namespace, registry, violations)
     _publish_serving(namespace, registry, outcome.states)
 
 
 def record_status(namespace: str, registry: str, raw_status: dict[str, Any] | None) -> None:
     """A ModelRegistry as the API server holds it (every watch event): its Ready condition and
-    each Deployment's rollout state."""
+    each Deployment's rollout state. Violations are exported at 0 from the registry's first
+    sight: increase() then sees its first violation too."""
     try:
         status = ObservedStatus.model_validate(raw_status or {})
     except ValidationError:
         status = ObservedStatus()  # not written by this version: no claim on it
-    SERIES.child(metrics.REGISTRY_READY, namespace, registry).set(1 if status.ready else 0)
-    # At 0 from the registry's first sight: increase() then sees its first violation too.
-    SERIES.child(metrics.POLICY_VIOLATIONS, namespace, registry)
-    exported: set[LabelValues] = set()
-    for deployment in status.deployments:
-        states = ROLLOUT_STATES + (
-            () if deployment.rollout in ROLLOUT_STATES else (deployment.rollout,)
-        )
-        for state in states:
-            gauge = SERIES.child(
-                metrics.DEPLOYMENT_ROLLOUT, namespace, registry, deployment.name, state
-            )
-            gauge.set(1 if state == deployment.rollout else 0)
-            exported.add((namespace, registry, deployment.name, state))
-    SERIES.keep_only(metrics.DEPLOYMENT_ROLLOUT, namespace, registry, exported)
+    metrics.REGISTRIES.observe_status(namespace, registry, status.ready)
+    rollouts = {deployment.name: deployment.rollout for deployment in status.deployments}
+    metrics.REGISTRIES.set_rollouts(namespace, registry, rollouts)
 
 
 def record_event() -> None:
@@ -149,21 +99,15 @@ def record_event() -> None:
 
 def forget(namespace: str, registry: str) -> None:
     """The registry is gone (or no longer ours): drop its series."""
-    SERIES.forget(namespace, registry)
+    metrics.REGISTRIES.forget(namespace, registry)
 
 
 def _publish_serving(namespace: str, registry: str, states: list[v1.DeploymentState]) -> None:
-    current: set[LabelValues] = set()
-    for state in states:
-        if state.observed_version is None or state.observed_commit is None:
-            continue
-        SERIES.child(metrics.SERVING, namespace, registry, state.name).info(
-            {
-                "artifact": state.artifact,
-                "stage": state.stage or "",
-                "version": state.observed_version,
-                "commit": state.observed_commit,
-            }
+    serving = {
+        state.name: Serving(
+            state.artifact, state.stage or "", state.observed_version, state.observed_commit
         )
-        current.add((namespace, registry, state.name))
-    SERIES.keep_only(metrics.SERVING, namespace, registry, current)
+        for state in states
+        if state.observed_version is not None and state.observed_commit is not None
+    }
+    metrics.REGISTRIES.set_serving(namespace, registry, serving)
