@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,13 +49,19 @@ async def serve(name: str, app: web.Application, host: str, port: int) -> Endpoi
     return Endpoint(name, runner, host, bound)
 
 
+_RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
+
+
 def metrics_app(before_scrape: Callable[[], None] | None = None) -> web.Application:
     async def scrape(_: web.Request) -> web.Response:
         if before_scrape is not None:
             before_scrape()
         # In a thread: a thousand registries' exposition takes a tenth of a second or more,
-        # which would stall every worker's loop at each scrape.
-        response = web.Response(body=await asyncio.to_thread(metrics.exposition))
+        # which would stall every worker's loop at each scrape. A thread of its own: in the
+        # reconciles' pool a scrape queued behind a thousand rollouts and timed out.
+        loop = asyncio.get_running_loop()
+        body = await loop.run_in_executor(_RENDERER, metrics.exposition)
+        response = web.Response(body=body)
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
