@@ -7,7 +7,8 @@ once, round-robin over the repositories, each serving one artifact's prod stage 
 (a different artifact per registry of a repository). `gitstage operator` runs as a subprocess.
 
 Figures:
-  time until all Ready    from the first create to every registry's Ready=True
+  time until all Ready    from the first create to the newest Ready condition's
+                          lastTransitionTime (and every Deployment's creationTimestamp)
   operator RSS            VmRSS and VmHWM (peak) of the operator process, from /proc
   API writes when idle    over --idle-seconds once all are Ready: the operator's own count
                           (gitstage_kube_api_writes_total) and, from the API server's watch,
