@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from gitstage.adapters.kube import views
-from gitstage.adapters.kube.deployments import _container_failure, raw_body
+from gitstage.adapters.kube.deployments import _container_failure
 
 DEPLOYMENT = {
     "kind": "Deployment",
@@ -99,13 +97,3 @@ def test_a_pod_list_keeps_only_what_is_named() -> None:
     assert pods[0].status is not None
     assert [c.name for c in pods[0].status.init_container_statuses] == ["gitstage-fetch"]
     assert pods[1].status is None
-
-
-class _Answer:
-    data = b"{}"
-
-
-def test_raw_body_wants_an_undecoded_response() -> None:
-    assert raw_body(_Answer()) == b"{}"
-    with pytest.raises(TypeError, match="undecoded"):
-        raw_body(object())

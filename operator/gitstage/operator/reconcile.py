@@ -227,7 +227,8 @@ def _serve(run: BindingRun, target: Serving, running: Serving | None) -> v1.Depl
         transport=run.ctx.transport,
     )
     if observed is None or observed.annotations.get(ANNOTATION_DIGEST) != _digest(manifest):
-        if not _apply(run, lambda: deployments.apply(manifest, run.ctx.as_user)):
+        applied = _apply_deployment(run, manifest)
+        if applied is None:
             return _deployment_state(run.binding, running, observed, None).model_copy(
                 update={"message": run.outcome.refusals[-1].message}
             )
@@ -235,7 +236,7 @@ def _serve(run: BindingRun, target: Serving, running: Serving | None) -> v1.Depl
         run.outcome.applied.append(run.binding.name)
         run.outcome.notices.append(notice)
         run.outcome.transitions.append(Transition(run.binding.name, notice.reason))
-        observed = deployments.observe(run.ctx.namespace, run.binding.name)
+        observed = applied
     state = _deployment_state(run.binding, target, observed, None)
     if state.rollout == "Failed" and observed is not None and observed.pod_failure:
         message = f"fetch failed, the previous version keeps serving: {observed.pod_failure}"
@@ -277,16 +278,25 @@ def _hold(run: BindingRun, hold: Hold, running: Serving | None) -> v1.Deployment
             scale_to_zero=True,
             transport=run.ctx.transport,
         )
-        if _apply(run, lambda: deployments.apply(manifest, run.ctx.as_user)):
+        applied = _apply_deployment(run, manifest)
+        if applied is not None:
             run.outcome.applied.append(binding.name)
             run.outcome.transitions.append(Transition(binding.name, "ScaledToZero"))
-            observed = deployments.observe(run.ctx.namespace, binding.name)
+            observed = applied
     if run.before is None or run.before.message != hold.message:
         action = "scaled to zero" if scale_down else "keeps serving the last version"
         run.outcome.notices.append(
             Notice("Warning", hold.reason.value, f"{binding.name}: {hold.message}; {action}")
         )
     return _deployment_state(binding, running, observed, hold)
+
+
+def _apply_deployment(run: BindingRun, manifest: dict[str, Any]) -> ObservedDeployment | None:
+    """The Deployment as the API server answered the apply, or None when it was refused."""
+    applied: list[ObservedDeployment] = []
+    if _apply(run, lambda: applied.append(deployments.apply(manifest, run.ctx.as_user))):
+        return applied[0]
+    return None
 
 
 def _apply(run: BindingRun, write: Callable[[], None]) -> bool:

@@ -62,17 +62,7 @@ def impersonating_client(user: str) -> client.ApiClient:
     return impersonating
 
 
-def _client_as(user: str | None) -> client.ApiClient:
+def client_as(user: str | None) -> client.ApiClient:
+    """The shared client, or one impersonating `user`. Calls go through rest.py: the generated
+    API classes (AppsV1Api, CoreV1Api...) import every model of their group."""
     return api_client() if user is None else impersonating_client(user)
-
-
-def apps(as_user: str | None = None) -> client.AppsV1Api:
-    return client.AppsV1Api(_client_as(as_user))
-
-
-def core(as_user: str | None = None) -> client.CoreV1Api:
-    return client.CoreV1Api(_client_as(as_user))
-
-
-def custom() -> client.CustomObjectsApi:
-    return client.CustomObjectsApi(api_client())

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from gitstage.adapters.kube import views
-from gitstage.adapters.kube.client import apps, core
+from gitstage.adapters.kube import rest, views
 from gitstage.adapters.metrics import api_write
 from gitstage.workloads.render import ANNOTATION_COMMIT, FETCHER_NAME
 
 FIELD_MANAGER = "gitstage"
-APPLY_PATCH = "application/apply-patch+yaml"
+APPS = "apps/v1"
 
 
 @dataclass(frozen=True)
@@ -39,31 +37,31 @@ class ForbiddenError(PermissionError):
     """The API server refused a request as the impersonated account (its one-line reason)."""
 
 
-def apply(manifest: dict[str, Any], as_user: str | None = None) -> None:
+def apply(manifest: dict[str, Any], as_user: str | None = None) -> ObservedDeployment:
     """Server-side apply: fields owned by others (an HPA's replicas, kubectl annotations) stay.
+    Returns the Deployment as the API server stored it: its answer, no read after the write.
 
     With `as_user`, applied as that user: a tenant's Deployment gets only the tenant's rights."""
-    server_side_apply(apps(as_user).patch_namespaced_deployment, manifest, as_user)
-
-
-def server_side_apply(
-    patch: Callable[..., object], manifest: dict[str, Any], as_user: str | None
-) -> None:
-    """`patch` (a client's patch_namespaced_<kind>) as a forced apply under gitstage's field
-    manager; a refusal of the impersonated user is a ForbiddenError."""
     metadata = manifest["metadata"]
+    namespace = metadata["namespace"]
+    where = rest.group_path(APPS, namespace, "deployments", metadata["name"])
+    answer = server_side_apply(where, manifest, as_user)
+    return _observed(namespace, views.Deployment.model_validate_json(answer))
+
+
+def server_side_apply(where: str, manifest: dict[str, Any], as_user: str | None) -> bytes:
+    """PATCH `manifest` to the object's path as a forced apply under gitstage's field manager;
+    the object as stored. A refusal of the impersonated user is a ForbiddenError."""
     api_write("apply", f"{manifest['kind'].lower()}s")
     try:
-        answer = patch(
-            name=metadata["name"],
-            namespace=metadata["namespace"],
+        return rest.call(
+            "PATCH",
+            where,
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
             body=manifest,
-            field_manager=FIELD_MANAGER,
-            force=True,
-            _content_type=APPLY_PATCH,
-            _preload_content=False,  # the applied object is not read: no model built for it
+            content_type=rest.APPLY_PATCH,
+            as_user=as_user,
         )
-        raw_body(answer)  # read to the end, which returns the connection to the pool
     except ApiException as error:
         if error.status == 403 and as_user is not None:
             raise ForbiddenError(api_message(error)) from None
@@ -82,14 +80,15 @@ def api_message(error: ApiException) -> str:
 
 def observe(namespace: str, name: str) -> ObservedDeployment | None:
     try:
-        answer = apps().read_namespaced_deployment(
-            name=name, namespace=namespace, _preload_content=False
-        )
+        answer = rest.call("GET", rest.group_path(APPS, namespace, "deployments", name))
     except ApiException as error:
         if error.status == 404:
             return None
         raise
-    deployment = views.Deployment.model_validate_json(raw_body(answer))
+    return _observed(namespace, views.Deployment.model_validate_json(answer))
+
+
+def _observed(namespace: str, deployment: views.Deployment) -> ObservedDeployment:
     spec, status = deployment.spec, deployment.status
     progressing = next((c.reason for c in status.conditions if c.type == "Progressing"), None)
     template_annotations = dict(spec.template.metadata.annotations)
@@ -105,7 +104,7 @@ def observe(namespace: str, name: str) -> ObservedDeployment | None:
         else None
     )
     return ObservedDeployment(
-        name=name,
+        name=deployment.metadata.name,
         annotations=dict(deployment.metadata.annotations),
         generation=deployment.metadata.generation,
         observed_generation=status.observed_generation,
@@ -118,18 +117,6 @@ def observe(namespace: str, name: str) -> ObservedDeployment | None:
         template_annotations=template_annotations,
         pod_failure=failure,
     )
-
-
-def raw_body(answer: object) -> bytes:
-    """The undecoded body of a call made with `_preload_content=False` (a urllib3 response;
-    the client's annotations name the model it would have built)."""
-    data = getattr(answer, "data", None)
-    if not isinstance(data, bytes):
-        raise TypeError(f"expected an undecoded response, got {type(answer).__name__}")
-    release = getattr(answer, "release_conn", None)
-    if release is not None:
-        release()  # done already once the body is read to its end; a no-op then
-    return data
 
 
 # Waiting reasons of a container that will not start without a change (image, config).
@@ -149,10 +136,8 @@ def _pod_failure(namespace: str, selector: dict[str, str], commit: str | None) -
     if not selector or commit is None:
         return None
     labels = ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
-    answer = core().list_namespaced_pod(
-        namespace=namespace, label_selector=labels, _preload_content=False
-    )
-    for pod in views.PodList.model_validate_json(raw_body(answer)).items:
+    answer = rest.call("GET", rest.core_path(namespace, "pods"), query=[("labelSelector", labels)])
+    for pod in views.PodList.model_validate_json(answer).items:
         if pod.metadata.annotations.get(ANNOTATION_COMMIT) != commit or pod.status is None:
             continue
         for container in pod.status.init_container_statuses:

@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from gitstage.adapters.kube.client import api_client
+from gitstage.adapters.kube import rest, views
 from gitstage.adapters.metrics import api_write
 
-
-def _api() -> client.CoordinationV1Api:
-    return client.CoordinationV1Api(api_client())
+API = "coordination.k8s.io/v1"
 
 
 class LeaseConflictError(RuntimeError):
     """Someone else wrote the Lease since it was read (or created it first)."""
 
 
-def read(namespace: str, name: str) -> client.V1Lease | None:
+def read(namespace: str, name: str) -> views.Lease | None:
     try:
-        return _api().read_namespaced_lease(name, namespace)
+        answer = rest.call("GET", rest.group_path(API, namespace, "leases", name))
     except ApiException as error:
         if error.status == 404:
             return None
         raise
+    return views.Lease.model_validate_json(answer)
 
 
 @dataclass(frozen=True)
@@ -39,27 +38,37 @@ class Claim:
     acquired: bool  # a new holder (or a new Lease), not a renewal
 
 
-def write(namespace: str, name: str, current: client.V1Lease | None, claim: Claim) -> None:
-    """Create the Lease, or replace `current` (its resourceVersion guards against a racer)."""
-    before = current.spec if current is not None and current.spec is not None else None
+def write(namespace: str, name: str, current: views.Lease | None, claim: Claim) -> None:
+    """Create the Lease, or update `current`'s spec (its resourceVersion, sent in the merge
+    patch, guards against a racer; its labels and annotations stay)."""
+    before = current.spec if current is not None else None
     transitions = (before.lease_transitions or 0) if before else 0
     keep_acquired = before is not None and not claim.acquired
-    spec = client.V1LeaseSpec(
-        holder_identity=claim.holder,
-        lease_duration_seconds=claim.duration_seconds,
-        acquire_time=before.acquire_time if keep_acquired and before else claim.now,
-        renew_time=claim.now,
-        lease_transitions=transitions + (1 if claim.acquired and before else 0),
-    )
+    acquired_at = before.acquire_time if keep_acquired and before else claim.now
+    spec = {
+        "holderIdentity": claim.holder,
+        "leaseDurationSeconds": claim.duration_seconds,
+        "acquireTime": micro_time(acquired_at or claim.now),
+        "renewTime": micro_time(claim.now),
+        "leaseTransitions": transitions + (1 if claim.acquired and before else 0),
+    }
+    metadata: dict[str, Any] = {"name": name}
     api_write("update" if current else "create", "leases")
     try:
         if current is None:
-            body = client.V1Lease(metadata=client.V1ObjectMeta(name=name), spec=spec)
-            _api().create_namespaced_lease(namespace, body)
+            body = {"apiVersion": API, "kind": "Lease", "metadata": metadata, "spec": spec}
+            rest.call("POST", rest.group_path(API, namespace, "leases"), body=body)
         else:
-            current.spec = spec
-            _api().replace_namespaced_lease(name, namespace, current)
+            metadata["resourceVersion"] = current.metadata.resource_version
+            where = rest.group_path(API, namespace, "leases", name)
+            body = {"metadata": metadata, "spec": spec}
+            rest.call("PATCH", where, body=body, content_type=rest.MERGE_PATCH)
     except ApiException as error:
         if error.status == 409:
             raise LeaseConflictError(f"lease {namespace}/{name} changed under us") from None
         raise
+
+
+def micro_time(moment: datetime) -> str:
+    """A MicroTime as the API server writes it: UTC, six fractional digits, a Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from typing import Any, cast
+from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from gitstage.adapters.kube.client import core, custom
+from gitstage.adapters.kube import rest, views
 from gitstage.adapters.metrics import api_write
 from gitstage.resources import v1alpha1 as v1
 
@@ -19,28 +19,26 @@ class SecretNotFoundError(LookupError):
         super().__init__(f"secret {namespace}/{name} not found")
 
 
+API = f"{v1.GROUP}/{v1.VERSION}"
+
+
+def _registry_path(namespace: str, *rest_of_path: str) -> str:
+    return rest.group_path(API, namespace, v1.PLURAL, *rest_of_path)
+
+
 def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
     api_write("patch", "modelregistries/status")
-    custom().patch_namespaced_custom_object_status(
-        group=v1.GROUP,
-        version=v1.VERSION,
-        namespace=namespace,
-        plural=v1.PLURAL,
-        name=name,
-        body={"status": status},
-    )
+    where = _registry_path(namespace, name, "status")
+    rest.call("PATCH", where, body={"status": status}, content_type=rest.MERGE_PATCH)
 
 
 def read_registry(namespace: str, name: str) -> dict[str, Any] | None:
     try:
-        body = custom().get_namespaced_custom_object(
-            group=v1.GROUP, version=v1.VERSION, namespace=namespace, plural=v1.PLURAL, name=name
-        )
+        return rest.call_json("GET", _registry_path(namespace, name))
     except ApiException as error:
         if error.status == 404:
             return None
         raise
-    return cast(dict[str, Any], body)
 
 
 class SecretForbiddenError(PermissionError):
@@ -50,28 +48,19 @@ class SecretForbiddenError(PermissionError):
 
 def list_registries(namespace: str | None) -> list[dict[str, Any]]:
     """Every ModelRegistry of `namespace`, or of every namespace when None."""
-    api = custom()
     if namespace is None:
-        found = api.list_cluster_custom_object(group=v1.GROUP, version=v1.VERSION, plural=v1.PLURAL)
+        where = rest.path("apis", v1.GROUP, v1.VERSION, v1.PLURAL)
     else:
-        found = api.list_namespaced_custom_object(
-            group=v1.GROUP, version=v1.VERSION, namespace=namespace, plural=v1.PLURAL
-        )
-    return cast(list[dict[str, Any]], cast(dict[str, Any], found).get("items") or [])
+        where = _registry_path(namespace)
+    items = rest.call_json("GET", where).get("items") or []
+    return [item for item in items if isinstance(item, dict)]
 
 
 def patch_registry(namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """A merge patch of the object (spec or metadata), as `kubectl patch --type merge`."""
     api_write("patch", "modelregistries")
-    patched = custom().patch_namespaced_custom_object(
-        group=v1.GROUP,
-        version=v1.VERSION,
-        namespace=namespace,
-        plural=v1.PLURAL,
-        name=name,
-        body=body,
-    )
-    return cast(dict[str, Any], patched)
+    where = _registry_path(namespace, name)
+    return rest.call_json("PATCH", where, body=body, content_type=rest.MERGE_PATCH)
 
 
 SECRET_TTL = 10.0  # seconds a Secret read is reused (a rotation is seen within this)
@@ -101,11 +90,12 @@ def read_secret(namespace: str, name: str, as_user: str | None = None) -> dict[s
 
 def _read_secret(namespace: str, name: str, as_user: str | None) -> dict[str, str]:
     try:
-        secret = core(as_user).read_namespaced_secret(name=name, namespace=namespace)
+        answer = rest.call("GET", rest.core_path(namespace, "secrets", name), as_user=as_user)
     except ApiException as error:
         if error.status == 404:
             raise SecretNotFoundError(namespace, name) from None
         if error.status == 403 and as_user is not None:
             raise SecretForbiddenError(namespace, name, as_user) from None
         raise
-    return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+    secret = views.Secret.model_validate_json(answer)
+    return {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}

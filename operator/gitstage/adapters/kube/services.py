@@ -7,7 +7,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from gitstage.adapters.kube.client import core
+from gitstage.adapters.kube import rest, views
 from gitstage.adapters.kube.deployments import ForbiddenError, api_message, server_side_apply
 from gitstage.adapters.metrics import api_write
 from gitstage.workloads.render import ANNOTATION_DIGEST
@@ -21,25 +21,26 @@ class ObservedService:
 
 def observe(namespace: str, name: str) -> ObservedService | None:
     try:
-        found = core().read_namespaced_service(name=name, namespace=namespace)
+        answer = rest.call("GET", rest.core_path(namespace, "services", name))
     except ApiException as error:
         if error.status == 404:
             return None
         raise
-    metadata = found.metadata
-    annotations = (metadata.annotations if metadata else None) or {}
-    owners = tuple(o.uid for o in (metadata.owner_references if metadata else None) or [])
-    return ObservedService(annotations.get(ANNOTATION_DIGEST), owners)
+    metadata = views.Service.model_validate_json(answer).metadata
+    owners = tuple(owner.uid for owner in metadata.owner_references)
+    return ObservedService(metadata.annotations.get(ANNOTATION_DIGEST), owners)
 
 
 def apply(manifest: dict[str, Any], as_user: str | None = None) -> None:
-    server_side_apply(core(as_user).patch_namespaced_service, manifest, as_user)
+    metadata = manifest["metadata"]
+    where = rest.core_path(metadata["namespace"], "services", metadata["name"])
+    server_side_apply(where, manifest, as_user)
 
 
 def delete(namespace: str, name: str, as_user: str | None = None) -> None:
     api_write("delete", "services")
     try:
-        core(as_user).delete_namespaced_service(name=name, namespace=namespace)
+        rest.call("DELETE", rest.core_path(namespace, "services", name), as_user=as_user)
     except ApiException as error:
         if error.status == 404:
             return

@@ -1,5 +1,5 @@
-"""What the operator reads of Deployments and pods: typed views parsed straight from the API
-server's JSON, every other field skipped.
+"""What the operator reads of Deployments, pods, Services, Secrets and Leases: typed views
+parsed straight from the API server's JSON, every other field skipped.
 
 The kubernetes client's own models build an object per field of every response (a
 Deployment's managedFields included), in Python, in the thread that asked: during a thousand
@@ -9,6 +9,8 @@ the bytes into these views is done by pydantic-core, which skips what they do no
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -16,10 +18,16 @@ class _View(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
 
+class OwnerReference(_View):
+    uid: str
+
+
 class ObjectMeta(_View):
     name: str = ""
     generation: int = 0
+    resource_version: str | None = Field(None, alias="resourceVersion")
     annotations: dict[str, str] = Field(default_factory=dict)
+    owner_references: list[OwnerReference] = Field(default_factory=list, alias="ownerReferences")
 
 
 class LabelSelector(_View):
@@ -98,3 +106,24 @@ class Pod(_View):
 
 class PodList(_View):
     items: list[Pod] = Field(default_factory=list)
+
+
+class Service(_View):
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+
+
+class Secret(_View):
+    data: dict[str, str] | None = None  # base64 values
+
+
+class LeaseSpec(_View):
+    holder_identity: str | None = Field(None, alias="holderIdentity")
+    lease_duration_seconds: int | None = Field(None, alias="leaseDurationSeconds")
+    acquire_time: datetime | None = Field(None, alias="acquireTime")
+    renew_time: datetime | None = Field(None, alias="renewTime")
+    lease_transitions: int | None = Field(None, alias="leaseTransitions")
+
+
+class Lease(_View):
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: LeaseSpec | None = None
