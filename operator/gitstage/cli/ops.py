@@ -203,6 +203,8 @@ def _api_call(call: Callable[[], T], *, name: str | None = None) -> T:
     except ApiException as error:
         if error.status == 404 and name is not None:
             fail(f"ModelRegistry {name} not found", 1)
+        if error.status == 0:  # no answer: rest.py names why the connection failed
+            fail(str(error.reason), 1)
         fail(f"the API server refused: {api_message(error)}", 1)
     except ConfigException as error:
         fail(f"no usable kubeconfig: {error}", 1)

@@ -152,12 +152,13 @@ class RegistryWorker:
             await asyncio.wait_for(self._wakeup.wait(), timeout=max(delay, 0.0))
 
     async def _reconcile_safely(self) -> float | None:
+        """One reconcile; on any failure the seconds until the retry (backing off). No error
+        ends the worker: its registry would never be reconciled again."""
         try:
             with observability.reconciling(self.namespace, self.name):
                 retry_after = await self._reconcile()
         except ApiException as error:
-            delay = RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS) - 1)]
-            self._failures += 1
+            delay = self._backoff()
             log.warning(
                 "%s: API error %s %s; retrying in %.0fs",
                 self.key,
@@ -166,8 +167,26 @@ class RegistryWorker:
                 delay,
             )
             return delay
+        except Exception as error:  # a bug or an answer no view can parse: retried as well
+            first = self._failures == 0  # the traceback once per streak of failures
+            delay = self._backoff()
+            message = " ".join(str(error).split())[:300]
+            log.error(
+                "%s: reconcile failed: %s: %s; retrying in %.0fs",
+                self.key,
+                type(error).__name__,
+                message,
+                delay,
+                exc_info=first,
+            )
+            return delay
         self._failures = 0
         return retry_after
+
+    def _backoff(self) -> float:
+        delay = RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS) - 1)]
+        self._failures += 1
+        return delay
 
     async def _reconcile(self) -> float | None:
         """One reconcile; the seconds after which to look again unasked (None: on news only)."""

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 from urllib.parse import quote
 
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from gitstage.adapters.kube.client import client_as
@@ -45,7 +46,9 @@ def call(
     as_user: str | None = None,
 ) -> bytes:
     """The answer's body; any status outside 2xx raises the client's ApiException (404 as
-    NotFoundException...), as the generated API classes do."""
+    NotFoundException...), as the generated API classes do. An API server that cannot be
+    reached (refused, reset, timed out) is an ApiException of status 0, as the client makes a
+    TLS failure: urllib3's own errors would escape every caller's handling of API errors."""
     api = client_as(as_user)
     headers = {"Accept": JSON}
     if body is not None:
@@ -58,13 +61,23 @@ def call(
         body=body,
         auth_settings=["BearerToken"],
     )
-    response = api.call_api(*request)
-    data = response.read()  # type: ignore[no-untyped-call]
+    try:
+        response = api.call_api(*request)
+        data = response.read()  # type: ignore[no-untyped-call]
+    except urllib3.exceptions.HTTPError as error:
+        raise ApiException(status=0, reason=unreachable(error)) from None
     if not 200 <= response.status <= 299:
         raise ApiException.from_response(
             http_resp=response, body=data.decode("utf-8", "replace"), data=None
         )
     return cast(bytes, data)
+
+
+def unreachable(error: urllib3.exceptions.HTTPError) -> str:
+    """One line: why the connection failed (a MaxRetryError's cause, not its retry count)."""
+    cause = getattr(error, "reason", None) or error
+    text = " ".join(str(cause).split())
+    return f"cannot reach the API server: {text[:240]}"
 
 
 def call_json(method: str, resource_path: str, **options: Any) -> dict[str, Any]:
