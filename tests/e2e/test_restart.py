@@ -1,6 +1,7 @@
 """The operator killed mid-rollout (SIGKILL, no graceful shutdown) and started again: the new
 process finishes the rollout without redoing it (same Deployment generation, no new ReplicaSet),
-and catches up with stage tags pushed while it was down.
+and catches up with stage tags pushed while it was down. And the API server cut off from a
+running operator while a promotion arrives: the rollout happens once it answers again.
 
 The operator runs as a real `gitstage operator` process, so its restart loses all memory.
 """
@@ -15,10 +16,12 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from kubernetes import client
 
 from gitstage.dev.git_server import BasicAuth
@@ -40,6 +43,7 @@ from tests.e2e.test_operator import (
     settled,
 )
 from tests.support import exported_metrics
+from tests.support.cuttable_relay import CuttableRelay
 from tests.support.git_server import CountingGitServer
 
 pytestmark = pytest.mark.e2e
@@ -254,3 +258,61 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def kubeconfig_via(kubeconfig: Path, port: int, into: Path) -> Path:
+    """`kubeconfig` with its cluster's server moved to loopback `port` (the API server's
+    certificate names 127.0.0.1)."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    for cluster in config["clusters"]:
+        cluster["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    into.write_text(yaml.safe_dump(config))
+    return into
+
+
+def api_port(kubeconfig: Path) -> int:
+    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    port = urlsplit(server).port
+    assert port is not None
+    return port
+
+
+def test_a_promotion_while_the_api_server_is_cut_off_rolls_out_once_it_answers(
+    scene: Scene, tmp_path: Path
+) -> None:
+    """Each reconcile fails while the operator cannot reach the API server (connections reset,
+    then refused); none of that may end the registry's worker."""
+    c1 = serve_v1(scene)
+    with CuttableRelay(api_port(scene.kubeconfig)) as relay:
+        via_relay = kubeconfig_via(scene.kubeconfig, relay.port, tmp_path / "kubeconfig")
+        cut_off = replace(scene, kubeconfig=via_relay)
+        with operator_process(cut_off, "cut") as process:
+            eventually(lambda: served_commit(scene, "churn-prod") == c1, timeout=90, what="v1")
+            eventually(lambda: ready(scene, "churn") or None, timeout=90, what="v1 Ready")
+            relay.cut()
+            c2 = scene.registry.commit("weights-2")  # the poller reaches git, not the API server
+            scene.registry.tag("churn@v2.0.0", c2)
+            scene.registry.tag("churn#prod#2", c2)
+            log = scene.logs / "cut.log"
+            # urllib3's own retry line: the operator's client (kopf's watches use aiohttp) was
+            # refused, i.e. a reconcile of the new version failed at least once.
+            eventually(
+                lambda: "Failed to establish a new connection" in log.read_text() or None,
+                timeout=60,
+                what="a reconcile failing while the API server is cut off",
+            )
+            relay.restore()
+            eventually(
+                lambda: served_commit(scene, "churn-prod") == c2, timeout=90, what="v2 after"
+            )
+            eventually(
+                lambda: observed_version(scene, "churn") == "v2.0.0" and ready(scene, "churn"),
+                timeout=120,
+                what="v2 Ready",
+            )
+            assert process.poll() is None
+            process.terminate()
+            assert process.wait(timeout=60) == 0
+    logged = (scene.logs / "cut.log").read_text()
+    assert "API error 0 cannot reach the API server" in logged  # one line naming the cause
+    assert "reconcile failed" not in logged  # and no failure of another kind
