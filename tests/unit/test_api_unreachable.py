@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from kubernetes.client.exceptions import ApiException
 
 from gitstage.adapters.kube import client as kube_client
-from gitstage.adapters.kube import registries
+from gitstage.adapters.kube import registries, rest
 from gitstage.cli.main import cli
 from gitstage.operator.settings import OperatorSettings
 from gitstage.operator.worker import RETRY_DELAYS, RegistryWorker
@@ -57,6 +57,31 @@ def test_a_refused_connection_is_an_api_error_naming_its_cause(unreachable: int)
     assert f"port={unreachable}" in reason
     assert "\n" not in reason
     assert TOKEN not in str(raised.value)
+
+
+def test_a_silent_api_server_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as silent:  # the kernel completes connections; nothing ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = int(silent.getsockname()[1])
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+            f"clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\n"
+            "users: [{name: u, user: {token: t}}]\n"
+            "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+        )
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        monkeypatch.setattr(rest, "TIMEOUT", (1.0, 0.2))
+        kube_client.api_client.cache_clear()
+        try:
+            with pytest.raises(ApiException) as raised:
+                registries.read_registry("ml", "churn")
+        finally:
+            kube_client.api_client.cache_clear()
+    assert raised.value.status == 0
+    assert str(raised.value.reason).startswith("cannot reach the API server: ")
+    assert "timed out" in str(raised.value.reason)
 
 
 class QuietFeed:

@@ -25,6 +25,10 @@ APPLY_PATCH = "application/apply-patch+yaml"  # a JSON body is valid YAML
 
 Query = Sequence[tuple[str, str]]
 
+# (connect, read) seconds: an API server that went silent (a half-open connection, a partition
+# dropping packets) would otherwise hold a reconcile thread, one of the 32, forever.
+TIMEOUT = (10.0, 60.0)
+
 
 def path(*segments: str) -> str:
     """An API path from its segments, each quoted whole (a name never adds a segment)."""
@@ -47,8 +51,8 @@ def call(
 ) -> bytes:
     """The answer's body; any status outside 2xx raises the client's ApiException (404 as
     NotFoundException...), as the generated API classes do. An API server that cannot be
-    reached (refused, reset, timed out) is an ApiException of status 0, as the client makes a
-    TLS failure: urllib3's own errors would escape every caller's handling of API errors."""
+    reached (refused, reset, silent for TIMEOUT) is an ApiException of status 0, as the
+    client makes a TLS failure: urllib3's errors would escape every caller's handling."""
     api = client_as(as_user)
     headers = {"Accept": JSON}
     if body is not None:
@@ -62,7 +66,7 @@ def call(
         auth_settings=["BearerToken"],
     )
     try:
-        response = api.call_api(*request)
+        response = api.call_api(*request, _request_timeout=TIMEOUT)
         data = response.read()  # type: ignore[no-untyped-call]
     except urllib3.exceptions.HTTPError as error:
         raise ApiException(status=0, reason=unreachable(error)) from None
