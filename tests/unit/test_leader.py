@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -77,6 +78,37 @@ def test_a_leader_that_cannot_renew_stops_before_the_lease_expires() -> None:
 
     async def run() -> None:
         await asyncio.wait_for(elect(SETTINGS, leadership, lambda: lost.append(True), store), 5)  # type: ignore[arg-type]
+
+    asyncio.run(run())
+    assert lost == [True]
+    assert leadership.leader is False
+
+
+class HangingRounds(Rounds):
+    """Holds the Lease once, then every round hangs (an API server that went silent)."""
+
+    def __init__(self) -> None:
+        super().__init__([True])
+        self.release = threading.Event()
+
+    def round(self, now: datetime) -> bool:
+        if self.calls:
+            self.release.wait(30)
+            return False
+        return super().round(now)
+
+
+def test_a_leader_whose_renewal_hangs_stops_before_the_lease_expires() -> None:
+    leadership = Leadership()
+    lost: list[bool] = []
+    store = HangingRounds()
+
+    async def run() -> None:
+        stop = lambda: lost.append(True)  # noqa: E731
+        try:
+            await asyncio.wait_for(elect(SETTINGS, leadership, stop, store), 5)  # type: ignore[arg-type]
+        finally:
+            store.release.set()  # the hung thread ends before asyncio.run waits for it
 
     asyncio.run(run())
     assert lost == [True]

@@ -114,7 +114,14 @@ async def elect(
     while True:
         now = datetime.now(UTC)
         try:
-            held = await asyncio.to_thread(store.round, now)
+            # A round that hangs (a silent API server) counts as failed once the renewal is due:
+            # the leader must see its deadline coming, whatever the HTTP client's timeouts are.
+            held = await asyncio.wait_for(
+                asyncio.to_thread(store.round, now), timeout=_round_timeout(settings)
+            )
+        except TimeoutError:
+            log.warning("leader election: no answer from the API server in time")
+            held = False
         except Exception as error:  # an API hiccup: retried until the lease's deadline
             log.warning("leader election: %s", str(error).splitlines()[0][:200])
             held = False
@@ -131,6 +138,10 @@ async def elect(
             on_lost()
             return
         await asyncio.sleep(settings.renew_seconds)
+
+
+def _round_timeout(settings: ElectionSettings) -> float:
+    return max(settings.renew_seconds, 1.0)
 
 
 def _expired(last_renewal: datetime | None, settings: ElectionSettings) -> bool:

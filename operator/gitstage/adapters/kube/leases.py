@@ -12,6 +12,9 @@ from gitstage.adapters.kube import rest, views
 from gitstage.adapters.metrics import api_write
 
 API = "coordination.k8s.io/v1"
+# Well inside a Lease's 15 s: a leader whose renewal hangs must notice in time to stop before
+# a standby takes over (leader.py), not after the default 60 s read timeout.
+TIMEOUT = (3.0, 5.0)
 
 
 class LeaseConflictError(RuntimeError):
@@ -20,7 +23,7 @@ class LeaseConflictError(RuntimeError):
 
 def read(namespace: str, name: str) -> views.Lease | None:
     try:
-        answer = rest.call("GET", rest.group_path(API, namespace, "leases", name))
+        answer = rest.call("GET", rest.group_path(API, namespace, "leases", name), timeout=TIMEOUT)
     except ApiException as error:
         if error.status == 404:
             return None
@@ -57,12 +60,13 @@ def write(namespace: str, name: str, current: views.Lease | None, claim: Claim) 
     try:
         if current is None:
             body = {"apiVersion": API, "kind": "Lease", "metadata": metadata, "spec": spec}
-            rest.call("POST", rest.group_path(API, namespace, "leases"), body=body)
+            where = rest.group_path(API, namespace, "leases")
+            rest.call("POST", where, body=body, timeout=TIMEOUT)
         else:
             metadata["resourceVersion"] = current.metadata.resource_version
             where = rest.group_path(API, namespace, "leases", name)
             body = {"metadata": metadata, "spec": spec}
-            rest.call("PATCH", where, body=body, content_type=rest.MERGE_PATCH)
+            rest.call("PATCH", where, body=body, content_type=rest.MERGE_PATCH, timeout=TIMEOUT)
     except ApiException as error:
         if error.status == 409:
             raise LeaseConflictError(f"lease {namespace}/{name} changed under us") from None

@@ -48,6 +48,7 @@ def call(
     body: object = None,
     content_type: str = JSON,
     as_user: str | None = None,
+    timeout: tuple[float, float] | None = None,
 ) -> bytes:
     """The answer's body; any status outside 2xx raises the client's ApiException (404 as
     NotFoundException...), as the generated API classes do. An API server that cannot be
@@ -66,7 +67,7 @@ def call(
         auth_settings=["BearerToken"],
     )
     try:
-        response = api.call_api(*request, _request_timeout=TIMEOUT)
+        response = api.call_api(*request, _request_timeout=timeout or TIMEOUT)
         data = response.read()  # type: ignore[no-untyped-call]
     except urllib3.exceptions.HTTPError as error:
         raise ApiException(status=0, reason=unreachable(error)) from None
