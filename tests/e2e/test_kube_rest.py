@@ -11,17 +11,20 @@ import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from gitstage.adapters.kube import client as kube_client
 from gitstage.adapters.kube import leases, rest, services
 from gitstage.adapters.kube.deployments import api_message
 from gitstage.adapters.kube.registries import SecretNotFoundError, read_secret
 from gitstage.workloads.render import ANNOTATION_DIGEST
 from tests.conftest import Kube
 from tests.e2e.kubeutil import api
+from tests.support.chart import render
 
 pytestmark = pytest.mark.e2e
 
@@ -65,6 +68,41 @@ def test_a_lease_is_created_renewed_and_taken_over(namespace: str) -> None:
     assert taken.spec is not None
     assert (taken.spec.holder_identity, taken.spec.lease_transitions) == ("b", 1)
     assert taken.spec.acquire_time == later
+
+
+def test_the_lease_lifecycle_needs_only_the_charts_role(
+    namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a user bound to the chart's leader-election Role alone (create; get and update of
+    the one Lease): a write with a verb the chart does not grant (patch) would be refused."""
+    rendered = render(tmp_path, {"leaderElection": {"enabled": True}}, namespace=namespace)
+    role = next(
+        o for o in rendered.objects if o["kind"] == "Role" and "leader" in o["metadata"]["name"]
+    )
+    rbac = client.RbacAuthorizationV1Api(api())
+    rbac.create_namespaced_role(namespace, {**role, "metadata": {"name": "elector"}})
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "elector"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "elector"},
+            "subjects": [
+                {"kind": "User", "name": "elector", "apiGroup": "rbac.authorization.k8s.io"}
+            ],
+        },
+    )
+    name = role["rules"][1]["resourceNames"][0]
+    monkeypatch.setattr(
+        rest, "client_as", lambda _user: kube_client.impersonating_client("elector")
+    )
+    leases.write(namespace, name, None, _claim("a", NOW, acquired=True))
+    created = leases.read(namespace, name)
+    assert created is not None
+    leases.write(namespace, name, created, _claim("a", NOW + timedelta(seconds=5), acquired=False))
+    renewed = leases.read(namespace, name)
+    assert renewed is not None
+    assert renewed.spec is not None
+    assert renewed.spec.renew_time == NOW + timedelta(seconds=5)
 
 
 def test_a_stale_lease_write_is_a_conflict_and_keeps_the_labels(namespace: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,14 +22,24 @@ class LeaseConflictError(RuntimeError):
     """Someone else wrote the Lease since it was read (or created it first)."""
 
 
-def read(namespace: str, name: str) -> views.Lease | None:
+@dataclass(frozen=True)
+class StoredLease:
+    """The Lease as read: its typed spec, and the object itself, which an update sends back
+    whole (its resourceVersion, labels and annotations with it)."""
+
+    body: dict[str, Any]
+    spec: views.LeaseSpec | None
+
+
+def read(namespace: str, name: str) -> StoredLease | None:
     try:
         answer = rest.call("GET", rest.group_path(API, namespace, "leases", name), timeout=TIMEOUT)
     except ApiException as error:
         if error.status == 404:
             return None
         raise
-    return views.Lease.model_validate_json(answer)
+    body = json.loads(answer)
+    return StoredLease(body, views.Lease.model_validate(body).spec)
 
 
 @dataclass(frozen=True)
@@ -41,9 +52,9 @@ class Claim:
     acquired: bool  # a new holder (or a new Lease), not a renewal
 
 
-def write(namespace: str, name: str, current: views.Lease | None, claim: Claim) -> None:
-    """Create the Lease, or update `current`'s spec (its resourceVersion, sent in the merge
-    patch, guards against a racer; its labels and annotations stay)."""
+def write(namespace: str, name: str, current: StoredLease | None, claim: Claim) -> None:
+    """Create the Lease, or replace `current` with the new spec: an update (the verb the
+    chart's Role grants), its resourceVersion guarding against a racer."""
     before = current.spec if current is not None else None
     transitions = (before.lease_transitions or 0) if before else 0
     keep_acquired = before is not None and not claim.acquired
@@ -55,18 +66,15 @@ def write(namespace: str, name: str, current: views.Lease | None, claim: Claim) 
         "renewTime": micro_time(claim.now),
         "leaseTransitions": transitions + (1 if claim.acquired and before else 0),
     }
-    metadata: dict[str, Any] = {"name": name}
     api_write("update" if current else "create", "leases")
     try:
         if current is None:
-            body = {"apiVersion": API, "kind": "Lease", "metadata": metadata, "spec": spec}
+            body = {"apiVersion": API, "kind": "Lease", "metadata": {"name": name}, "spec": spec}
             where = rest.group_path(API, namespace, "leases")
             rest.call("POST", where, body=body, timeout=TIMEOUT)
         else:
-            metadata["resourceVersion"] = current.metadata.resource_version
             where = rest.group_path(API, namespace, "leases", name)
-            body = {"metadata": metadata, "spec": spec}
-            rest.call("PATCH", where, body=body, content_type=rest.MERGE_PATCH, timeout=TIMEOUT)
+            rest.call("PUT", where, body={**current.body, "spec": spec}, timeout=TIMEOUT)
     except ApiException as error:
         if error.status == 409:
             raise LeaseConflictError(f"lease {namespace}/{name} changed under us") from None

@@ -25,7 +25,6 @@ class OwnerReference(_View):
 class ObjectMeta(_View):
     name: str = ""
     generation: int = 0
-    resource_version: str | None = Field(None, alias="resourceVersion")
     annotations: dict[str, str] = Field(default_factory=dict)
     owner_references: list[OwnerReference] = Field(default_factory=list, alias="ownerReferences")
 
