@@ -707,10 +707,14 @@ def test_a_service_fronts_the_pods_and_a_model_cache_fetches_once_per_commit(
     eventually(lambda: registry_status(scene, "frontdoor")["deployments"][0].get("url") == url)
     service = client.CoreV1Api(api()).read_namespaced_service("frontdoor", scene.namespace)
     cluster_ip = service.spec.cluster_ip
-    with urllib.request.urlopen(
-        f"http://{cluster_ip}:{MODEL_PORT}/scoring.bin", timeout=10
-    ) as answer:
-        assert answer.read() == b"model bytes for the front door"
+    # kube-proxy programs the Service once the EndpointSlice lists the ready pods: under load
+    # that follows the pods' readiness by seconds (the port refuses connections meanwhile).
+    answer = eventually(
+        lambda: through_cluster_ip(cluster_ip, "scoring.bin"),
+        timeout=60,
+        what="the model through the Service's ClusterIP",
+    )
+    assert answer == b"model bytes for the front door"
     deployment = client.AppsV1Api(api()).read_namespaced_deployment("frontdoor", scene.namespace)
     assert (deployment.spec.progress_deadline_seconds, deployment.spec.revision_history_limit) == (
         900,
@@ -738,3 +742,19 @@ def test_a_service_fronts_the_pods_and_a_model_cache_fetches_once_per_commit(
     )
     assert sum("gitstage: fetched" in log for log in logs) == 1, logs
     assert state["name"] == "frontdoor"
+
+
+def through_cluster_ip(cluster_ip: str, path: str) -> bytes | None:
+    """The model server's answer through the Service, or None while kube-proxy has not
+    programmed it yet."""
+    try:
+        with urllib.request.urlopen(
+            f"http://{cluster_ip}:{MODEL_PORT}/{path}", timeout=10
+        ) as answer:
+            return bytes(answer.read())
+    except ConnectionRefusedError:
+        return None
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, ConnectionRefusedError):
+            return None
+        raise
