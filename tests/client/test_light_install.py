@@ -20,7 +20,7 @@ import pytest
 from tests.client.conftest import MODEL_PICKLE, Served
 
 ROOT = Path(__file__).resolve().parents[2]
-OPERATOR_ONLY = ("kopf", "kubernetes", "aiohttp", "cryptography", "prometheus_client")
+OPERATOR_ONLY = ("kopf", "kubernetes", "aiohttp", "cryptography", "prometheus_client", "urllib3")
 
 
 def _name(spec: str) -> str:
