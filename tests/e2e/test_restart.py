@@ -15,7 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -283,7 +283,7 @@ def test_a_promotion_while_the_api_server_is_cut_off_rolls_out_once_it_answers(
     """Each reconcile fails while the operator cannot reach the API server (connections reset,
     then refused); none of that may end the registry's worker."""
     c1 = serve_v1(scene)
-    with CuttableRelay(api_port(scene.kubeconfig)) as relay:
+    with closing(CuttableRelay(api_port(scene.kubeconfig))) as relay:
         via_relay = kubeconfig_via(scene.kubeconfig, relay.port, tmp_path / "kubeconfig")
         cut_off = replace(scene, kubeconfig=via_relay)
         with operator_process(cut_off, "cut") as process:

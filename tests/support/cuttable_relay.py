@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from types import TracebackType
 
 LOOPBACK = "127.0.0.1"
 CHUNK = 65536
@@ -45,15 +44,7 @@ class CuttableRelay:
         for connection in cut:
             _close(connection)
 
-    def __enter__(self) -> CuttableRelay:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:  # for contextlib.closing
         self.cut()
 
     def _accept(self, listener: socket.socket) -> None:
