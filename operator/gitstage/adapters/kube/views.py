@@ -18,15 +18,10 @@ class _View(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
 
-class OwnerReference(_View):
-    uid: str
-
-
 class ObjectMeta(_View):
     name: str = ""
     generation: int = 0
     annotations: dict[str, str] = Field(default_factory=dict)
-    owner_references: list[OwnerReference] = Field(default_factory=list, alias="ownerReferences")
 
 
 class LabelSelector(_View):
@@ -107,8 +102,17 @@ class PodList(_View):
     items: list[Pod] = Field(default_factory=list)
 
 
+class OwnerReference(_View):
+    uid: str
+
+
+class ServiceMeta(ObjectMeta):
+    # Only a Service's owners are looked at: a pod list's would be parsed for nothing.
+    owner_references: list[OwnerReference] = Field(default_factory=list, alias="ownerReferences")
+
+
 class Service(_View):
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    metadata: ServiceMeta = Field(default_factory=ServiceMeta)
 
 
 class Secret(_View):
@@ -124,5 +128,4 @@ class LeaseSpec(_View):
 
 
 class Lease(_View):
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    spec: LeaseSpec | None = None
+    spec: LeaseSpec | None = None  # the object itself is kept as JSON for the update
