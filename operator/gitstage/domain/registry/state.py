@@ -302,16 +302,14 @@ class Artifact:
     def is_active(self) -> bool:
         """Not deprecated: the newest event (a version's event wins a same-second tie)."""
         newest_deprecation = _newest_seconds(self.deprecations)
-        newest_version_event = None
+        # Any version event at or after it will do: most artifacts answer at their first version.
         for version in self.versions:
             seconds = version.newest_seconds()
             if seconds is not None and (
-                newest_version_event is None or seconds > newest_version_event
+                newest_deprecation is None or seconds >= newest_deprecation
             ):
-                newest_version_event = seconds
-        if newest_deprecation is None:
-            return newest_version_event is not None
-        return newest_version_event is not None and newest_version_event >= newest_deprecation
+                return True
+        return False
 
     @property
     def is_registered(self) -> bool:
