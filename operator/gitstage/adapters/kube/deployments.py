@@ -79,12 +79,9 @@ def api_message(error: ApiException) -> str:
 
 
 def observe(namespace: str, name: str) -> ObservedDeployment | None:
-    try:
-        answer = rest.call("GET", rest.group_path(APPS, namespace, "deployments", name))
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
+    answer = rest.get(rest.group_path(APPS, namespace, "deployments", name))
+    if answer is None:
+        return None
     return _observed(namespace, views.Deployment.model_validate_json(answer))
 
 

@@ -32,12 +32,9 @@ class StoredLease:
 
 
 def read(namespace: str, name: str) -> StoredLease | None:
-    try:
-        answer = rest.call("GET", rest.group_path(API, namespace, "leases", name), timeout=TIMEOUT)
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
+    answer = rest.get(rest.group_path(API, namespace, "leases", name), timeout=TIMEOUT)
+    if answer is None:
+        return None
     body = json.loads(answer)
     return StoredLease(body, views.Lease.model_validate(body).spec)
 

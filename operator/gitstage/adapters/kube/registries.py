@@ -33,12 +33,9 @@ def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
 
 
 def read_registry(namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        return rest.call_json("GET", _registry_path(namespace, name))
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
+    where = _registry_path(namespace, name)
+    answer = rest.get(where)
+    return None if answer is None else rest.json_object(answer, f"GET {where}")
 
 
 class SecretForbiddenError(PermissionError):

@@ -85,12 +85,26 @@ def unreachable(error: urllib3.exceptions.HTTPError) -> str:
     return f"cannot reach the API server: {text[:240]}"
 
 
+def get(resource_path: str, **options: Any) -> bytes | None:
+    """A GET's answer; None when the object does not exist (404)."""
+    try:
+        return call("GET", resource_path, **options)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
 def call_json(method: str, resource_path: str, **options: Any) -> dict[str, Any]:
     """`call`, its answer decoded as a JSON object."""
-    answer = json.loads(call(method, resource_path, **options))
-    if not isinstance(answer, dict):
-        raise ValueError(f"{method} {resource_path}: expected a JSON object")
-    return answer
+    return json_object(call(method, resource_path, **options), f"{method} {resource_path}")
+
+
+def json_object(answer: bytes, what: str) -> dict[str, Any]:
+    decoded = json.loads(answer)
+    if not isinstance(decoded, dict):
+        raise ValueError(f"{what}: expected a JSON object")
+    return decoded
 
 
 def core_path(namespace: str, plural: str, *rest: str) -> str:

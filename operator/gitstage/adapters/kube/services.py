@@ -20,12 +20,9 @@ class ObservedService:
 
 
 def observe(namespace: str, name: str) -> ObservedService | None:
-    try:
-        answer = rest.call("GET", rest.core_path(namespace, "services", name))
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
+    answer = rest.get(rest.core_path(namespace, "services", name))
+    if answer is None:
+        return None
     metadata = views.Service.model_validate_json(answer).metadata
     owners = tuple(owner.uid for owner in metadata.owner_references)
     return ObservedService(metadata.annotations.get(ANNOTATION_DIGEST), owners)
