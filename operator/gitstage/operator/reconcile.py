@@ -293,10 +293,11 @@ def _hold(run: BindingRun, hold: Hold, running: Serving | None) -> v1.Deployment
 
 def _apply_deployment(run: BindingRun, manifest: dict[str, Any]) -> ObservedDeployment | None:
     """The Deployment as the API server answered the apply, or None when it was refused."""
-    applied: list[ObservedDeployment] = []
-    if _apply(run, lambda: applied.append(deployments.apply(manifest, run.ctx.as_user))):
-        return applied[0]
-    return None
+    try:
+        return deployments.apply(manifest, run.ctx.as_user)
+    except ForbiddenError as error:
+        _forbidden(run, error)
+        return None
 
 
 def _apply(run: BindingRun, write: Callable[[], None]) -> bool:
@@ -305,12 +306,16 @@ def _apply(run: BindingRun, write: Callable[[], None]) -> bool:
     try:
         write()
     except ForbiddenError as error:
-        message = f"{run.binding.name}: forbidden: {error}"
-        _warn_once(run, "Forbidden", message)
-        run.outcome.refusals.append(Refusal("Forbidden", message))
-        run.outcome.retry_after = FORBIDDEN_RETRY_SECONDS
+        _forbidden(run, error)
         return False
     return True
+
+
+def _forbidden(run: BindingRun, error: ForbiddenError) -> None:
+    message = f"{run.binding.name}: forbidden: {error}"
+    _warn_once(run, "Forbidden", message)
+    run.outcome.refusals.append(Refusal("Forbidden", message))
+    run.outcome.retry_after = FORBIDDEN_RETRY_SECONDS
 
 
 def _pod_refused(run: BindingRun, broken: list[str], running: Serving | None) -> v1.DeploymentState:
