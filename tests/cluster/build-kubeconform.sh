@@ -29,7 +29,7 @@ if [ -f "$out/.complete" ]; then
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build-kubeconform: Go is required (go >= 1.25)" >&2; exit 1; }
+command -v go >/dev/null || { echo "build-kubeconform: Go is required (go >= 1.26)" >&2; exit 1; }
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 mkdir -p "$out/bin" "$out/openapi" "$out/crds"
 echo "build-kubeconform: kubeconform $kubeconform_version" >&2

@@ -366,6 +366,22 @@ def test_the_network_policy_opens_only_the_operators_ports(home: Path) -> None:
     assert render(home).of_kind("NetworkPolicy") == []
 
 
+def test_the_network_policy_opens_the_dashboard_port_to_the_peers_named(home: Path) -> None:
+    proxy = [{"podSelector": {"matchLabels": {"app": "oauth2-proxy"}}}]
+    values = {
+        "dashboard": {"enabled": True, "auth": {"userHeader": "X-Auth-Request-User"}},
+        "networkPolicy": {"enabled": True, "dashboardFrom": proxy},
+    }
+    rendered = render(home, values)
+    ingress = rendered.one("NetworkPolicy")["spec"]["ingress"]
+    opened = {rule["ports"][0]["port"]: rule.get("from") for rule in ingress}
+    assert set(opened) == set(ports(rendered).values())  # health, metrics, dashboard
+    assert opened[ports(rendered)["dashboard"]] == proxy
+    anyone = render(home, {"dashboard": {"enabled": True}, "networkPolicy": {"enabled": True}})
+    ingress = anyone.one("NetworkPolicy")["spec"]["ingress"]
+    assert ingress[-1] == {"ports": [{"port": 8090, "protocol": "TCP"}]}
+
+
 def test_aggregated_roles_extend_view_and_edit_with_model_registries(home: Path) -> None:
     rendered = render(home)
     roles = {r["metadata"]["name"]: r for r in rendered.of_kind("ClusterRole")}
