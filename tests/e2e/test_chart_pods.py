@@ -207,7 +207,8 @@ def test_helm_upgrade_from_the_previous_chart_restarts_no_served_pod(
 def lease_holder(namespace: str) -> str | None:
     try:
         lease = client.CoordinationV1Api(api()).read_namespaced_lease(
-            "gitstage-operator", namespace
+            f"{RELEASE}-operator",
+            namespace,  # the chart's gitstage.leaseName
         )
     except client.exceptions.ApiException as error:
         if error.status == 404:

@@ -534,6 +534,7 @@ def test_namespaced_token_is_confined_to_the_watched_namespace(
         ("get", "", "pods/log", ml): False,
         ("create", "", "pods/exec", ml): False,
         ("watch", GROUP, PLURAL, ml): True,
+        ("patch", GROUP, PLURAL, ml): False,  # a registry's spec is never the operator's to edit
         ("create", GROUP, PLURAL, ml): False,
         ("delete", GROUP, PLURAL, ml): False,
         ("list", GROUP, PLURAL, other): False,
@@ -568,6 +569,7 @@ def test_cluster_wide_token_reads_no_secret_it_is_not_given(
         ("update", "apps", "deployments", other): False,
         ("list", "", "configmaps", None): False,
         ("watch", GROUP, PLURAL, None): True,
+        ("patch", GROUP, PLURAL, other): False,
         ("create", GROUP, PLURAL, other): False,
         ("list", "apiextensions.k8s.io", "customresourcedefinitions", None): True,
         ("update", "apiextensions.k8s.io", "customresourcedefinitions", None): False,

@@ -216,7 +216,7 @@ NAMESPACED_RULES = [
     {
         "apiGroups": ["gitstage.dev"],
         "resources": ["modelregistries"],
-        "verbs": ["get", "list", "watch", "patch"],
+        "verbs": ["get", "list", "watch"],
     },
     {"apiGroups": ["gitstage.dev"], "resources": ["modelregistries/status"], "verbs": ["patch"]},
     {
@@ -238,7 +238,8 @@ NAMESPACED_RULES = [
 # Every registry served as its own ServiceAccount: the operator writes no Deployment and reads
 # no Secret with its own rights.
 TENANT_RULES = [
-    *NAMESPACED_RULES[:4],
+    *NAMESPACED_RULES[:2],
+    NAMESPACED_RULES[3],
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["services"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
@@ -264,6 +265,23 @@ def test_cluster_wide_rbac_is_one_cluster_role(home: Path) -> None:
     args = container(rendered)["args"]
     assert "--no-scan" not in args
     assert not [a for a in args if a.startswith("--namespace")]
+
+
+def registry_verbs(rendered: Rendered) -> list[str]:
+    (rule,) = [r for r in operator_role(rendered)["rules"] if r["resources"] == ["modelregistries"]]
+    return list(rule["verbs"])
+
+
+def test_registries_are_patchable_only_for_a_standby_forwarding_a_webhook(home: Path) -> None:
+    webhook = {"enabled": True, "secretName": "hooks", "secretKey": "secret"}
+    read_only = ["get", "list", "watch"]
+    assert registry_verbs(render(home)) == read_only
+    assert registry_verbs(render(home, {"webhook": webhook})) == read_only
+    assert registry_verbs(render(home, {"replicas": 2})) == read_only
+    both = render(home, {"replicas": 2, "webhook": webhook})
+    assert registry_verbs(both) == [*read_only, "patch"]  # the requestedAt annotation
+    elected = render(home, {"leaderElection": {"enabled": True}, "webhook": webhook})
+    assert registry_verbs(elected) == [*read_only, "patch"]
 
 
 def test_namespaced_rbac_is_a_role_per_watched_namespace(home: Path) -> None:
@@ -307,12 +325,7 @@ def test_tenancy_shrinks_the_operators_rbac(home: Path, tenancy: dict[str, Any])
     rules = operator_role(rendered)["rules"]
     assert rules[:-1] == TENANT_RULES
     writes = [r for r in rules if set(r["verbs"]) & {"create", "patch", "update", "delete"}]
-    assert {res for r in writes for res in r["resources"]} == {
-        "modelregistries",
-        "modelregistries/status",
-        "modelregistries/finalizers",
-        "events",
-    }
+    assert {res for r in writes for res in r["resources"]} == {"modelregistries/status", "events"}
     args = container(rendered)["args"]
     assert ("--require-service-account" in args) is tenancy["requireServiceAccount"]
     default = tenancy["defaultServiceAccount"]
@@ -477,6 +490,30 @@ def test_a_dashboard_ingress_needs_a_host(home: Path) -> None:
     assert "dashboard.ingress.enabled needs dashboard.ingress.host" in result.stderr
 
 
+def test_a_dashboard_ingress_with_nothing_to_authenticate_readers_is_refused(home: Path) -> None:
+    open_ingress = {**DASHBOARD["ingress"], "annotations": {}}
+    anonymous = {**DASHBOARD, "auth": {"tokenSecretName": "", "userHeader": ""}}
+    args = ["template", "gs", str(CHART), "--kube-version", kubernetes_version()]
+    values = {"dashboard": {**anonymous, "ingress": open_ingress}}
+    result = helm(home, *args, "--values", str(values_file(home, values)), check=False)
+    assert result.returncode != 0
+    assert "nothing to authenticate readers" in result.stderr
+    # Any one of the three will do: a token, a trusted proxy's header, the Ingress's own auth.
+    for auth, ingress_annotations in (
+        ({"tokenSecretName": "dash"}, {}),
+        ({"userHeader": "X-Auth-Request-User"}, {}),
+        ({}, DASHBOARD["ingress"]["annotations"]),
+    ):
+        values = {
+            "dashboard": {
+                **anonymous,
+                "auth": {**anonymous["auth"], **auth},
+                "ingress": {**open_ingress, "annotations": ingress_annotations},
+            }
+        }
+        assert render(home, values).one("Ingress")["spec"]["rules"][0]["host"]
+
+
 def test_a_webhook_without_its_secret_is_refused(home: Path) -> None:
     values = {"webhook": {"enabled": True, "secretName": "", "secretKey": "secret"}}
     args = ["template", "gs", str(CHART), "--kube-version", kubernetes_version()]
@@ -554,6 +591,25 @@ def test_kubeconform_rejects_a_mistyped_model_registry(schemas: Path) -> None:
     assert "additional properties 'secretref' not allowed" in result.stdout
 
 
+def lease_of(rendered: Rendered) -> tuple[str, list[str]]:
+    """The Lease the operator elects on, and the names its Role lets it get and update."""
+    env = {e["name"]: e.get("value") for e in container(rendered)["env"]}
+    (role,) = [r for r in rendered.of_kind("Role") if r["metadata"]["name"].endswith("election")]
+    return env["GITSTAGE_LEADER_ELECTION_ID"], role["rules"][1]["resourceNames"]
+
+
+def test_two_releases_in_one_namespace_elect_on_their_own_leases(home: Path) -> None:
+    team_a = lease_of(render(home, {"replicas": 2}, release="team-a"))
+    team_b = lease_of(render(home, {"replicas": 2}, release="team-b"))
+    assert team_a == ("team-a-gitstage-operator", ["team-a-gitstage-operator"])
+    assert team_b == ("team-b-gitstage-operator", ["team-b-gitstage-operator"])
+    # A release named gitstage keeps the operator's default Lease: an upgrade changes no leader.
+    assert lease_of(render(home, {"replicas": 2}, release="gitstage")) == (
+        "gitstage-operator",
+        ["gitstage-operator"],
+    )
+
+
 def test_two_replicas_elect_a_leader_on_a_lease(home: Path) -> None:
     single = render(home)
     assert single.one("Deployment")["spec"]["strategy"] == {"type": "Recreate"}
@@ -567,10 +623,11 @@ def test_two_replicas_elect_a_leader_on_a_lease(home: Path) -> None:
     operator = container(rendered)
     assert "--leader-elect" in operator["args"]
     env = {
-        e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath", e.get("value"))
         for e in operator["env"]
     }
     assert (env["POD_NAME"], env["POD_NAMESPACE"]) == ("metadata.name", "metadata.namespace")
+    assert env["GITSTAGE_LEADER_ELECTION_ID"] == "gs-gitstage-operator"  # one Lease per release
     (role,) = [
         r for r in rendered.of_kind("Role") if r["metadata"]["name"].endswith("leader-election")
     ]
@@ -580,7 +637,7 @@ def test_two_replicas_elect_a_leader_on_a_lease(home: Path) -> None:
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
-            "resourceNames": ["gitstage-operator"],
+            "resourceNames": ["gs-gitstage-operator"],
             "verbs": ["get", "update"],
         },
     ]

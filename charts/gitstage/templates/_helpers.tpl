@@ -7,6 +7,12 @@
 {{- end -}}
 {{- end -}}
 
+{{/* The Lease the replicas elect their leader on: one per release, so that two releases in
+one namespace never share a leader (`gitstage-operator` for a release named gitstage). */}}
+{{- define "gitstage.leaseName" -}}
+{{- printf "%s-operator" (include "gitstage.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* Labels every object of the release carries. */}}
 {{- define "gitstage.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
@@ -44,10 +50,13 @@ app.kubernetes.io/component: operator
 
 {{/*
 What the operator does in a namespace, and nothing more:
-- ModelRegistries: kopf lists and watches them and patches its finalizer and annotations;
-  workers read them and patch their status. Updating the finalizers subresource lets the
-  Deployments' ownerReferences set blockOwnerDeletion where the
-  OwnerReferencesPermissionEnforcement admission plugin is on.
+- ModelRegistries: kopf lists and watches them (event handlers only: no finalizer, no
+  annotation of its own); workers read them and patch their status. A standby that receives a
+  webhook patches the registry's `gitstage.dev/requestedAt` annotation for the leader to poll:
+  only with leader election and webhooks both on is the registry itself patchable. Updating
+  the finalizers subresource lets the Deployments' ownerReferences set blockOwnerDeletion
+  where the OwnerReferencesPermissionEnforcement admission plugin is on: only when the
+  operator applies Deployments as itself (with tenancy, the tenant's account applies them).
 - Deployments: server-side apply (patch; create when apply creates), read, and a watch for
   rollout progress. Never delete: owner references delete them with their ModelRegistry.
 - Secrets: get only, the source credentials a ModelRegistry names (never list or watch).
@@ -56,13 +65,19 @@ What the operator does in a namespace, and nothing more:
 {{- define "gitstage.namespacedRules" -}}
 - apiGroups: [gitstage.dev]
   resources: [modelregistries]
+  {{- if and (include "gitstage.leaderElection" .) .Values.webhook.enabled }}
   verbs: [get, list, watch, patch]
+  {{- else }}
+  verbs: [get, list, watch]
+  {{- end }}
 - apiGroups: [gitstage.dev]
   resources: [modelregistries/status]
   verbs: [patch]
+{{- if not (include "gitstage.impersonatesAlways" .) }}
 - apiGroups: [gitstage.dev]
   resources: [modelregistries/finalizers]
   verbs: [update]
+{{- end }}
 {{- /* Impersonating a registry's ServiceAccount: writes and Secret reads are the tenant's. */}}
 - apiGroups: [""]
   resources: [serviceaccounts]
