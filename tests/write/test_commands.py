@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from gitstage import api
 from tests.support.scratch import BASE_TIME
 from tests.write.conftest import Registry
@@ -303,6 +305,26 @@ def test_delete_variants_remove_exactly_gtos_tag_sets(registry: Registry) -> Non
     assert registry.tags() == {"m@v0.0.2", "m#dev#4"}
     registry.ok("deprecate", "m", "--delete")
     assert registry.tags() == set()
+
+
+@pytest.mark.parametrize(
+    ("date", "problem"),
+    [
+        ("@5 +9999", "the offset's minutes must be under 60"),
+        ("@5 +2400", "the UTC offset must be under 24 hours"),
+        ("@5 -0099", "the offset's minutes must be under 60"),
+        ("@99999999999999 +0000", "dates must fall in the years 1 to 9999"),
+    ],
+)
+def test_a_date_gto_could_not_read_back_is_refused(
+    registry: Registry, date: str, problem: str
+) -> None:
+    # Written, such a tag would make every later gto command on the registry fail.
+    assert registry.refused("register", "m", "--date", date) == f"invalid date {date!r}: {problem}"
+    registry.ok("register", "m", "--date", "@5 +2359")
+    # The raw object: libgit2 reads offsets past 14 hours as 0, git and GTO as written.
+    _, raw = registry.repo.read(registry.tag("m@v0.0.1").id)
+    assert b"\ntagger Reg Istrar <registrar@example.com> 5 +2359\n" in raw
 
 
 def test_allowed_stages_come_from_the_work_trees_gto_file(registry: Registry) -> None:

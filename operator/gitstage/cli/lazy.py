@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 import importlib
+import re
 
 import click
 
 # Modules of the `operator` extra (pyproject): a light client install lacks them.
 OPERATOR_EXTRA = frozenset({"aiohttp", "cryptography", "kopf", "kubernetes", "prometheus_client"})
+_OBJECT_ID_PREFIX = re.compile(r"^[0-9a-f]{40}: ")
 # Commands whose extra is not `operator`.
 EXTRA_OF = {"ui": "ui"}
 
@@ -20,6 +22,30 @@ class MissingExtra(click.ClickException):
 
     def show(self, file: object = None) -> None:
         click.echo(f"gitstage: error: {self.format_message()}", err=True)
+
+
+class FileErrorLine(click.ClickException):
+    """An operating-system error no command expected (a file it cannot read or write, a lock
+    left by a crashed git): one line naming the file instead of a traceback."""
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"gitstage: error: {self.format_message()}", err=True)
+
+
+def file_error_message(error: OSError) -> str:
+    """What went wrong and where, in one line; a ref lock says how to recover from it."""
+    if error.strerror and error.filename is not None:
+        message = f"{error.strerror}: {error.filename}"
+    else:
+        message = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        # libgit2 says "<object id>: failed to lock file '...' for writing: ".
+        message = _OBJECT_ID_PREFIX.sub("", message).rstrip(": ")
+    if ".lock'" in message or str(error.filename or "").endswith(".lock"):
+        message += (
+            " (a git or gitstage command is running here, or one crashed: if none is running,"
+            " delete that .lock file)"
+        )
+    return message
 
 
 class LazyGroup(click.Group):
@@ -48,6 +74,14 @@ class LazyGroup(click.Group):
                 ) from None
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise  # click's own handling: a closed pipe downstream is not an error
+        except OSError as error:
+            raise FileErrorLine(file_error_message(error)) from None
 
 
 def _load(target: str) -> click.Command:

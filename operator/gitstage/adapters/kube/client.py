@@ -6,6 +6,7 @@ import os
 from functools import cache, lru_cache
 from pathlib import Path
 
+import yaml
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
@@ -18,9 +19,13 @@ def api_client() -> client.ApiClient:
         configuration = client.Configuration.get_default_copy()
     except ConfigException:
         configuration = client.Configuration()
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
-        )
+        try:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+            )
+        except yaml.YAMLError as error:  # the client lets the parser's error through
+            where = os.environ.get("KUBECONFIG") or "~/.kube/config"
+            raise ConfigException(f"{where} is not valid YAML: {_yaml_problem(error)}") from None
     # As many pooled connections as the operator has threads calling the API (handlers.py):
     # urllib3's default of 10 dropped and reopened connections, warning each time.
     configuration.connection_pool_maxsize = POOL_SIZE
@@ -28,6 +33,13 @@ def api_client() -> client.ApiClient:
 
 
 POOL_SIZE = 32
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """The parser's problem and where it is, in one line."""
+    problem = getattr(error, "problem", None) or type(error).__name__
+    mark = getattr(error, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1})" if mark is not None else str(problem)
 
 
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -39,8 +51,8 @@ def current_namespace() -> str:
         _contexts, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
             config_file=os.environ.get("KUBECONFIG")
         )
-    except (ConfigException, OSError):
-        active = None
+    except (ConfigException, OSError, yaml.YAMLError):
+        active = None  # api_client() names the problem when a call needs the kubeconfig
     if active and active.get("context", {}).get("namespace"):
         return str(active["context"]["namespace"])
     if IN_CLUSTER_NAMESPACE.exists():
