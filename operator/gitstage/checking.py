@@ -58,6 +58,10 @@ class _Tag:
     missing: bool = False  # the ref names an object the repository does not hold
 
 
+# Tags whose target is a version's commit (a deprecation's target is never read).
+_ON_VERSIONS = frozenset((Action.REGISTER, Action.DEREGISTER, Action.ASSIGN, Action.UNASSIGN))
+
+
 def check_repository(path: str | os.PathLike[str] = ".", *, links: bool = False) -> CheckReport:
     """Raises RepositoryError when `path` is not a git repository. `links`: resolve every link
     of artifacts.yaml at HEAD in its repository (network)."""
@@ -88,10 +92,12 @@ def _check_tags(path: str | os.PathLike[str], repo: pygit2.Repository, report: C
             continue  # refused by the registry read, which names the tag
         report.problems += tag_problems(tag.name, tag.annotated)
         parsed = parse_tag(tag.name)
-        if parsed is None or parsed.action is not Action.REGISTER or not tag.annotated:
+        if parsed is None or parsed.action not in _ON_VERSIONS or not tag.annotated:
             continue
-        if tag.commit is None:
+        if tag.commit is None:  # the registry read refuses it too, without naming the tag
             report.problems.append(Problem(f"tag {tag.name}", "does not point to a commit"))
+            continue
+        if parsed.action is not Action.REGISTER:
             continue
         report.versions += 1
         try:

@@ -122,3 +122,19 @@ def test_not_a_repository(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("gitstage: error: not a git repository")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_every_tag_on_a_version_that_is_no_commit_is_named(tmp_path: Path) -> None:
+    repo = ScratchRepo(tmp_path)
+    commit = repo.commit({"artifacts.yaml": index(m={"path": "m.bin"}), "m.bin": "x"})
+    blob = str(repo.repo.create_blob(b"weights"))
+    repo.tag("m@v1.0.0", commit, When(1))
+    repo.tag("m#prod#1", blob, When(2))  # a stage tag makes its target a version
+    repo.tag("m@v1.0.0!#2", blob, When(3))
+    result = check(tmp_path)
+    assert result.exit_code == 1
+    named = [line for line in result.stdout.splitlines() if line.startswith("tag ")]
+    assert named == [
+        "tag m#prod#1: does not point to a commit",
+        "tag m@v1.0.0!#2: does not point to a commit",
+    ]
