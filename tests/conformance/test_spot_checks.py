@@ -19,7 +19,13 @@ from tests.conformance.history import (
     git_tag_annotated,
     tag_prefix,
 )
-from tests.conformance.runners import Show, listed_versions, show_json
+from tests.conformance.runners import (
+    Show,
+    listed_versions,
+    run_gitstage,
+    run_gto,
+    show_json,
+)
 from tests.support.fast_import import Stamp
 
 pytestmark = pytest.mark.oracle
@@ -263,6 +269,33 @@ def test_s31_config_stages_restrict_the_columns_only(show: Show, tmp_path: Path)
     repo = script.write(tmp_path / "r").path
     assert show_json(show, repo)["m"]["stage"] == {"dev": "v0.0.1", "prod": None}
     assert listed_versions(show, repo, "m#qa") == ["v0.0.1"]
+
+
+# `.gto` texts and whether GTO reads them: its settings forbid unknown keys and check the
+# types of the keys it knows, even those that change no answer (emojis, log level).
+GTO_FILES = {
+    "unknown_key: 1\n": False,
+    "Unknown: null\n": False,
+    "emojis: notabool\n": False,
+    "log_level: 5\n": False,
+    "enrichments: [x]\n": False,
+    "index: 5\n": False,
+    "debug: yes\n": True,
+    "enrichments: []\n": True,
+    "config_file_name: 5\n": True,
+    "EMOJIS: false\nSTAGES: [dev]\n": True,
+}
+
+
+@pytest.mark.parametrize("text", list(GTO_FILES))
+def test_a_gto_file_is_refused_exactly_when_gto_refuses_it(tmp_path: Path, text: str) -> None:
+    script = Script(gto_config=text)
+    script.tag("m@v0.0.1", script.commit(), 1)
+    repo = script.write(tmp_path / "r").path
+    read = GTO_FILES[text]
+    for outcome in (run_gto(repo, ["--json"]), run_gitstage(repo, ["--json"])):
+        assert (outcome.exit_code == 0) is read, outcome
+        assert ("Wrong config file" in outcome.stdout + outcome.stderr) is not read, outcome
 
 
 def test_s32_artifacts_yaml_at_head_discovers_artifacts(show: Show, tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ class WrongConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RegistryConfig:
-    """The keys that change what `show` prints; others (emojis, log level) are ignored."""
+    """The keys that change what `show` prints; the others GTO knows (emojis, log level) are
+    validated, then ignored."""
 
     stages: list[str] | None = None
     types: list[str] | None = None
@@ -49,8 +50,7 @@ def parse_config(text: str | None, path: str, environ: Mapping[str, str]) -> Reg
         raw = environ.get(f"GTO_{key.upper()}")
         if raw is not None:
             values[key] = json.loads(raw) if key != "index" else raw
-    known = {k: v for k, v in values.items() if k in _KEYS}
-    return _validated(known, path) if known else RegistryConfig()
+    return _validated(values, path) if values else RegistryConfig()
 
 
 def _validated(values: dict[str, Any], path: str) -> RegistryConfig:
@@ -61,5 +61,8 @@ def _validated(values: dict[str, Any], path: str) -> RegistryConfig:
     try:
         config = RegistryConfigSchema.model_validate(values)
     except ValidationError as error:
-        raise WrongConfigError(path, str(error.errors()[0]["msg"])) from None
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        reason = f"{where}: {first['msg']}" if where else str(first["msg"])
+        raise WrongConfigError(path, reason) from None
     return RegistryConfig(stages=config.stages, types=config.types, index=config.index)

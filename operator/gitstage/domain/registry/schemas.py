@@ -15,11 +15,28 @@ from gitstage.domain.registry.names import check_name
 
 
 class RegistryConfigSchema(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    """Every key GTO's settings know, checked as GTO checks them: an unknown key, or a known one
+    of the wrong type, makes GTO refuse the file (and every registry command with it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     stages: list[str] | None = None
     types: list[str] | None = None
     index: str = INDEX_FILE
+    # Read by GTO only (output and plugins); validated so that gitstage refuses what GTO does.
+    emojis: bool = True
+    log_level: str = "INFO"
+    debug: bool = False
+    enrichments: list[Any] = []
+    autoload_enrichments: bool = True
+    config_file_name: Any = None
+
+    @field_validator("enrichments")
+    @classmethod
+    def _no_plugins(cls, values: list[Any]) -> list[Any]:
+        if values:  # GTO 1.10 loads each as an enrichment plugin; none but its own exists
+            raise ValueError("enrichment plugins are not supported")
+        return values
 
     @field_validator("stages", "types")
     @classmethod
