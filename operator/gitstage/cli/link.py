@@ -2,7 +2,8 @@
 
 The link is written into artifacts.yaml in the work tree (commit and push it as usual) and is
 pinned: its rev must be a tag or a commit of the source repository, checked with one listing of
-that repository's refs. A branch moves, so a link to one is refused (`--unpin` too).
+that repository's refs. A branch moves, so a link to one is refused (`--unpin` too). The linked
+path or artifact must be there at that rev, fetchable: the rules of `gitstage check --links`.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ import tempfile
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from gitstage.adapters.git.credentials import GitCredentials
-from gitstage.adapters.git.index_file import write_link
+from gitstage.adapters.git.index_file import linked_index, write_link
 from gitstage.adapters.git.repository import RepositoryError, open_repository
-from gitstage.adapters.git.shallow_fetch import remote_refs
+from gitstage.adapters.git.shallow_fetch import fetch_commit, remote_refs
 from gitstage.cli.flags import examples
 from gitstage.cli.oneline import OneLineCommand, UsageLine, fail
-from gitstage.domain.check.problems import pin_problem
+from gitstage.domain.check.problems import link_target_problems, pin_problem
 from gitstage.domain.fetch.errors import FetchError
-from gitstage.domain.fetch.links import ArtifactLink
+from gitstage.domain.fetch.links import ArtifactLink, validation_problem
+from gitstage.domain.fetch.repo_paths import safe_relative
 from gitstage.domain.registry.index import CorruptIndexError
 from gitstage.domain.registry.names import is_valid_name
 from gitstage.domain.repo_urls import redact, split_userinfo
@@ -63,17 +66,34 @@ def link_command(
         raise UsageLine(f"invalid artifact name {name!r}")
     fields = {"repo": redact(source_repo), "rev": rev}
     fields.update({"path": path} if path is not None else {"artifact": str(artifact)})
-    try:
-        link = ArtifactLink.model_validate(fields)
-    except ValueError as error:
-        raise UsageLine(str(error).splitlines()[-1].strip()) from None
+    link = _validated(fields)
     try:
         workdir = _workdir(repo)
-        _require_pinned(name, link, source_repo)
+        linked_index(workdir, name, fields)  # refused before any network: the file is kept
+        _require_target(name, link, source_repo)
         written = write_link(workdir, name, fields)
     except (FetchError, RepositoryError, CorruptIndexError) as error:
         fail(str(error), 1)
     click.echo(f"Linked {name} to {link.repo}@{rev} in {written}; commit and push it.")
+
+
+FLAGS = {"repo": "--source-repo", "rev": "--rev", "path": "--path", "artifact": "--artifact"}
+
+
+def _validated(fields: dict[str, str]) -> ArtifactLink:
+    """The link the flags give, checked as `check --links` checks a link (UsageLine if not)."""
+    try:
+        link = ArtifactLink.model_validate(fields)
+    except ValidationError as error:
+        field, message = validation_problem(error)
+        flag = FLAGS.get(field, field)
+        raise UsageLine(f"{flag} {fields.get(field, '')!r}: {message}") from None
+    if link.path is not None:
+        try:
+            safe_relative(link.path, "--path")
+        except FetchError as error:
+            raise UsageLine(str(error)) from None
+    return link
 
 
 def _workdir(repo: str) -> Path:
@@ -83,13 +103,21 @@ def _workdir(repo: str) -> Path:
     return Path(git.workdir)
 
 
-def _require_pinned(name: str, link: ArtifactLink, url: str) -> None:
+def _require_target(name: str, link: ArtifactLink, url: str) -> None:
+    """Pinned, and its path or artifact present and fetchable there: `check --links`' rules."""
     clean, user, password = split_userinfo(url)
     credentials = GitCredentials.from_env(os.environ, user, password)
+    subject = f"link of {name}"
     with tempfile.TemporaryDirectory(prefix="gitstage-link-") as scratch:
         refs = remote_refs(
             clean, credentials=credentials, environ=os.environ, workdir=Path(scratch)
         )
-    problem = pin_problem(f"link of {name}", link, refs)
-    if problem is not None:
-        raise FetchError(str(problem))
+        problem = pin_problem(subject, link, refs)
+        if problem is not None:
+            raise FetchError(str(problem))
+        fetched = fetch_commit(
+            clean, link.rev, Path(scratch), credentials=credentials, environ=os.environ
+        )
+        problems = link_target_problems(subject, fetched.tree, name, link)
+    if problems:
+        raise FetchError(str(problems[0]))

@@ -356,9 +356,40 @@ def describe_command(
     except ValueError as error:
         raise CommandError(str(error)) from None
     if annotation is None:
-        where = f"at {rev}" if rev else ("for that shortcut" if "#" in name else "at HEAD")
-        raise CommandError(f"artifacts.yaml has no entry for '{parse_shortcut(name).name}' {where}")
+        raise CommandError(_no_entry(repo, name, rev))
     if field is None:
-        print_json(plain(annotation.as_dict()))
+        document = plain(annotation.as_dict())
+        problem = _unprintable(document, "")
+        if problem is not None:
+            shown = parse_shortcut(name).name
+            raise CommandError(f"artifact '{shown}': {problem}, which JSON cannot print")
+        print_json(document)
     elif getattr(annotation, field) is not None:
         click.echo(getattr(annotation, field))
+
+
+def _no_entry(repo: str, name: str, rev: str | None) -> str:
+    """Why describe found nothing: no such version or stage, or no entry at that commit."""
+    shortcut = parse_shortcut(name)
+    if not shortcut.is_shortcut:
+        return f"artifacts.yaml has no entry for '{name}' at {rev or 'HEAD'}"
+    if not show_versions(read_registry(readable_path(repo)), name, ViewOptions()):
+        if shortcut.stage is not None:
+            return f"no version of '{shortcut.name}' is in stage '{shortcut.stage}'"
+        if shortcut.version is not None:
+            return f"version '{shortcut.version}' of '{shortcut.name}' does not exist"
+        return f"'{shortcut.name}' has no version (none registered, or it is deprecated)"
+    return f"artifacts.yaml has no entry for '{shortcut.name}' at {name}'s commit"
+
+
+def _unprintable(value: Any, where: str) -> str | None:
+    """The first value (YAML `!!binary`, `!!set`...) that JSON has no form for, and where."""
+    if isinstance(value, dict):
+        found = (_unprintable(item, f"{where}.{key}") for key, item in value.items())
+        return next((problem for problem in found if problem is not None), None)
+    if isinstance(value, list):
+        found = (_unprintable(item, f"{where}[{i}]") for i, item in enumerate(value))
+        return next((problem for problem in found if problem is not None), None)
+    if value is None or isinstance(value, str | int | float):
+        return None
+    return f"{where.lstrip('.')} holds a {type(value).__name__} value ({repr(value)[:40]})"

@@ -43,7 +43,7 @@ class ArtifactLink(BaseModel):
     @field_validator("repo")
     @classmethod
     def _repo(cls, value: str) -> str:
-        if not value.strip() or value.startswith("-") or any(c.isspace() for c in value):
+        if not is_valid_repo(value):
             raise ValueError("'repo' must be a repository URL or path")
         return value
 
@@ -60,6 +60,29 @@ class ArtifactLink(BaseModel):
         if value is not None and not is_valid_fullname(value):
             raise ValueError(f"'artifact' {value!r} is not a valid artifact name")
         return value
+
+
+def is_valid_repo(value: str) -> bool:
+    """A URL or scp-like `host:path` without blanks, or a local path, which may hold spaces
+    (`/srv/team repos/churn`) but no other blank or control character."""
+    if not value.strip() or value != value.strip() or value.startswith("-"):
+        return False
+    if _is_local_path(value):
+        return value.isprintable()
+    return not any(c.isspace() for c in value)
+
+
+def _is_local_path(value: str) -> bool:
+    """Neither `scheme://...` nor scp-like `host:path` (git's own rule for a local repository)."""
+    return "://" not in value and ":" not in value.split("/", 1)[0]
+
+
+def validation_problem(error: ValidationError) -> tuple[str, str]:
+    """The field and the reason of a link's first validation error, for a one-line message."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "link"
+    message = "required" if first["type"] == "missing" else str(first["msg"])
+    return field, message.removeprefix("Value error, ")
 
 
 def is_valid_rev(value: str) -> bool:
@@ -83,10 +106,8 @@ def link_of(name: str, annotation: ArtifactAnnotation) -> ArtifactLink | None:
     try:
         link = ArtifactLink.model_validate(section)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "link"
-        message = "required" if first["type"] == "missing" else first["msg"]
-        raise BadInputError(f"{where}: {field}: {message.removeprefix('Value error, ')}") from None
+        field, message = validation_problem(error)
+        raise BadInputError(f"{where}: {field}: {message}") from None
     if link.path is not None:
         try:
             safe_relative(link.path, "path")
