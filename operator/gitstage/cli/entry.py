@@ -15,4 +15,4 @@ def main() -> None:
     if fast_main(sys.argv[1:]) is None:
         from gitstage.cli.main import cli
 
-        cli()
+        cli(prog_name="gitstage")  # as the console script, under `python -m gitstage` too

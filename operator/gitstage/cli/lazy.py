@@ -10,6 +10,8 @@ import re
 
 import click
 
+from gitstage.cli.oneline import usage_line
+
 # Modules of the `operator` extra (pyproject): a light client install lacks them.
 OPERATOR_EXTRA = frozenset({"aiohttp", "cryptography", "kopf", "kubernetes", "prometheus_client"})
 _OBJECT_ID_PREFIX = re.compile(r"^[0-9a-f]{40}: ")
@@ -75,9 +77,17 @@ class LazyGroup(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            raise usage_line(error) from None
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except click.UsageError as error:  # any command's: an unknown one, a bad option
+            raise usage_line(error) from None
         except BrokenPipeError:
             raise  # click's own handling: a closed pipe downstream is not an error
         except OSError as error:

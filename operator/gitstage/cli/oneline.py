@@ -25,8 +25,16 @@ class OneLineCommand(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as error:
-            hint = f" (see 'gitstage {self.name} --help')"
-            raise UsageLine(error.format_message() + hint) from None
+            raise usage_line(error) from None
+
+
+def usage_line(error: click.UsageError) -> click.ClickException:
+    """Click's usage error in one line, with the help to read (`gitstage get registries`);
+    a group run without a command still prints its help."""
+    if isinstance(error, click.exceptions.NoArgsIsHelpError):
+        return error
+    path = error.ctx.command_path if error.ctx is not None else "gitstage"
+    return UsageLine(f"{error.format_message()} (see '{path} --help')")
 
 
 def fail(message: str, exit_code: int) -> NoReturn:

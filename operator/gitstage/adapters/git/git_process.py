@@ -22,6 +22,18 @@ class GitMissingError(RuntimeError):
     """git is not installed."""
 
 
+def failure_reason(stderr: str) -> str:
+    """Why git failed, in one line: its first `fatal:` (else `error:`) line, which names the
+    cause; the lines after it are advice ("Please make sure you have the correct access rights
+    and the repository exists.")."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for prefix in ("fatal: ", "error: "):
+        found = next((line for line in lines if line.startswith(prefix)), None)
+        if found is not None:
+            return found.removeprefix(prefix)[:300]
+    return lines[-1][:300] if lines else "no output"
+
+
 def run_git(
     args: Sequence[str],
     *,

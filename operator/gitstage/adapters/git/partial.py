@@ -19,6 +19,7 @@ from pathlib import Path
 import pygit2
 
 from gitstage.adapters.git.credentials import GitCredentials, git_environment
+from gitstage.adapters.git.git_process import failure_reason
 from gitstage.domain.repo_urls import redact, split_userinfo
 
 DEFAULT_BRANCH_REF = "refs/heads/gitstage-default"
@@ -87,8 +88,7 @@ class RemoteRepository:
         except subprocess.TimeoutExpired:
             raise RemoteError(f"git {args[0]} from {redact(self.url)} timed out") from None
         if result.returncode != 0:
-            lines = [line for line in result.stderr.splitlines() if line.strip()]
-            reason = lines[-1].strip() if lines else f"exit code {result.returncode}"
+            reason = failure_reason(result.stderr)
             raise RemoteError(f"cannot read {redact(self.url)}: {redact(reason)}")
 
 

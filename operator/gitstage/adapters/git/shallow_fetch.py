@@ -23,7 +23,12 @@ from gitstage.adapters.git.credentials import (
     git_environment,
     refused_redirect,
 )
-from gitstage.adapters.git.git_process import GitMissingError, run_git, stall_environment
+from gitstage.adapters.git.git_process import (
+    GitMissingError,
+    failure_reason,
+    run_git,
+    stall_environment,
+)
 from gitstage.domain.fetch.errors import (
     BadInputError,
     FetchError,
@@ -154,9 +159,7 @@ def _classify(stderr: str, url: str, rev: str) -> FetchError:
         return TransportError(f"git fetch from {shown}: {REDIRECT_REFUSED}")
     if _STALL_HINT in text:
         return TransportError(f"git fetch from {shown}: no data for the stall timeout (stalled)")
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    detail = redact(lines[-1]) if lines else "no output"
-    return TransportError(f"git fetch from {shown} failed: {detail}")
+    return TransportError(f"git fetch from {shown} failed: {redact(failure_reason(stderr))}")
 
 
 def remote_refs(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gitstage.adapters.git.credentials import REDIRECT_REFUSED, refused_redirect
+from gitstage.adapters.git.git_process import failure_reason
 from gitstage.domain.repo_urls import redact
 
 
@@ -127,14 +128,7 @@ def classify(operation: str, stderr: str, shown_url: str, secrets: Iterable[str]
         return RepositoryNotFound(f"{operation} {shown_url}: repository not found")
     if refused_redirect(stderr):
         return SourceUnreachable(f"{operation} {shown_url}: {REDIRECT_REFUSED}")
-    detail = _last_line(scrub(stderr, secrets))
+    detail = failure_reason(scrub(stderr, secrets))
     if any(hint in text for hint in _UNREACHABLE):
         return SourceUnreachable(f"{operation} {shown_url}: cannot reach the server: {detail}")
     return GitOperationFailed(f"{operation} {shown_url} failed: {detail}")
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return "no output"
-    return lines[-1].removeprefix("fatal: ").removeprefix("error: ")[:300]

@@ -1,5 +1,6 @@
-"""Failures no command expected name their file in one line instead of a traceback: a ref lock
-left by a crashed git, a path that cannot be written, a kubeconfig that is not YAML."""
+"""Failures no command expected are one line, not a traceback or click's usage block: a ref
+lock left by a crashed git, a path that cannot be written, a kubeconfig that is not YAML, an
+unknown command or option at any level, a repository git cannot read."""
 
 from __future__ import annotations
 
@@ -63,3 +64,40 @@ def test_a_kubeconfig_that_is_not_yaml_is_named_with_its_line(tmp_path: Path) ->
         message = one_line_error(run_gitstage(*command, env={"KUBECONFIG": str(kubeconfig)}))
         assert message.startswith(f"no usable kubeconfig: {kubeconfig} is not valid YAML: ")
         assert message.endswith("(line 3)")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["nonsense"], "No such command 'nonsense'. (see 'gitstage --help')"),
+        (["--bogus"], "No such option '--bogus'. (see 'gitstage --help')"),
+        (["get", "nonsense"], "No such command 'nonsense'. (see 'gitstage get --help')"),
+        (["crds", "--bogus"], "No such option '--bogus'. (see 'gitstage crds --help')"),
+        (
+            ["get", "registries", "-o", "bogus"],
+            "Invalid value for '-o' / '--output': 'bogus' is not one of 'table', 'wide', 'json',"
+            " 'yaml'. (see 'gitstage get registries --help')",
+        ),
+    ],
+)
+def test_a_usage_error_at_any_level_is_one_line(args: list[str], expected: str) -> None:
+    result = run_gitstage(*args)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"gitstage: error: {expected}"]
+
+
+def test_a_group_without_its_command_still_prints_its_help() -> None:
+    result = run_gitstage("get")
+    assert "Usage: gitstage get [OPTIONS] COMMAND [ARGS]..." in result.stdout + result.stderr
+    assert "gitstage: error" not in result.stderr
+
+
+def test_a_write_to_a_path_git_cannot_read_says_why_git_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    result = run_gitstage("register", "churn", "-r", str(missing))
+    assert result.returncode == 1
+    progress, error = result.stderr.strip().splitlines()  # a progress line, then the error
+    assert progress.startswith(f"Fetching tags and the default branch of {missing}")
+    # git's cause, not its advice ("... and the repository exists.").
+    cause = f"'{missing}' does not appear to be a git repository"
+    assert error == f"gitstage: error: cannot read {missing}: {cause}"
