@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitstage.adapters.fetch.destination import locked, recover
+from gitstage.adapters.fetch.destination import clear, locked, recover
 from gitstage.adapters.fetch.materialize import Located, materialize
 from gitstage.adapters.fetch.progress import Progress
 from gitstage.adapters.fetch.staging import (
@@ -33,16 +33,23 @@ from gitstage.adapters.fetch.staging import (
 )
 from gitstage.adapters.fetch.workdir import private_workdir
 from gitstage.adapters.git.credentials import GitCredentials
-from gitstage.adapters.git.link_chain import Hop, follow
+from gitstage.adapters.git.link_chain import Chain, Hop, follow
+from gitstage.adapters.git.shallow_fetch import is_local_path
 from gitstage.adapters.transport import CaBundleError, tls_context
 from gitstage.domain.fetch.errors import BadInputError, NotFoundError
-from gitstage.domain.fetch.limits import NO_LIMITS, FetchLimits
+from gitstage.domain.fetch.limits import (
+    MAX_SECONDS,
+    NO_LIMITS,
+    Deadline,
+    FetchLimits,
+    valid_seconds,
+)
 from gitstage.domain.fetch.links import is_valid_rev
 from gitstage.domain.fetch.manifest import MANIFEST_FILE, FetchRequest, Labels, Manifest
 from gitstage.domain.fetch.plan import locate
 from gitstage.domain.fetch.repo_paths import safe_relative
 from gitstage.domain.registry.index import ArtifactAnnotation
-from gitstage.domain.registry.names import is_valid_fullname, is_valid_name
+from gitstage.domain.registry.names import is_hexsha, is_valid_fullname, is_valid_name
 from gitstage.domain.registry.selection import Resolution, SelectionError, Selector, resolve
 from gitstage.domain.registry.views import ArtifactNotFoundError, Sort
 from gitstage.domain.repo_urls import redact, split_userinfo
@@ -51,6 +58,8 @@ if TYPE_CHECKING:
     from gitstage.adapters.mirror.locate import ReadTarget
 
 ENV_CACHE_DIR = "GITSTAGE_CACHE_DIR"
+# What a local file that git can fetch from starts with: a git bundle, or a gitfile (worktrees).
+_FETCHABLE_FILES = (b"# v2 git bundle", b"# v3 git bundle", b"gitdir: ")
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -116,27 +125,92 @@ def fetch_artifact(
 def fetch(
     spec: FetchSpec, environ: Mapping[str, str] | None = None, progress: bool | None = None
 ) -> FetchResult:
-    """`progress=None` shows progress when stderr is a terminal."""
+    """`progress=None` shows progress when stderr is a terminal.
+
+    A commit SHA is looked up in DEST (or the cache) before any network call. Any other revision
+    (HEAD, a branch, a tag) can move: its git objects are fetched first, and DEST is keyed and
+    checked by the commit it names now, so a moved ref never returns its old commit's bytes.
+    """
     env = os.environ if environ is None else environ
     _validate(spec)
     _check_ca_bundle(env)
+    _check_local_source(spec.repo)
+    if is_hexsha(spec.rev):
+        return _fetch_at(spec, spec.rev.lower(), None, env, progress)
+    deadline = spec.limits.deadline()
+    with private_workdir() as work:
+        started = _Started(_follow(spec, work, env, deadline), deadline)
+        return _fetch_at(spec, started.chain.sources[0].commit, started, env, progress)
+
+
+@dataclass(frozen=True)
+class _Started:
+    """The git part of a fetch, done: the repositories visited, and the deadline it runs by."""
+
+    chain: Chain
+    deadline: Deadline
+
+
+def _follow(spec: FetchSpec, work: Path, env: Mapping[str, str], deadline: Deadline) -> Chain:
+    """Shallow-fetch the requested commit and every link from it (credentials from env/URL)."""
     clean_url, user, password = split_userinfo(spec.repo)
+    credentials = GitCredentials.from_env(env, user, password)
+    start = Hop(clean_url, spec.rev, spec.artifact, spec.path, credentials)
+    return follow(start, work, env, deadline)
+
+
+def _fetch_at(
+    spec: FetchSpec,
+    commit: str,
+    started: _Started | None,
+    env: Mapping[str, str],
+    progress: bool | None,
+) -> FetchResult:
+    """SPEC at COMMIT into DEST (the cache: keyed by COMMIT) unless DEST holds it already.
+
+    `started`: the git objects are fetched (a ref resolved to COMMIT); else fetched on a miss.
+    """
     request = FetchRequest(
-        repo=redact(clean_url), rev=spec.rev, artifact=spec.artifact, path=spec.path
+        repo=redact(split_userinfo(spec.repo)[0]),
+        rev=commit,
+        artifact=spec.artifact,
+        path=spec.path,
     )
-    dest = (spec.dest or cache_path(spec.rev, spec.artifact, spec.path, env)).absolute()
+    dest = (spec.dest or cache_path(commit, spec.artifact, spec.path, env)).absolute()
     with locked(dest):
+        existing = _previous(dest, cached=spec.dest is None)
+        if existing is not None and existing.request == request and files_intact(dest, existing):
+            return _reuse(dest, existing, spec)
+        if started is not None:
+            return _fetch_into(dest, spec, request, existing, started, env=env, progress=progress)
+        deadline = spec.limits.deadline()
+        with private_workdir() as work:
+            started = _Started(_follow(spec, work, env, deadline), deadline)
+            return _fetch_into(dest, spec, request, existing, started, env=env, progress=progress)
+
+
+def _previous(dest: Path, *, cached: bool) -> Manifest | None:
+    """What DEST holds (the caller holds its lock). A cache entry is gitstage's alone: one that is
+    damaged (a corrupt manifest or journal, stray files) is emptied and fetched again."""
+    try:
         recover(dest)
         existing = read_manifest(dest)
-        if existing is not None and existing.request == request and files_intact(dest, existing):
-            if existing.labels != spec.labels:
-                existing = existing.relabel(spec.labels)
-                write_manifest(dest, existing)
-            return FetchResult(dest / existing.target, dest, existing, fetched=False)
-        credentials = GitCredentials.from_env(env, user, password)
-        return _fetch_into(
-            dest, spec, request, existing, credentials=credentials, env=env, progress=progress
-        )
+    except BadInputError:
+        if not cached:
+            raise
+        existing = None
+    if cached and existing is None:
+        clear(dest)
+    return existing
+
+
+def _reuse(dest: Path, existing: Manifest, spec: FetchSpec) -> FetchResult:
+    """DEST holds what SPEC asks for; the size limit still applies, and the labels may change."""
+    ByteBudget(spec.limits.max_bytes).charge(sum(record.size for record in existing.files))
+    if existing.labels != spec.labels:
+        existing = existing.relabel(spec.labels)
+        write_manifest(dest, existing)
+    return FetchResult(dest / existing.target, dest, existing, fetched=False)
 
 
 def _fetch_into(
@@ -144,36 +218,43 @@ def _fetch_into(
     spec: FetchSpec,
     request: FetchRequest,
     existing: Manifest | None,
+    started: _Started,
     *,
-    credentials: GitCredentials,
     env: Mapping[str, str],
     progress: bool | None,
 ) -> FetchResult:
-    """Fetch and install into DEST (the caller holds its lock); `existing` is what it holds."""
-    clean_url = split_userinfo(spec.repo)[0]
-    deadline = spec.limits.deadline()
-    with private_workdir() as work:
-        start = Hop(clean_url, spec.rev, spec.artifact, spec.path, credentials)
-        chain = follow(start, Path(work), env, deadline)
-        source = locate(chain.fetched.tree, chain.path)
-        meter = Progress(f"fetching {spec.title}", None, enabled=progress)
-        with Staging(dest, ByteBudget(spec.limits.max_bytes), meter, existing) as staging:
-            located = Located(chain.fetched.tree, chain.path, chain.fetched.local_path)
-            kind, target = materialize(source, located, staging, env, deadline)
-            meter.finish()
-            manifest = Manifest(
-                artifact=spec.artifact,
-                **spec.labels.model_dump(),
-                request=request,
-                commit=chain.sources[0].commit,
-                sources=chain.sources,
-                kind=kind,
-                target=target,
-                files=sorted(staging.records, key=lambda record: record.path),
-                total_bytes=sum(record.size for record in staging.records),
-            )
-            staging.install(manifest)
+    """Install into DEST (the caller holds its lock); `existing` is what it holds."""
+    chain, deadline = started.chain, started.deadline
+    source = locate(chain.fetched.tree, chain.path)
+    meter = Progress(f"fetching {spec.title}", None, enabled=progress)
+    with Staging(dest, ByteBudget(spec.limits.max_bytes), meter, existing) as staging:
+        located = Located(chain.fetched.tree, chain.path, chain.fetched.local_path)
+        kind, target = materialize(source, located, staging, env, deadline)
+        meter.finish()
+        manifest = Manifest(
+            artifact=spec.artifact,
+            **spec.labels.model_dump(),
+            request=request,
+            commit=chain.sources[0].commit,
+            sources=chain.sources,
+            kind=kind,
+            target=target,
+            files=sorted(staging.records, key=lambda record: record.path),
+            total_bytes=sum(record.size for record in staging.records),
+        )
+        staging.install(manifest)
     return FetchResult(dest / target, dest, manifest, fetched=True)
+
+
+def _check_local_source(repo: str) -> None:
+    """A local file git cannot fetch from is no repository: said here, not as a git failure."""
+    path = Path(repo)
+    if not is_local_path(repo) or not path.is_file():
+        return
+    with path.open("rb") as handle:
+        head = handle.read(max(len(signature) for signature in _FETCHABLE_FILES))
+    if not head.startswith(_FETCHABLE_FILES):
+        raise NotFoundError(f"repository {redact(repo)} not found: not a git repository")
 
 
 def _check_ca_bundle(env: Mapping[str, str]) -> None:
@@ -200,8 +281,10 @@ def _validate(spec: FetchSpec) -> None:
     limits = spec.limits
     if limits.max_bytes is not None and limits.max_bytes < 0:
         raise BadInputError("the size limit must not be negative")
-    if limits.timeout <= 0 or limits.stall_timeout <= 0:
-        raise BadInputError("the timeout and the stall timeout must be positive")
+    if not (valid_seconds(limits.timeout) and valid_seconds(limits.stall_timeout)):
+        raise BadInputError(
+            f"the timeout and the stall timeout must be positive seconds, at most {MAX_SECONDS:g}"
+        )
 
 
 def cache_root(environ: Mapping[str, str]) -> Path:

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
 from gitstage.adapters.fetch.destination import JOURNAL_NAME, is_bookkeeping
+from gitstage.adapters.git.repository import RepositoryError
 from gitstage.adapters.mirror.errors import MirrorError
 from gitstage.cli.oneline import OneLineCommand, UsageLine, fail
-from gitstage.domain.fetch.errors import EXIT_CODES, FetchError, TransportError
-from gitstage.domain.fetch.limits import DEFAULT_STALL_SECONDS, DEFAULT_TIMEOUT_SECONDS, FetchLimits
+from gitstage.domain.fetch.errors import (
+    EXIT_CODES,
+    BadInputError,
+    FetchError,
+    NotFoundError,
+    TransportError,
+)
+from gitstage.domain.fetch.limits import (
+    DEFAULT_STALL_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    MAX_SECONDS,
+    FetchLimits,
+)
 from gitstage.domain.fetch.manifest import MANIFEST_FILE
+from gitstage.domain.registry.config import WrongConfigError
+from gitstage.domain.registry.index import CorruptIndexError
 from gitstage.domain.registry.selection import ConflictingSelectorsError, Selector
+from gitstage.domain.registry.state import RegistryError
 from gitstage.domain.repo_urls import redact
 from gitstage.fetching import FetchResult, FetchSpec, fetch, fetch_selected, place
 
@@ -66,13 +86,34 @@ def _option(name: str, help_text: str, **kwargs: object) -> click.Option:
     return click.Option([f"--{name}"], envvar=envvar, show_envvar=True, help=help_text, **kwargs)  # type: ignore[arg-type]
 
 
+class Seconds(click.FloatRange):
+    """A timeout: more than 0, at most MAX_SECONDS, and a number (`nan` and `inf` are refused)."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True, max=MAX_SECONDS)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+class OutputPath(click.Path):
+    """A path that is not empty: `-o ''` is a mistake, not the current directory."""
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str | os.PathLike) and not os.fspath(value):
+            self.fail("the path is empty; give a file or directory (. for here)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def _seconds_option(name: str, help_text: str, default: float) -> click.Option:
     return _option(
-        name,
-        f"{help_text} In seconds.",
-        type=click.FloatRange(min=0, min_open=True),
-        default=default,
-        show_default=True,
+        name, f"{help_text} In seconds.", type=Seconds(), default=default, show_default=True
     )
 
 
@@ -99,11 +140,11 @@ def _seconds_option(name: str, help_text: str, default: float) -> click.Option:
         _option(
             "dest",
             "Directory gitstage manages: the artifact and its manifest (default: the cache).",
-            type=click.Path(path_type=Path),
+            type=OutputPath(),
         ),
         click.Option(
             ["-o", "--out"],
-            type=click.Path(path_type=Path),
+            type=OutputPath(),
             help="Copy the artifact here, as `dvc get -o`: a file to OUT (or into it, when a"
             " directory), a directory artifact to a new OUT. Nothing else is touched.",
         ),
@@ -161,18 +202,29 @@ def fetch_command(
         raise UsageLine("give --rev or --latest, not both")
     if dest is not None and _foreign(dest):
         dest, out = None, dest  # a project directory: place the file, touch nothing else
-    try:
+    with _one_line_failures():
         limits = FetchLimits(max_bytes, timeout, stall_timeout)
         result = _fetch(name, repo, rev, path, dest, version, stage, latest, limits, progress)
         placed = place(result, out) if out is not None else None
+    click.echo(_summary(result), err=True)
+    click.echo(str(placed or result.location))
+
+
+@contextlib.contextmanager
+def _one_line_failures() -> Iterator[None]:
+    """Expected failures as `gitstage: error: ...` and the documented exit code."""
+    try:
+        yield
     except FetchError as error:
         fail(str(error), error.exit_code)
     except MirrorError as error:
         fail(str(error), TransportError.exit_code)
+    except RepositoryError as error:  # the registry read at a local path that is not a repository
+        fail(str(error), NotFoundError.exit_code)
+    except (WrongConfigError, CorruptIndexError, RegistryError) as error:
+        fail(str(error), BadInputError.exit_code)
     except OSError as error:
         fail(f"local I/O failed: {redact(str(error))}", 1)
-    click.echo(_summary(result), err=True)
-    click.echo(str(placed or result.location))
 
 
 def _foreign(dest: Path) -> bool:

@@ -119,6 +119,15 @@ def owned_entries(manifest: Manifest) -> set[str]:
     return top_level(record.path for record in manifest.files)
 
 
+def clear(dest: Path) -> None:
+    """Empty DEST, a cache entry gitstage owns whole; the directory stays (it carries the lock)."""
+    if dest.is_dir() and not dest.is_symlink():
+        for entry in dest.iterdir():
+            remove_entry(entry)
+    else:
+        dest.unlink(missing_ok=True)
+
+
 def remove_entry(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)

@@ -8,6 +8,7 @@ timeout ends the second early. Both apply to git transfers and DVC downloads ali
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,13 @@ from gitstage.domain.fetch.errors import TransportError
 
 DEFAULT_TIMEOUT_SECONDS = 3600.0  # an hour: a multi-gigabyte model on a slow link
 DEFAULT_STALL_SECONDS = 60.0
+# A week: longer is a mistake (or `inf`), and subprocess and curl timeouts need finite numbers.
+MAX_SECONDS = 7 * 24 * 3600.0
+
+
+def valid_seconds(value: float) -> bool:
+    """A timeout a fetch can keep: positive, finite (not NaN or inf) and at most MAX_SECONDS."""
+    return math.isfinite(value) and 0 < value <= MAX_SECONDS
 
 
 class Deadline:
@@ -27,8 +35,10 @@ class Deadline:
         stall: float = DEFAULT_STALL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if timeout <= 0 or stall <= 0:
-            raise ValueError("a fetch's timeout and stall timeout must be positive")
+        if not (valid_seconds(timeout) and valid_seconds(stall)):
+            raise ValueError(
+                f"a fetch's timeout and stall timeout must be positive and at most {MAX_SECONDS:g}"
+            )
         self.timeout = timeout
         self.stall = stall
         self._clock = clock
