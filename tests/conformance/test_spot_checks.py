@@ -8,6 +8,8 @@ gitstage checks gitstage against the documented answers.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -269,6 +271,42 @@ def test_s31_config_stages_restrict_the_columns_only(show: Show, tmp_path: Path)
     repo = script.write(tmp_path / "r").path
     assert show_json(show, repo)["m"]["stage"] == {"dev": "v0.0.1", "prod": None}
     assert listed_versions(show, repo, "m#qa") == ["v0.0.1"]
+
+
+def zoned_registry(path: Path, tz: str) -> Path:
+    """m@v1.0.0 on a commit, both dated in zone `tz` by git itself (fast-import refuses zones
+    past 14 hours; `git commit` and `git tag` write any four digits)."""
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    env = {
+        "GIT_COMMITTER_DATE": f"@1700000001 {tz}",
+        "GIT_AUTHOR_DATE": f"@1700000001 {tz}",
+        "GIT_AUTHOR_NAME": "A",
+        "GIT_AUTHOR_EMAIL": "a@example.com",
+        "GIT_COMMITTER_NAME": "A",
+        "GIT_COMMITTER_EMAIL": "a@example.com",
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(path),
+    }
+    for command in (["commit", "-q", "--allow-empty", "-m", "train"], ["tag", "-a", "-m", "r"]):
+        args = [*command, "m@v1.0.0"] if command[0] == "tag" else command
+        subprocess.run(["git", "-C", str(path), *args], check=True, env=env)
+    return path
+
+
+@pytest.mark.parametrize(("tz", "written"), [("+1500", "+15:00"), ("-2359", "-23:59")])
+def test_a_zone_libgit2_reads_as_utc_is_read_as_gto_reads_it(
+    show: Show, tmp_path: Path, tz: str, written: str
+) -> None:
+    # libgit2 takes a zone past 14 hours for UTC. GTO reads a tagger's digits as written, and
+    # a commit's zone as libgit2 does.
+    (row,) = show_json(show, zoned_registry(tmp_path / "r", tz), "m")
+    assert row["created_at"].endswith(written)
+    assert row["enrichments"][0]["created_at"].endswith("+00:00")
+
+
+@pytest.mark.parametrize("tz", ["+2400", "-9959"])
+def test_a_zone_of_a_day_or_more_fails_as_gto_fails(show: Show, tmp_path: Path, tz: str) -> None:
+    assert show(zoned_registry(tmp_path / "r", tz), ["--json"]).exit_code != 0
 
 
 # `.gto` texts and whether GTO reads them: its settings forbid unknown keys and check the

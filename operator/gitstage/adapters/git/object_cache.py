@@ -5,7 +5,7 @@ lists the refs (cheap files) and takes every tag, commit and artifacts.yaml from
 loading libgit2. Only objects first seen are read from git, then the cache is rewritten with
 exactly the entries this read used (so deleted tags drop out).
 
-The file lives in the repository's git directory (`gitstage/objects-v2.cache`): a magic line, a
+The file lives in the repository's git directory (`gitstage/objects-v3.cache`): a magic line, a
 CRC-32 of the payload, then the payload: chunks of at most CHUNK_ROWS rows of one table, each
 in `marshal` format (the fastest loader in the standard library; it builds data only, never code
 that runs) behind its length. Chunks keep every marshal call short: a call holds the GIL, and
@@ -27,10 +27,11 @@ from typing import Any
 
 from gitstage.adapters.git.atomic_file import write_atomically
 
-MAGIC = b"gitstage-objects\x00v2\n"
+MAGIC = b"gitstage-objects\x00v3\n"
 CACHE_DIR = "gitstage"
-CACHE_FILE = "objects-v2.cache"
-RETIRED_FILE = "objects-v1.cache"  # the earlier format, removed when this one is written
+CACHE_FILE = "objects-v3.cache"
+# Earlier files, removed when this one is written (v2 read a tagger zone past 14 hours as UTC).
+RETIRED_FILES = ("objects-v1.cache", "objects-v2.cache")
 CHUNK_ROWS = 10_000
 _LENGTH = 4
 DISABLE_ENV = "GITSTAGE_CACHE"
@@ -171,8 +172,9 @@ def release(cache: ObjectCache) -> None:
 def _remove_retired(directory: str) -> None:
     import contextlib  # here, not above: a warm read never writes
 
-    with contextlib.suppress(OSError):
-        os.unlink(os.path.join(directory, RETIRED_FILE))
+    for name in RETIRED_FILES:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, name))
 
 
 def _load(path: str) -> dict[str, dict[str, Row]] | None:

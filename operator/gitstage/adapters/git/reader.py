@@ -23,6 +23,7 @@ from gitstage.adapters.git.blobs import blob_size, read_blob
 from gitstage.adapters.git.gc_pause import gc_paused
 from gitstage.adapters.git.loose_objects import loose_tag_row
 from gitstage.adapters.git.object_cache import ObjectCache, Row
+from gitstage.adapters.git.raw_tags import tagger_zone_as_written
 from gitstage.adapters.git.repository import RepositoryError, open_repository
 from gitstage.adapters.git.source import RegistrySource, config_text_in, open_source
 from gitstage.domain.registry.config import RegistryConfig, WrongConfigError, parse_config
@@ -156,17 +157,7 @@ class ObjectReader:
             obj = repo.get(oid)
             if obj is None:  # never remembered: a repair or a fetch may bring it
                 continue
-            row = None
-            if isinstance(obj, pygit2.Tag) and obj.tagger is not None:
-                tagger = obj.tagger
-                row = (
-                    str(obj.target),
-                    tagger.name,
-                    tagger.email,
-                    tagger.time,
-                    tagger.offset * 60,
-                    obj.message,
-                )
+            row = libgit2_tag_row(obj) if isinstance(obj, pygit2.Tag) else None
             rows[oid] = row
             self.cache.put("tags", oid, row)
         return rows
@@ -231,6 +222,18 @@ class ObjectReader:
         index = parse_index(data, where)
         self.cache.put("indexes", blob_id, {name: _fields(a) for name, a in index.items()})
         return index
+
+
+def libgit2_tag_row(tag: pygit2.Tag) -> Row:
+    """A tag's row through libgit2, its tagger's zone as GTO reads it (raw_tags.py): libgit2
+    gives 0 for a zone past 14 hours or 59 minutes, so a 0 is looked up in the raw text."""
+    tagger = tag.tagger
+    if tagger is None:
+        return None
+    offset = tagger.offset * 60
+    if offset == 0:
+        offset = tagger_zone_as_written(tag.read_raw()) or 0
+    return (str(tag.target), tagger.name, tagger.email, tagger.time, offset, tag.message)
 
 
 def _fields(annotation: ArtifactAnnotation) -> tuple[object, ...]:
