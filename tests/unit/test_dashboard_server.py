@@ -17,10 +17,15 @@ from gitstage.cli.main import cli
 from gitstage.dashboard.access import Access
 from gitstage.dashboard.inputs import RegistrySnapshot, Snapshot
 from gitstage.dashboard.server import CACHED_CHARACTERS, CACHED_PAGES, Dashboard, PageCache
+from gitstage.operator.dashboard_source import WorkersProvider
+from gitstage.operator.leader import Leadership
 from gitstage.operator.settings import OperatorSettings, SettingsError
+from gitstage.operator.worker import RegistryWorker
 from tests.support.scratch import ScratchRepo, When
+from tests.unit.test_api_unreachable import QuietFeed
 
 TOKEN = "dash-token-0123456789"
+STANDBY = "This replica is a standby"
 
 
 class Swappable:
@@ -151,6 +156,25 @@ def test_the_stream_announces_a_new_generation_and_the_fragment_follows(
         text = await fragment.text()
         assert not text.startswith("<!doctype")
         assert 'data-stage="prod"' in text
+
+    run(Dashboard(provider, Access()), scenario)
+
+
+def test_a_standby_replica_says_so_until_it_is_elected(tmp_path: Path) -> None:
+    leadership = Leadership(leader=False)
+    settings = OperatorSettings(fetcher_image="fetcher:1", cache_dir=tmp_path)
+    workers = {"ml/churn": RegistryWorker("ml", "churn", QuietFeed(), settings, leadership)}
+    provider = WorkersProvider(workers, leadership)
+
+    async def scenario(client: TestClient) -> None:
+        for path in ("/", "/rollouts"):
+            assert STANDBY in await (await client.get(path)).text(), path
+        standby_fingerprint = provider.fingerprint()
+        leadership.elected()
+        assert provider.fingerprint() != standby_fingerprint  # the live part is redrawn
+        fragment = await client.get("/", headers={"X-Dashboard-Fragment": "live"})
+        assert STANDBY not in await fragment.text()
+        assert STANDBY not in await (await client.get("/rollouts")).text()
 
     run(Dashboard(provider, Access()), scenario)
 

@@ -71,10 +71,12 @@ class RegistrySnapshot:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Everything the pages show at one moment. `cluster`: the operator's, with Deployments."""
+    """Everything the pages show at one moment. `cluster`: the operator's, with Deployments;
+    `standby`: a standby replica's, which reconciles nothing (no Deployments, no events)."""
 
     registries: tuple[RegistrySnapshot, ...]
     cluster: bool
+    standby: bool = False
 
 
 class Provider(Protocol):

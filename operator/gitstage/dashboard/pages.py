@@ -37,14 +37,25 @@ class Chrome:
     cluster: bool
     generation: int
     user: str | None = None  # from a trusted proxy's header
+    standby: bool = False  # a standby replica's: it reconciles nothing
 
 
 # -- layout -------------------------------------------------------------------------------------
+
+STANDBY_NOTICE = tag(
+    "p",
+    {"class": "notice", "role": "note"},
+    "This replica is a standby: it follows the registries but reconciles nothing, so no"
+    " Deployment, rollout or event shows here. The leader's dashboard has them (the pod named"
+    " by the Lease's holderIdentity).",
+)
 
 
 def document(
     title: str, current: str, chrome: Chrome, static: object, live: Markup, *, fragment: bool
 ) -> str:
+    if chrome.standby:  # in the live part: it goes when this replica is elected
+        live = join([STANDBY_NOTICE, live])
     if fragment:
         return str(live)
     head = tag(

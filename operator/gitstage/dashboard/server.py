@@ -181,7 +181,7 @@ class Dashboard:
         if cached is not None:
             return _html(200, cached)
         snapshot = views.in_namespaces(self.provider.snapshot(), self.namespaces)
-        chrome = pages.Chrome(snapshot.cluster, generation, user)
+        chrome = pages.Chrome(snapshot.cluster, generation, user, snapshot.standby)
         rendered = await asyncio.to_thread(render, snapshot, chrome, fragment)
         if rendered.status == 200:
             self.cache.put(key, rendered.html)

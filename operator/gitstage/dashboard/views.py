@@ -133,7 +133,7 @@ def in_namespaces(snapshot: Snapshot, namespaces: frozenset[str]) -> Snapshot:
     if not namespaces:
         return snapshot
     kept = tuple(r for r in snapshot.registries if r.namespace in namespaces)
-    return Snapshot(kept, snapshot.cluster)
+    return Snapshot(kept, snapshot.cluster, snapshot.standby)
 
 
 def moment(instant: Instant) -> datetime:

@@ -12,24 +12,28 @@ from collections.abc import Hashable, Mapping
 from gitstage.adapters.git.policy_reader import TagSignatures
 from gitstage.dashboard.inputs import RegistrySnapshot, SignatureCheck, Snapshot, shown_url
 from gitstage.operator.feed import SourceView
+from gitstage.operator.leader import Leadership
 from gitstage.operator.worker import RegistryWorker
 
 
 class WorkersProvider:
     """Implements `gitstage.dashboard.inputs.Provider` over the running workers."""
 
-    def __init__(self, workers: Mapping[str, RegistryWorker]) -> None:
+    def __init__(
+        self, workers: Mapping[str, RegistryWorker], leadership: Leadership | None = None
+    ) -> None:
         self._workers = workers
+        self._leadership = leadership or Leadership()
 
     def snapshot(self) -> Snapshot:
         workers = list(self._workers.values())
-        return Snapshot(tuple(registry_snapshot(w) for w in workers), cluster=True)
+        registries = tuple(registry_snapshot(w) for w in workers)
+        return Snapshot(registries, cluster=True, standby=not self._leadership.leader)
 
     def fingerprint(self) -> Hashable:
         # A new source view is a new object: its id moves with every poll result.
-        return tuple(
-            sorted((key, w.revision, id(w.source)) for key, w in list(self._workers.items()))
-        )
+        workers = sorted((key, w.revision, id(w.source)) for key, w in list(self._workers.items()))
+        return (self._leadership.leader, tuple(workers))
 
 
 def registry_snapshot(worker: RegistryWorker) -> RegistrySnapshot:

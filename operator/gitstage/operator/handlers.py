@@ -115,7 +115,9 @@ async def _start_endpoints(
         ENDPOINTS["metrics"] = await endpoints.serve("metrics", app, listener.host, listener.port)
     if settings.dashboard is not None:
         dashboard = Dashboard(
-            WorkersProvider(WORKERS), settings.dashboard_access, settings.dashboard_namespaces
+            WorkersProvider(WORKERS, leadership),
+            settings.dashboard_access,
+            settings.dashboard_namespaces,
         )
         listener = settings.dashboard
         ENDPOINTS["dashboard"] = await endpoints.serve(
