@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from gitstage.adapters.git.reader import read_registry
 from gitstage.cli.main import cli
+from gitstage.cli.ui import LOOPBACK
 from gitstage.dashboard.access import Access
 from gitstage.dashboard.inputs import RegistrySnapshot, Snapshot
 from gitstage.dashboard.server import CACHED_CHARACTERS, CACHED_PAGES, Dashboard, PageCache
@@ -89,6 +90,49 @@ def test_pages_are_read_only_and_carry_security_headers(provider: Swappable) -> 
         assert missing.status == 404
 
     run(Dashboard(provider, Access()), scenario)
+
+
+def test_on_loopback_only_loopback_host_names_are_answered(provider: Swappable) -> None:
+    async def scenario(client: TestClient) -> None:
+        for host in ("127.0.0.1:8090", "localhost", "LOCALHOST:1", "[::1]:8090"):
+            assert (await client.get("/", headers={"Host": host})).status == 200, host
+        # A page whose name an attacker re-points at 127.0.0.1 (DNS rebinding) names its own.
+        for host in ("attacker.example:8090", "127.0.0.1.attacker.example", "[::2]"):
+            rebound = await client.get("/", headers={"Host": host})
+            assert rebound.status == 421, host
+            assert "churn" not in await rebound.text()
+            assert rebound.headers["X-Frame-Options"] == "DENY"
+
+    run(Dashboard(provider, Access(), hosts=frozenset(LOOPBACK)), scenario)
+
+
+def test_the_event_stream_carries_the_security_headers(provider: Swappable) -> None:
+    async def scenario(client: TestClient) -> None:
+        stream = await client.get("/live")
+        assert stream.headers["X-Frame-Options"] == "DENY"
+        assert stream.headers["X-Content-Type-Options"] == "nosniff"
+        assert stream.headers["Content-Security-Policy"].startswith("default-src 'none'")
+        stream.close()
+
+    run(Dashboard(provider, Access()), scenario)
+
+
+def test_a_token_header_that_is_not_text_is_refused_not_an_error(provider: Swappable) -> None:
+    async def status_of(client: TestClient, header: bytes) -> bytes:
+        server = client.server
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n" + header + b"\r\n\r\n")
+        await writer.drain()
+        status = await reader.readline()
+        writer.close()
+        return status
+
+    async def scenario(client: TestClient) -> None:
+        # Bytes that are not UTF-8, as a client may send them (aiohttp's own would encode them).
+        for header in (b"Authorization: Bearer \xff", b"Cookie: gitstage_dashboard=\xff\xfe"):
+            assert (await status_of(client, header)).startswith(b"HTTP/1.1 401"), header
+
+    run(Dashboard(provider, Access(token=TOKEN)), scenario)
 
 
 def test_a_bearer_token_or_its_login_cookie_is_required(provider: Swappable) -> None:

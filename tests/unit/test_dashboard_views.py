@@ -10,7 +10,13 @@ import pytest
 from gitstage.adapters.git.reader import Registry, read_registry
 from gitstage.dashboard import pages, views
 from gitstage.dashboard.forges import commit_url
-from gitstage.dashboard.inputs import PostedEvent, RegistrySnapshot, Snapshot, shown_url
+from gitstage.dashboard.inputs import (
+    MAX_TEXT,
+    PostedEvent,
+    RegistrySnapshot,
+    Snapshot,
+    shown_url,
+)
 from gitstage.dev.demo import badge_text
 from gitstage.domain.policy.rules import SignatureKind, SignatureStatus
 from gitstage.domain.registry.gto_json import history_document, registry_document
@@ -204,6 +210,40 @@ def test_the_audit_trail_is_gitstage_history_in_its_order(registry: Registry) ->
     assert prod.at == datetime.fromtimestamp(1_700_000_040, UTC)
 
 
+def test_a_long_history_keeps_the_model_page_a_page(scratch: ScratchRepo) -> None:
+    commit = scratch.commit({"m.pkl": "v1"}, When(1))
+    scratch.tag("churn@v1.0.0", commit, When(2))
+    extra = views.TIMELINE_ROWS + 5
+    for n in range(1, extra):
+        scratch.tag(f"churn#dev#{n}", commit, When(2 + n))
+    registry = read_registry(scratch.path)
+    page = views.model_page(
+        Snapshot((snapshot_of(registry),), cluster=False), repository_key(URL), "churn"
+    )
+    assert page is not None
+    assert len(page.timeline) == views.TIMELINE_ROWS
+    assert page.timeline[0].tag == f"churn#dev#{extra - 1}"  # the newest ones
+    assert page.older_events == extra - views.TIMELINE_ROWS
+    html = pages.model_html(page, CHROME)
+    assert "5 older events are not listed here:" in html
+    assert "<code>gitstage history churn</code>" in html
+    assert len(html) < 1_000_000
+
+
+def test_a_long_message_is_cut(scratch: ScratchRepo) -> None:
+    commit = scratch.commit({"m.pkl": "v1"}, When(1))
+    scratch.tag("churn@v1.0.0", commit, When(2), message="y" * 100_000)
+    page = views.model_page(
+        Snapshot((snapshot_of(read_registry(scratch.path)),), cluster=False),
+        repository_key(URL),
+        "churn",
+    )
+    assert page is not None
+    (row,) = page.timeline
+    assert len(row.message) == MAX_TEXT
+    assert row.message.endswith("…")
+
+
 def test_signature_status_verified_invalid_or_not_checked(registry: Registry) -> None:
     verdicts = {
         "churn#prod#2": SignatureStatus(SignatureKind.VALID, ("release@acme.example",)),
@@ -327,6 +367,18 @@ def test_no_credential_or_markup_from_a_registry_reaches_the_html(registry: Regi
         assert "<script>alert" not in text
     assert "churn &lt;script&gt;alert(1)&lt;/script&gt;" in html[1]
     assert "https://git.example/registry.git" in models
+
+
+def test_control_and_bidi_characters_are_shown_as_code_points(scratch: ScratchRepo) -> None:
+    commit = scratch.commit({"m.pkl": "v1"}, When(1))
+    scratch.tag("churn@v1.0.0", commit, When(2), message="fine\u202elive\u202c \x1b[31m\x07\r\n")
+    snapshot = Snapshot((snapshot_of(read_registry(scratch.path)),), cluster=False)
+    page = views.model_page(snapshot, repository_key(URL), "churn")
+    assert page is not None
+    html = pages.model_html(page, CHROME)
+    assert "fine\\u202elive\\u202c \\u001b[31m\\u0007" in html
+    for hidden in ("\u202e", "\u202c", "\x1b", "\x07"):
+        assert hidden not in html
 
 
 def test_a_fragment_is_the_live_part_alone(registry: Registry) -> None:

@@ -330,6 +330,9 @@ def test_every_form_of_a_url_gives_one_key(url: str) -> None:
         ("/srv/git/registry.git/", "/srv/git/registry"),
         ("https://github.com/acme/registry-two", "github.com/acme/registry-two"),
         ("https://host:notaport/x.git", "host/x"),
+        ("https://GitHub.com/Acme/Registry.git", "github.com/acme/registry"),  # forges' matching
+        ("/srv/git/Team", "/srv/git/Team"),  # a local path's case tells two repositories apart
+        ("file:///srv/git/teaM.git", "/srv/git/teaM"),
     ],
 )
 def test_keys_keep_what_tells_repositories_apart(url: str, key: str) -> None:

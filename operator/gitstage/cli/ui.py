@@ -82,7 +82,9 @@ def ui_command(
             "anyone who reaches the port reads these registries",
             err=True,
         )
-    dashboard = Dashboard(provider, access)
+    # On loopback only loopback names are answered (DNS rebinding); elsewhere the user chose.
+    hosts = frozenset(LOOPBACK) if address in LOOPBACK else None
+    dashboard = Dashboard(provider, access, hosts=hosts)
 
     def announce(bound: int) -> None:
         click.echo(f"dashboard: http://{address}:{bound}/", err=False)

@@ -59,7 +59,14 @@ def session_value(token: str) -> str:
 
 
 def token_matches(access: Access, offered: str) -> bool:
-    return access.token is not None and hmac.compare_digest(offered.encode(), access.token.encode())
+    return access.token is not None and _same(offered, access.token)
+
+
+def _same(offered: str, expected: str) -> bool:
+    """Compared in constant time; a header that is not text (its bytes undecodable, carried as
+    surrogates) matches nothing instead of failing the request."""
+    raw = offered.encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(raw, expected.encode())
 
 
 def judge(access: Access, headers: Mapping[str, str], cookies: Mapping[str, str]) -> Verdict:
@@ -76,7 +83,6 @@ def judge(access: Access, headers: Mapping[str, str], cookies: Mapping[str, str]
 
 def _has_token(token: str, headers: Mapping[str, str], cookies: Mapping[str, str]) -> bool:
     scheme, _, offered = headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(offered.strip().encode(), token.encode()):
+    if scheme.lower() == "bearer" and _same(offered.strip(), token):
         return True
-    cookie = cookies.get(COOKIE, "")
-    return hmac.compare_digest(cookie.encode(), session_value(token).encode())
+    return _same(cookies.get(COOKIE, ""), session_value(token))

@@ -27,8 +27,12 @@ def clean_text(text: str | None) -> str:
     """URL userinfo dropped and length bounded: safe to show."""
     if not text:
         return ""
-    cleaned = redact(text)
-    return cleaned if len(cleaned) <= MAX_TEXT else cleaned[: MAX_TEXT - 1] + "…"
+    return bounded(redact(text))
+
+
+def bounded(text: str) -> str:
+    """At most MAX_TEXT characters, the cut marked."""
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
 def shown_url(url: str) -> str:

@@ -6,6 +6,7 @@ children or attributes, so it is escaped exactly once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from html import escape
 
@@ -19,8 +20,18 @@ class Markup(str):
     __slots__ = ()
 
 
+# Characters a page must not pass through as they are: C0 and C1 controls but tab, newline and
+# carriage return (a terminal's escapes, a bell), and the bidirectional overrides and isolates,
+# which can show a tag message reversed (`\u202e`). Each is shown as its code point instead.
+_HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(value: str) -> str:
+    return _HIDDEN.sub(lambda found: f"\\u{ord(found[0]):04x}", value)
+
+
 def text(value: object) -> Markup:
-    return value if isinstance(value, Markup) else Markup(escape(str(value)))
+    return value if isinstance(value, Markup) else Markup(escape(_visible(str(value))))
 
 
 def join(children: Iterable[object]) -> Markup:
@@ -51,4 +62,4 @@ def _attribute(name: str, value: object) -> str:
         return ""
     if value is True:
         return f" {name}"
-    return f' {name}="{escape(str(value), quote=True)}"'
+    return f' {name}="{escape(_visible(str(value)), quote=True)}"'

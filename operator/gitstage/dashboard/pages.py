@@ -322,6 +322,10 @@ def _model_live(page: ModelPage) -> Markup:
             id="timeline",
         )
     )
+    if page.older_events:
+        older = f"{page.older_events:,} older events are not listed here:"
+        command = f"gitstage history {page.artifact}"
+        parts.append(tag("p", {"class": "none"}, older, " ", tag("code", None, command), "."))
     return join(parts)
 
 

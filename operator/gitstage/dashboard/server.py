@@ -110,11 +110,19 @@ class Dashboard:
     """The pages over one provider; `app()` is what a listener serves."""
 
     def __init__(
-        self, provider: Provider, access: Access, namespaces: frozenset[str] = frozenset()
+        self,
+        provider: Provider,
+        access: Access,
+        namespaces: frozenset[str] = frozenset(),
+        hosts: frozenset[str] | None = None,
     ) -> None:
+        """`hosts`: the only host names a request may name (its Host header), for a dashboard
+        served on loopback: a web page whose name an attacker points at 127.0.0.1 (DNS
+        rebinding) names its own host, and is refused. None: any (behind a Service)."""
         self.provider = provider
         self.access = access
         self.namespaces = namespaces
+        self.hosts = hosts
         self.live = Live(provider)
         self.cache = PageCache()
 
@@ -197,6 +205,7 @@ class Dashboard:
                 "X-Accel-Buffering": "no",  # nginx (and so most Ingresses): do not buffer
             }
         )
+        _secure(response)  # now: the headers leave with `prepare`, before the guard sees them
         await response.prepare(request)
         generation = self.live.current()
         try:
@@ -261,6 +270,9 @@ class Dashboard:
         return _secure(response)
 
     async def _checked(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.hosts is not None and _host_name(request.host) not in self.hosts:
+            message = "This dashboard answers only to the names of this machine's loopback."
+            return _html(421, _bare_page("Misdirected request", message))
         if request.method not in ("GET", "HEAD") and request.path != "/login":
             raise web.HTTPMethodNotAllowed(request.method, ["GET", "HEAD"])
         if request.path.startswith(PUBLIC):
@@ -273,6 +285,12 @@ class Dashboard:
     def _user(self, request: web.Request) -> str | None:
         """The signed-in user a trusted proxy names (the guard let the request through)."""
         return judge(self.access, request.headers, request.cookies).user
+
+
+def _host_name(host: str) -> str:
+    """The Host header's name, without its port (`[::1]:8090` -> `::1`), lower-cased."""
+    name = host.rpartition("]")[0].lstrip("[") if host.startswith("[") else host.partition(":")[0]
+    return name.lower()
 
 
 def _secure(response: web.StreamResponse) -> web.StreamResponse:

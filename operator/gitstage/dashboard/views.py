@@ -18,6 +18,7 @@ from gitstage.dashboard.inputs import (
     RegistrySnapshot,
     SignatureCheck,
     Snapshot,
+    bounded,
     clean_text,
 )
 from gitstage.domain.policy.rules import SignatureKind
@@ -319,6 +320,7 @@ class ModelPage:
     timeline: tuple[AuditRow, ...]
     badges: tuple[Badge, ...]
     cluster: bool
+    older_events: int = 0  # left out of the timeline (beyond TIMELINE_ROWS)
 
 
 def model_page(snapshot: Snapshot, repository: str, artifact: str) -> ModelPage | None:
@@ -333,10 +335,16 @@ def model_page(snapshot: Snapshot, repository: str, artifact: str) -> ModelPage 
     return None
 
 
+# The newest events a model page lists: the page stays a page (and cached) whatever the
+# history; `gitstage history NAME` lists them all.
+TIMELINE_ROWS = 500
+
+
 def _model_page(group: Group, artifact: Artifact, cluster: bool) -> ModelPage:
     latest = latest_version(artifact)
     url = group.repository.url
     holders = stage_holders(artifact)
+    history = _history(group, artifact)
     return ModelPage(
         repository=group.repository,
         artifact=artifact.name,
@@ -345,9 +353,10 @@ def _model_page(group: Group, artifact: Artifact, cluster: bool) -> ModelPage:
         description=describe(artifact),
         stages=tuple(StageCell(s, v) for s, v in holders),
         versions=tuple(_version_row(v, url, holders) for v in _listed_versions(artifact)),
-        timeline=tuple(audit_row(e, url, group.signatures) for e in _history(group, artifact)),
+        timeline=tuple(audit_row(e, url, group.signatures) for e in history[:TIMELINE_ROWS]),
         badges=group.badges(artifact.name),
         cluster=cluster,
+        older_events=max(0, len(history) - TIMELINE_ROWS),
     )
 
 
@@ -404,7 +413,7 @@ def audit_row(event: Event, url: str, check: SignatureCheck | None) -> AuditRow:
         stage=event.stage,
         author=event.author,
         author_email=event.author_email,
-        message=message_without_signature(event.message).strip(),
+        message=bounded(message_without_signature(event.message).strip()),
         signature=signature_of(event, check),
         tag=event.ref,
         commit=commit_of(url, event.commit),

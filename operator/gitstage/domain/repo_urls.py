@@ -19,7 +19,8 @@ MAX_URL_LENGTH = 2048
 
 
 def repository_key(url: str) -> str:
-    """The normalized `host[:port]/path` of a git URL (a local path stays a path)."""
+    """The normalized `host[:port]/path` of a git URL, lower-cased as forges match repository
+    names; a local path stays a path, its case kept (`/srv/Team` and `/srv/teaM` differ)."""
     text = url.strip()
     if "://" in text:
         host, path = _from_url(text)
@@ -29,7 +30,7 @@ def repository_key(url: str) -> str:
         host, path = "", text
     path = "/" + path.strip("/")
     path = path.removesuffix(".git").rstrip("/")
-    return f"{host}{path}".lower()
+    return f"{host}{path}".lower() if host else path
 
 
 def url_problem(url: str) -> str | None:
