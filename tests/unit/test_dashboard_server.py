@@ -5,6 +5,7 @@ and the operator's settings and flags for it."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from pathlib import Path
 
@@ -15,7 +16,15 @@ from click.testing import CliRunner
 from gitstage.adapters.git.reader import read_registry
 from gitstage.cli.main import cli
 from gitstage.cli.ui import LOOPBACK
-from gitstage.dashboard.access import Access
+from gitstage.dashboard.access import (
+    COOKIE,
+    SESSION_SECONDS,
+    Access,
+    AccessError,
+    judge,
+    session_value,
+    token_from_file,
+)
 from gitstage.dashboard.inputs import RegistrySnapshot, Snapshot
 from gitstage.dashboard.server import CACHED_CHARACTERS, CACHED_PAGES, Dashboard, PageCache
 from gitstage.operator.dashboard_source import WorkersProvider
@@ -157,6 +166,52 @@ def test_a_bearer_token_or_its_login_cookie_is_required(provider: Swappable) -> 
         assert (await client.get("/static/live.js")).status == 200
 
     run(Dashboard(provider, Access(token=TOKEN)), scenario)
+
+
+def test_a_session_expires_cannot_be_forged_and_ends_on_sign_out(provider: Swappable) -> None:
+    now = time.time()
+    access = Access(token=TOKEN)
+    fresh = session_value(TOKEN, now)
+    expires, _, signature = fresh.partition(".")
+    assert int(expires) == int(now) + SESSION_SECONDS
+    assert judge(access, {}, {COOKIE: fresh}).allowed
+    stale = session_value(TOKEN, now - SESSION_SECONDS - 1)
+    assert not judge(access, {}, {COOKIE: stale}).allowed  # expired
+    later = str(int(expires) + 10**6)
+    assert not judge(access, {}, {COOKIE: f"{later}.{signature}"}).allowed  # expiry moved
+    assert not judge(access, {}, {COOKIE: session_value("another-token-0123456", now)}).allowed
+    for garbage in ("", ".", "x.y", f"{'9' * 40}.{signature}", f"-1.{signature}"):
+        assert not judge(access, {}, {COOKIE: garbage}).allowed, garbage
+
+    async def scenario(client: TestClient) -> None:
+        login = await client.post(
+            "/login",
+            data={"token": TOKEN},
+            headers={"X-Forwarded-Proto": "https"},  # an Ingress that ended TLS
+            allow_redirects=False,
+        )
+        cookie = login.cookies[COOKIE]
+        assert (cookie["max-age"], cookie["secure"]) == (str(SESSION_SECONDS), True)
+        client.session.cookie_jar.clear()  # a Secure cookie never goes back over plain HTTP
+        plain = await client.post("/login", data={"token": TOKEN}, allow_redirects=False)
+        assert not plain.cookies[COOKIE]["secure"]
+        page = await (await client.get("/")).text()
+        assert 'action="logout"' in page
+        out = await client.post("/logout", allow_redirects=False)
+        assert (out.status, out.headers["Location"]) == (303, "login")
+        assert (await client.get("/")).status == 401  # the cookie is gone
+
+    run(Dashboard(provider, Access(token=TOKEN)), scenario)
+
+
+def test_a_short_token_is_refused_at_start(tmp_path: Path) -> None:
+    short = tmp_path / "token"
+    short.write_text("hunter2\n")
+    with pytest.raises(AccessError, match=r"has 7 characters: use at least 16"):
+        token_from_file(str(short))
+    result = CliRunner().invoke(cli, ["ui", "--token-file", str(short)])
+    assert result.exit_code == 2
+    assert "hunter2" not in result.output
 
 
 def test_a_proxy_header_names_the_user_and_is_required(provider: Swappable) -> None:

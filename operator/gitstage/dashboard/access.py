@@ -2,22 +2,26 @@
 who can reach its port (it binds to localhost unless told otherwise). No I/O but reading a
 token file.
 
-A browser cannot send a bearer header: `/login` takes the token once and sets a cookie holding
-an HMAC of it (never the token itself). A proxy in front (oauth2-proxy, an OIDC-aware Ingress)
-names the signed-in user in a header; that header is trusted, so only the proxy may reach the
-dashboard's port.
+A browser cannot send a bearer header: `/login` takes the token once and sets a session cookie:
+its expiry and an HMAC of it under the token (never the token itself), good for SESSION_SECONDS.
+A proxy in front (oauth2-proxy, an OIDC-aware Ingress) names the signed-in user in a header;
+that header is trusted, so only the proxy may reach the dashboard's port.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 COOKIE = "gitstage_dashboard"
-_COOKIE_PURPOSE = b"gitstage dashboard session v1"
+_COOKIE_PURPOSE = b"gitstage dashboard session v2"
+SESSION_SECONDS = 12 * 3600  # a browser signs in again after this
+# A shorter token is guessed too easily: the port answers as fast as it is asked.
+MIN_TOKEN_CHARS = 16
 
 
 class AccessError(ValueError):
@@ -34,6 +38,11 @@ def token_from_file(path: str) -> str:
     found = next((line.strip() for line in lines if line.strip()), "")
     if not found:
         raise AccessError(f"the dashboard token file {path} is empty")
+    if len(found) < MIN_TOKEN_CHARS:
+        raise AccessError(
+            f"the dashboard token in {path} has {len(found)} characters: use at least"
+            f" {MIN_TOKEN_CHARS} (openssl rand -hex 32)"
+        )
     return found
 
 
@@ -54,8 +63,24 @@ class Verdict:
     reason: str = ""  # why not: "token" (sign in) or "user" (come through the proxy)
 
 
-def session_value(token: str) -> str:
-    return hmac.new(token.encode(), _COOKIE_PURPOSE, hashlib.sha256).hexdigest()
+def session_value(token: str, now: float | None = None) -> str:
+    """A session cookie's value: `<expiry>.<HMAC of the expiry under the token>`."""
+    expires = int(time.time() if now is None else now) + SESSION_SECONDS
+    return f"{expires}.{_signature(token, expires)}"
+
+
+def _signature(token: str, expires: int) -> str:
+    message = _COOKIE_PURPOSE + b"|" + str(expires).encode()
+    return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _valid_session(token: str, cookie: str, now: float | None = None) -> bool:
+    expires_text, _, signature = cookie.partition(".")
+    if not expires_text.isascii() or not expires_text.isdigit() or len(expires_text) > 12:
+        return False
+    expires = int(expires_text)
+    fresh = (time.time() if now is None else now) < expires
+    return _same(signature, _signature(token, expires)) and fresh
 
 
 def token_matches(access: Access, offered: str) -> bool:
@@ -85,4 +110,4 @@ def _has_token(token: str, headers: Mapping[str, str], cookies: Mapping[str, str
     scheme, _, offered = headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and _same(offered.strip(), token):
         return True
-    return _same(cookies.get(COOKIE, ""), session_value(token))
+    return _valid_session(token, cookies.get(COOKIE, ""))

@@ -38,6 +38,7 @@ class Chrome:
     generation: int
     user: str | None = None  # from a trusted proxy's header
     standby: bool = False  # a standby replica's: it reconciles nothing
+    session: bool = False  # signed in with the login cookie: offer to sign out
 
 
 # -- layout -------------------------------------------------------------------------------------
@@ -97,7 +98,16 @@ def _header(current: str, chrome: Chrome) -> Markup:
         tag("a", {"class": "brand", "href": "./"}, "gitstage"),
         tag("nav", {"aria-label": "Pages"}, links),
         tag("span", {"class": "user"}, f"signed in as {chrome.user}") if chrome.user else None,
+        _sign_out() if chrome.session else None,
         tag("span", {"id": "live-status", "role": "status", "aria-live": "polite"}, ""),
+    )
+
+
+def _sign_out() -> Markup:
+    return tag(
+        "form",
+        {"method": "post", "action": "logout", "class": "sign-out"},
+        tag("button", {"type": "submit"}, "Sign out"),
     )
 
 

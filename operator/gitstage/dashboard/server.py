@@ -19,7 +19,14 @@ from typing import Any
 from aiohttp import web
 
 from gitstage.dashboard import pages, views
-from gitstage.dashboard.access import COOKIE, Access, judge, session_value, token_matches
+from gitstage.dashboard.access import (
+    COOKIE,
+    SESSION_SECONDS,
+    Access,
+    judge,
+    session_value,
+    token_matches,
+)
 from gitstage.dashboard.inputs import Provider, Snapshot
 from gitstage.dashboard.markup import Markup, tag
 
@@ -28,7 +35,8 @@ WATCH_SECONDS = 1.0
 CACHED_PAGES = 32
 CACHED_CHARACTERS = 4_000_000  # a few large pages at most: memory stays bounded
 STATIC = {"dashboard.css": "text/css", "live.js": "text/javascript"}
-PUBLIC = ("/static/", "/healthz", "/login")
+PUBLIC = ("/static/", "/healthz", "/login", "/logout")
+_FORMS = ("/login", "/logout")  # the only paths that take a POST
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; "
@@ -137,6 +145,7 @@ class Dashboard:
         if self.access.token is not None:
             app.router.add_get("/login", self._login_form)
             app.router.add_post("/login", self._login)
+            app.router.add_post("/logout", self._logout)
         app.on_shutdown.append(self._shutdown)
         return app
 
@@ -184,12 +193,13 @@ class Dashboard:
         fragment = request.headers.get("X-Dashboard-Fragment") == "live"
         user = self._user(request)
         generation = self.live.current()
-        key = (request.path, request.query_string, fragment, user, generation)
+        signed_in = self.access.token is not None and COOKIE in request.cookies
+        key = (request.path, request.query_string, fragment, user, signed_in, generation)
         cached = self.cache.get(key)
         if cached is not None:
             return _html(200, cached)
         snapshot = views.in_namespaces(self.provider.snapshot(), self.namespaces)
-        chrome = pages.Chrome(snapshot.cluster, generation, user, snapshot.standby)
+        chrome = pages.Chrome(snapshot.cluster, generation, user, snapshot.standby, signed_in)
         rendered = await asyncio.to_thread(render, snapshot, chrome, fragment)
         if rendered.status == 200:
             self.cache.put(key, rendered.html)
@@ -252,11 +262,17 @@ class Dashboard:
         redirect.set_cookie(
             COOKIE,
             session_value(self.access.token),
+            max_age=SESSION_SECONDS,
             httponly=True,
             samesite="Strict",
-            secure=request.secure,
+            secure=_over_tls(request),
             path="/",
         )
+        raise redirect
+
+    async def _logout(self, request: web.Request) -> web.StreamResponse:
+        redirect = web.HTTPSeeOther("login")
+        redirect.del_cookie(COOKIE, path="/")
         raise redirect
 
     @web.middleware
@@ -273,7 +289,7 @@ class Dashboard:
         if self.hosts is not None and _host_name(request.host) not in self.hosts:
             message = "This dashboard answers only to the names of this machine's loopback."
             return _html(421, _bare_page("Misdirected request", message))
-        if request.method not in ("GET", "HEAD") and request.path != "/login":
+        if request.method not in ("GET", "HEAD") and request.path not in _FORMS:
             raise web.HTTPMethodNotAllowed(request.method, ["GET", "HEAD"])
         if request.path.startswith(PUBLIC):
             return await handler(request)
@@ -285,6 +301,14 @@ class Dashboard:
     def _user(self, request: web.Request) -> str | None:
         """The signed-in user a trusted proxy names (the guard let the request through)."""
         return judge(self.access, request.headers, request.cookies).user
+
+
+def _over_tls(request: web.Request) -> bool:
+    """Whether the browser reached us over TLS: directly, or through a proxy (an Ingress) that
+    ended it and says so. Trusting the header costs nothing: it only adds `Secure` to the
+    cookie this same browser receives."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return request.secure or forwarded == "https"
 
 
 def _host_name(host: str) -> str:
