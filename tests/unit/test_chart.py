@@ -196,6 +196,20 @@ def test_one_hardened_operator_pod(home: Path) -> None:
     assert pod["serviceAccountName"] == rendered.one("ServiceAccount")["metadata"]["name"]
 
 
+def test_every_listener_binds_the_listen_address(home: Path) -> None:
+    everything = {"webhook": EVERYTHING["webhook"], "dashboard": {"enabled": True}}
+    for address, host in (("0.0.0.0", "0.0.0.0"), ("::", "[::]")):  # noqa: S104 - the pod's
+        args = container(render(home, {**everything, "listenAddress": address}))["args"]
+        assert f"--liveness=http://{host}:8081/healthz" in args
+        for listener in ("metrics", "webhook", "dashboard"):
+            assert f"--{listener}-address={address}" in args
+    args = ["template", "gs", str(CHART), "--kube-version", kubernetes_version()]
+    bad = {"listenAddress": "0.0.0.0; rm -rf /"}
+    result = helm(home, *args, "--values", str(values_file(home, bad)), check=False)
+    assert result.returncode != 0
+    assert "listenAddress" in result.stderr
+
+
 def test_liveness_probes_the_endpoint_the_operator_serves(home: Path) -> None:
     operator = container(render(home, {"health": {"port": 9808, "path": "/livez"}}))
     assert "--liveness=http://0.0.0.0:9808/livez" in operator["args"]

@@ -206,6 +206,21 @@ def test_the_metrics_listener_serves_the_exposition_and_readiness() -> None:
     assert "_created" not in body
 
 
+def test_bound_to_the_ipv6_any_address_a_listener_answers_over_ipv6() -> None:
+    """The chart's `listenAddress: "::"` (IPv6-only clusters)."""
+
+    async def probe() -> int:
+        endpoint = await endpoints.serve("metrics", endpoints.metrics_app(), "::", 0)
+        try:
+            url = f"http://[::1]:{endpoint.port}/readyz"
+            async with aiohttp.ClientSession() as session, session.get(url) as ready:
+                return ready.status
+        finally:
+            await endpoint.close()
+
+    assert asyncio.run(probe()) == 200
+
+
 def test_a_scrape_renders_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     """A thousand registries' exposition takes a tenth of a second or more: rendered on the loop
     it would stall every worker at each scrape. Here the rendering waits until the loop has

@@ -13,6 +13,11 @@ one namespace never share a leader (`gitstage-operator` for a release named gits
 {{- printf "%s-operator" (include "gitstage.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* listenAddress as a URL's host: an IPv6 address in brackets. */}}
+{{- define "gitstage.listenHost" -}}
+{{- if contains ":" .Values.listenAddress -}}[{{ .Values.listenAddress }}]{{- else -}}{{ .Values.listenAddress }}{{- end -}}
+{{- end -}}
+
 {{/* Labels every object of the release carries. */}}
 {{- define "gitstage.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
