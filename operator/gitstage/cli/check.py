@@ -7,7 +7,7 @@ import click
 from gitstage.adapters.git.repository import RepositoryError
 from gitstage.checking import check_repository
 from gitstage.cli.flags import examples
-from gitstage.cli.oneline import OneLineCommand, fail
+from gitstage.cli.oneline import fail
 
 EPILOG = """\b
 Checks: every tag that looks like a GTO tag parses (and is annotated, and is not '@created');
@@ -24,7 +24,6 @@ Exit codes: 0 no problems, 1 problems found (one line each on stdout), 2 not a r
 
 @click.command(
     "check",
-    cls=OneLineCommand,
     epilog=EPILOG
     + "\n\n"
     + examples(

@@ -14,7 +14,7 @@ import click
 from gitstage.adapters.fetch.destination import JOURNAL_NAME, is_bookkeeping
 from gitstage.adapters.git.repository import RepositoryError
 from gitstage.adapters.mirror.errors import MirrorError
-from gitstage.cli.oneline import OneLineCommand, UsageLine, fail
+from gitstage.cli.oneline import UsageLine, fail
 from gitstage.domain.fetch.errors import (
     EXIT_CODES,
     BadInputError,
@@ -119,7 +119,6 @@ def _seconds_option(name: str, help_text: str, default: float) -> click.Option:
 
 @click.command(
     "fetch",
-    cls=OneLineCommand,
     epilog=EXAMPLES + "\n" + EPILOG,
     params=[
         click.Argument(["name"], required=False),

@@ -20,7 +20,7 @@ from gitstage.adapters.git.index_file import linked_index, write_link
 from gitstage.adapters.git.repository import RepositoryError, open_repository
 from gitstage.adapters.git.shallow_fetch import fetch_commit, remote_refs
 from gitstage.cli.flags import examples
-from gitstage.cli.oneline import OneLineCommand, UsageLine, fail
+from gitstage.cli.oneline import UsageLine, fail
 from gitstage.domain.check.problems import link_target_problems, pin_problem
 from gitstage.domain.fetch.errors import FetchError
 from gitstage.domain.fetch.links import ArtifactLink, validation_problem
@@ -32,7 +32,6 @@ from gitstage.domain.repo_urls import redact, split_userinfo
 
 @click.command(
     "link",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage link churn --source-repo https://git.example/team/churn.git \\",
         "    --rev churn@v1.2.0 --artifact churn       # mlem link, pinned to a tag",

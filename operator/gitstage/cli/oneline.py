@@ -1,4 +1,5 @@
-"""Commands whose usage errors are one line (`gitstage: error: ...`, exit 2), not click's block."""
+"""One-line errors (`gitstage: error: ...`): usage errors (exit 2, raised for every command by
+the root group, lazy.py) and failures (`fail`), not click's block or a traceback."""
 
 from __future__ import annotations
 
@@ -18,14 +19,6 @@ class UsageLine(click.ClickException):
 
     def show(self, file: object = None) -> None:
         click.echo(f"gitstage: error: {self.format_message()}", err=True)
-
-
-class OneLineCommand(click.Command):
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as error:
-            raise usage_line(error) from None
 
 
 def usage_line(error: click.UsageError) -> click.ClickException:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from gitstage.cli.flags import examples
-from gitstage.cli.oneline import OneLineCommand, fail
+from gitstage.cli.oneline import fail
 from gitstage.operator.settings import (
     ANY_ADDRESS,
     LOCALHOST,
@@ -78,7 +78,6 @@ def limit_env(flag: str) -> str:
 
 @click.command(
     "operator",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage operator                       # all namespaces, the current kubeconfig",
         "gitstage operator -n ml -n ml-staging --no-scan",

@@ -17,7 +17,7 @@ import click
 import yaml
 
 from gitstage.cli.flags import examples
-from gitstage.cli.oneline import OneLineCommand, fail
+from gitstage.cli.oneline import fail
 from gitstage.cli.ops_view import RegistryView, deployment_rows, registry_rows
 from gitstage.cli.table import render_table
 from gitstage.resources.v1alpha1 import DURATION_PATTERN, duration_seconds
@@ -69,7 +69,6 @@ def get_group() -> None:
 
 @get_group.command(
     "registries",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage get registries -n ml",
         "gitstage get registries -A -o wide",
@@ -91,7 +90,6 @@ def get_registries(namespace: str | None, all_namespaces: bool, output: str) -> 
 
 @get_group.command(
     "deployments",
-    cls=OneLineCommand,
     epilog=examples("gitstage get deployments -n ml", "gitstage get deployments -A -o wide"),
 )
 @_namespace_options
@@ -113,7 +111,6 @@ def get_deployments(namespace: str | None, all_namespaces: bool, output: str) ->
 
 @click.command(
     "reconcile",
-    cls=OneLineCommand,
     epilog=examples("gitstage reconcile churn -n ml", "gitstage reconcile churn --timeout 5m"),
 )
 @click.argument("name")
@@ -125,7 +122,7 @@ def reconcile_command(name: str, namespace: str | None, timeout: float) -> None:
     _request_and_wait(namespace, name, timeout)
 
 
-@click.command("suspend", cls=OneLineCommand, epilog=examples("gitstage suspend churn -n ml"))
+@click.command("suspend", epilog=examples("gitstage suspend churn -n ml"))
 @click.argument("name")
 @click.option("-n", "--namespace", default=None, help="Namespace (default: the context's).")
 def suspend_command(name: str, namespace: str | None) -> None:
@@ -135,7 +132,7 @@ def suspend_command(name: str, namespace: str | None) -> None:
     click.echo(f"► suspended ModelRegistry {namespace}/{name}")
 
 
-@click.command("resume", cls=OneLineCommand, epilog=examples("gitstage resume churn -n ml"))
+@click.command("resume", epilog=examples("gitstage resume churn -n ml"))
 @click.argument("name")
 @click.option("-n", "--namespace", default=None, help="Namespace (default: the context's).")
 @click.option("--timeout", type=WAIT, default="2m", show_default=True, help="How long to wait.")

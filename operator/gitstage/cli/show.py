@@ -14,7 +14,7 @@ from gitstage.adapters.mirror.locate import readable_path
 from gitstage.api import describe as describe_artifact
 from gitstage.cli.errors import CommandError, one_line_errors
 from gitstage.cli.flags import examples, one_of
-from gitstage.cli.oneline import OneLineCommand, UsageLine
+from gitstage.cli.oneline import UsageLine
 from gitstage.cli.show_json import SORTS
 from gitstage.cli.table import render_table
 from gitstage.domain.registry.gto_json import (
@@ -63,7 +63,6 @@ SELECTS = (
 
 @click.command(
     "show",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage show                      # the registry: latest version, each stage's holder",
         "gitstage show churn                # versions of churn",
@@ -221,7 +220,6 @@ def _print_table(
 
 @click.command(
     "history",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage history                   # every event, newest first",
         "gitstage history churn --asc",
@@ -260,7 +258,6 @@ def history_command(
 
 @click.command(
     "check-ref",
-    cls=OneLineCommand,
     epilog=examples(
         'gitstage check-ref "$GITHUB_REF" --stage     # in CI: which stage a pushed tag assigned',
         "gitstage check-ref 'churn#prod#7' --version",
@@ -324,7 +321,6 @@ def _describe_event(event: dict[str, Any]) -> str:
 
 @click.command(
     "describe",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage describe churn            # the entry at HEAD",
         "gitstage describe churn@HEAD~3 --path",

@@ -13,7 +13,6 @@ from gitstage.adapters.git.reader import read_registry
 from gitstage.adapters.mirror.locate import readable_path
 from gitstage.cli.errors import one_line_errors
 from gitstage.cli.flags import examples, one_of
-from gitstage.cli.oneline import OneLineCommand
 from gitstage.cli.show import print_json, repo_option, show_shortcut
 from gitstage.cli.show_json import SORTS
 from gitstage.domain.registry.views import ViewOptions, registry_stages, used_stages
@@ -21,7 +20,6 @@ from gitstage.domain.registry.views import ViewOptions, registry_stages, used_st
 
 @click.command(
     "stages",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage stages                    # .gto's stages, else the ones in use",
         "gitstage stages --used --json -r https://git.example/registry.git",
@@ -53,7 +51,6 @@ def stages_command(repo: str, allowed: bool, used: bool, as_json: bool) -> None:
 
 @click.command(
     "latest",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage latest churn              # same as: gitstage show churn@latest --version",
         "gitstage latest churn --ref -r https://git.example/registry.git",
@@ -70,7 +67,6 @@ def latest_command(name: str, repo: str, ref: bool) -> None:
 
 @click.command(
     "which",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage which churn prod          # same as: gitstage show 'churn#prod' --version",
         "gitstage which churn prod --ref    # its registration tag",

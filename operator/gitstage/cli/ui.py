@@ -8,7 +8,7 @@ import contextlib
 import click
 
 from gitstage.cli.flags import examples
-from gitstage.cli.oneline import OneLineCommand, fail
+from gitstage.cli.oneline import fail
 from gitstage.dashboard.access import Access, AccessError, token_from_file
 from gitstage.dashboard.local import LocalProvider, UnreadableRepository
 from gitstage.dashboard.server import Dashboard, serve_until_stopped
@@ -18,7 +18,6 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 @click.command(
     "ui",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage ui                                  # the repository here, on 127.0.0.1:8088",
         "gitstage ui -r ../models -r https://git.example/registry.git",

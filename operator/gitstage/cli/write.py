@@ -16,7 +16,7 @@ from gitstage.adapters.git.signatures import SigningError
 from gitstage.adapters.git.writer import WriteError
 from gitstage.cli.errors import EXPECTED_ERRORS, CommandError
 from gitstage.cli.flags import examples
-from gitstage.cli.oneline import OneLineCommand, UsageLine
+from gitstage.cli.oneline import UsageLine
 from gitstage.domain.policy.rules import PolicyFileError
 from gitstage.domain.registry.tags import Action
 from gitstage.domain.write.errors import WriteRefusal
@@ -100,7 +100,6 @@ def _write_options(command: Callable[P, R]) -> Callable[P, R]:
 
 @click.command(
     "register",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage register churn                       # churn@v0.0.1 at HEAD (or the next patch)",
         "gitstage register churn HEAD --version v1.2.0 --push",
@@ -147,7 +146,6 @@ def register_command(
 
 @click.command(
     "assign",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage assign churn --version v1.2.0 --stage prod --push",
         "gitstage promote churn HEAD --stage staging      # promote: the same command",
@@ -207,7 +205,6 @@ def assign_command(
 
 @click.command(
     "unassign",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage unassign churn prod --push    # prod falls back to its previous holder",
         "gitstage unassign churn prod --version v1.2.0",
@@ -256,7 +253,6 @@ def unassign_command(
 
 @click.command(
     "deregister",
-    cls=OneLineCommand,
     epilog=examples("gitstage deregister churn --version v1.2.0 --push"),
 )
 @click.argument("name")
@@ -290,7 +286,6 @@ def deregister_command(
 
 @click.command(
     "deprecate",
-    cls=OneLineCommand,
     epilog=examples(
         "gitstage deprecate churn --push                # the whole artifact",
         "gitstage deprecate churn --delete              # remove its tags instead (GTO --delete)",
