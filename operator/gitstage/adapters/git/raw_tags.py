@@ -71,7 +71,7 @@ def zone_as_written(sign: bytes, hours: int, minutes: int) -> int:
     """GTO's reading of a tagger's zone (GitPython's and dulwich's): the digits as they are, so
     `+1500` is 15 hours (and `+2400`, a day, fails in GTO as in gitstage's state)."""
     seconds = (hours * 60 + minutes) * 60
-    return -seconds if sign in (b"-", "-") else seconds
+    return -seconds if sign == b"-" else seconds
 
 
 def _libgit2_zone(sign: bytes, hours: int, minutes: int) -> int:

@@ -23,10 +23,19 @@ class Instant:
     """A git timestamp: epoch seconds and the writer's UTC offset in seconds.
 
     Git stores any integer; only EARLIEST_SECONDS to LATEST_SECONDS, with an offset under a
-    day, convert to a datetime (the state refuses others: state.py's `_check_date`)."""
+    day, convert to a datetime (`problem` says why not; the state and `--date` refuse others)."""
 
     seconds: int
     offset: int
+
+    @property
+    def problem(self) -> str | None:
+        """Why no datetime can hold this instant (GTO fails on such a date), or None."""
+        if abs(self.offset) >= DAY_SECONDS:
+            return "the UTC offset must be under 24 hours"
+        if not EARLIEST_SECONDS <= self.seconds <= LATEST_SECONDS:
+            return "dates must fall in the years 1 to 9999"
+        return None
 
     def to_datetime(self) -> datetime:
         return datetime.fromtimestamp(self.seconds, tz=timezone(timedelta(seconds=self.offset)))

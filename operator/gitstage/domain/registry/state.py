@@ -15,9 +15,6 @@ from operator import attrgetter
 from typing import Protocol
 
 from gitstage.domain.registry.events import (
-    DAY_SECONDS,
-    EARLIEST_SECONDS,
-    LATEST_SECONDS,
     CommitRecord,
     Event,
     EventKind,
@@ -457,7 +454,7 @@ def _fold_order(pair: tuple[ParsedTag, TagRecord]) -> tuple[int, str]:
 
 def _check_date(time: Instant, what: str) -> None:
     """Dates a datetime can hold (years 1 to 9999 in any time zone); git stores any integer."""
-    if not EARLIEST_SECONDS <= time.seconds <= LATEST_SECONDS or abs(time.offset) >= DAY_SECONDS:
+    if time.problem is not None:
         raise RegistryError(
             f"{what} has a date out of range ({time.seconds} seconds, offset {time.offset}):"
             " dates must fall in the years 1 to 9999"

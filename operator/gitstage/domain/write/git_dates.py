@@ -5,12 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from gitstage.domain.registry.events import (
-    DAY_SECONDS,
-    EARLIEST_SECONDS,
-    LATEST_SECONDS,
-    Instant,
-)
+from gitstage.domain.registry.events import Instant
 
 _RAW_RE = re.compile(r"^@?(?P<seconds>\d+)(?:\s+(?P<sign>[+-])(?P<hours>\d\d)(?P<minutes>\d\d))?$")
 
@@ -29,10 +24,8 @@ def parse_git_date(text: str) -> Instant:
 def _readable(instant: Instant, text: str) -> Instant:
     """Refuse what GTO (and gitstage's reader) could not read back: a tag dated so would break
     every later command on the registry."""
-    if abs(instant.offset) >= DAY_SECONDS:
-        raise InvalidDateError(text, "the UTC offset must be under 24 hours")
-    if not EARLIEST_SECONDS <= instant.seconds <= LATEST_SECONDS:
-        raise InvalidDateError(text, "dates must fall in the years 1 to 9999")
+    if instant.problem is not None:
+        raise InvalidDateError(text, instant.problem)
     return instant
 
 
