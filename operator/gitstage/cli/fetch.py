@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from gitstage.domain.fetch.limits import (
     DEFAULT_TIMEOUT_SECONDS,
     MAX_SECONDS,
     FetchLimits,
+    valid_seconds,
 )
 from gitstage.domain.fetch.manifest import MANIFEST_FILE
 from gitstage.domain.registry.config import WrongConfigError
@@ -94,7 +94,7 @@ class Seconds(click.FloatRange):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         seconds = super().convert(value, param, ctx)
-        if math.isnan(seconds):
+        if not valid_seconds(seconds):  # NaN passes the range's comparisons
             self.fail(f"{value!r} is not a number of seconds", param, ctx)
         return seconds
 
